@@ -1,0 +1,1 @@
+"""The Chainer MNIST classifier of the Step Functions tutorial, as a SageMaker BYO image."""

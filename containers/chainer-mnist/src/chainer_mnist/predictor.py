@@ -1,0 +1,102 @@
+"""Serving: the model handler (decode -> predict -> encode) for the three request and response types."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import chainer
+import numpy as np
+from chainer import serializers
+
+from chainer_mnist import model as model_lib
+from chainer_mnist.data import as_images
+from sm_contract import codecs
+from sm_contract import content_types as ct
+from sm_contract.errors import InvalidPayloadError, ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.npz"
+SPEC_FILE = "model.json"
+
+
+def _json_images(value: Any) -> np.ndarray:
+    instances = value.get("instances", value.get("inputs")) if isinstance(value, dict) else value
+    if not isinstance(instances, list) or not instances:
+        raise InvalidPayloadError('JSON body must be {"instances": [image, ...]} or a non-empty list of images')
+    try:
+        array = np.asarray(instances)
+    except ValueError as exc:  # ragged nesting
+        raise InvalidPayloadError(f"images in the JSON body have inconsistent shapes: {exc}") from None
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise InvalidPayloadError("JSON images must be nested lists of numbers of one shape")
+    if array.ndim == 1 and array.shape[0] == 28 * 28:
+        array = array[np.newaxis]  # a single flat image instead of a list of images
+    return array
+
+
+def _csv_images(body: bytes) -> np.ndarray:
+    array = codecs.load_csv(body)
+    # Integral values above 1 are 0-255 pixels written as text.
+    if array.size and array.max() > 1.0 and np.array_equal(array, np.round(array)):
+        return array.astype(np.int64)
+    return array
+
+
+class MnistHandler:
+    content_types = (ct.JSON, ct.NPY, ct.CSV)
+    accept_types = (ct.JSON, ct.CSV, ct.NPY)
+
+    def __init__(self, classifier: chainer.Chain, spec: model_lib.ModelSpec) -> None:
+        self.classifier = classifier
+        self.spec = spec
+
+    @classmethod
+    def load(cls, model_dir: Path) -> MnistHandler:
+        weights, spec_file = model_dir / MODEL_FILE, model_dir / SPEC_FILE
+        if not weights.is_file():
+            present = sorted(p.name for p in model_dir.iterdir())[:10] if model_dir.is_dir() else []
+            raise ModelLoadError(f"{weights} not found (model dir holds: {', '.join(present) or 'nothing'})")
+        # model.json is optional so that a model.npz from the tutorial's own script (the MLP) loads too.
+        spec = model_lib.ModelSpec.load(spec_file) if spec_file.is_file() else model_lib.ModelSpec()
+        classifier = model_lib.build(spec)
+        try:
+            serializers.load_npz(str(weights), classifier)
+        except (KeyError, ValueError, OSError) as exc:
+            raise ModelLoadError(f"{weights} does not match a {spec.model} with {spec.units} units: {exc}") from exc
+        handler = cls(classifier, spec)
+        handler.predict(np.zeros((1, 28 * 28), dtype=np.float32))  # warm-up: first call allocates
+        logger.info("loaded %s model (%d units) from %s", spec.model, spec.units, model_dir)
+        return handler
+
+    def decode(self, body: bytes, content_type: str) -> np.ndarray:
+        if content_type == ct.NPY:
+            raw = codecs.load_npy(body)
+        elif content_type == ct.CSV:
+            raw = _csv_images(body)
+        else:
+            raw = _json_images(codecs.load_json(body))
+        try:
+            return as_images(raw)
+        except ValueError as exc:
+            raise InvalidPayloadError(str(exc)) from None
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return model_lib.predict_proba(self.classifier, images)
+
+    def encode(self, probabilities: np.ndarray, accept: str) -> bytes:
+        labels = probabilities.argmax(axis=1)
+        if accept == ct.NPY:
+            return codecs.dump_npy(probabilities.astype(np.float32))
+        if accept == ct.CSV:
+            return codecs.dump_csv_column(labels.tolist())
+        rounded = np.round(probabilities.astype(np.float64), 6).tolist()
+        return codecs.dump_json(
+            {
+                "predictions": [
+                    {"label": int(k), "probabilities": p} for k, p in zip(labels.tolist(), rounded, strict=True)
+                ]
+            }
+        )

@@ -1,0 +1,126 @@
+"""The training runner: the one place that turns outcomes into exit codes and the failure file.
+
+``run_training`` installs the PID-1 SIGTERM handler, reads the environment, calls the image's training
+function and maps the result: success -> 0; a :class:`ContractError` (user error) -> its message in
+``/opt/ml/output/failure`` and exit 1; SIGTERM -> checkpoint already saved by the trainer, exit 143; anything
+else -> ``Unexpected error: <type>: <message>``, traceback in the log, exit 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import FrameType
+
+from sm_contract import hyperparameters, log_config
+from sm_contract.environment import BASE_DIR_VAR, LOG_LEVEL_VAR, TrainingEnv
+from sm_contract.errors import ContractError, TrainingInterrupted
+from sm_contract.paths import DEFAULT_BASE_DIR, MLPaths
+
+logger = logging.getLogger(__name__)
+
+FAILURE_REASON_LIMIT = 1024  # DescribeTrainingJob.FailureReason shows this many characters
+EXIT_USER_ERROR = 1
+EXIT_UNEXPECTED = 2
+
+
+class StopSignal:
+    """Set by SIGTERM (StopTrainingJob, spot interruption, MaxRuntime) or SIGINT; polled by training loops.
+
+    A Python process that is PID 1 ignores SIGTERM unless it installs a handler, so this one must be
+    installed before any long work starts.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.signum: int | None = None
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        logger.warning("received %s: stopping after the current batch", signal.Signals(signum).name)
+        self.signum = signum
+        self._event.set()
+
+    def set(self) -> None:
+        self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+
+def write_failure(paths: MLPaths, message: str) -> str:
+    """Write the failure reason, summary first, within SageMaker's 1024-character limit."""
+    text = " ".join(message.split()) or "training failed"
+    if len(text) > FAILURE_REASON_LIMIT:
+        text = text[: FAILURE_REASON_LIMIT - 3] + "..."
+    paths.failure_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.failure_file.write_text(text + "\n", encoding="utf-8")
+    return text
+
+
+def wait_for_hosts(hosts: tuple[str, ...], timeout_s: float = 900.0) -> None:
+    """Retry DNS for every host: names "may not be immediately available" when a job starts."""
+    deadline = time.monotonic() + timeout_s
+    for host in hosts:
+        while True:
+            try:
+                socket.gethostbyname(host)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise ContractError(f"host '{host}' did not resolve within {timeout_s:.0f} s") from None
+                time.sleep(1.0)
+
+
+TrainFn = Callable[[TrainingEnv, StopSignal], None]
+
+
+def run_training(train: TrainFn, environ: Mapping[str, str] | None = None) -> int:
+    """Run ``train(env, stop)`` under the SageMaker training contract and return the exit code."""
+    environ = os.environ if environ is None else environ
+    log_config.configure(environ.get(LOG_LEVEL_VAR, "INFO"))
+    stop = StopSignal()
+    stop.install()
+    paths = MLPaths(Path(environ.get(BASE_DIR_VAR) or DEFAULT_BASE_DIR))
+    try:
+        env = TrainingEnv.from_environ(environ)
+        reserved = hyperparameters.reserved(env.hyperparameters)
+        if "sagemaker_program" in reserved:
+            logger.warning(
+                "script mode settings %s ignored: this image runs its built-in training",
+                sorted(reserved),
+            )
+        if len(env.hosts) > 1:
+            wait_for_hosts(env.hosts)
+        started = time.perf_counter()
+        train(env, stop)
+        logger.info("training finished in %.1f s", time.perf_counter() - started)
+        return 0
+    except TrainingInterrupted as exc:
+        write_failure(paths, f"Training stopped by signal: {exc}")
+        logger.warning("training stopped: %s", exc)
+        return TrainingInterrupted.exit_code
+    except ContractError as exc:
+        reason = write_failure(paths, str(exc))
+        logger.error("training failed: %s", reason)
+        return EXIT_USER_ERROR
+    except Exception as exc:  # the one broad handler: anything else is a bug or an environment fault
+        logger.exception("unexpected error")
+        write_failure(paths, f"Unexpected error: {type(exc).__name__}: {exc}")
+        return EXIT_UNEXPECTED
+
+
+def output_file(paths: MLPaths, name: str) -> Path:
+    """A file in /opt/ml/output/data (packed into output.tar.gz), with its folder created."""
+    paths.output_data_dir.mkdir(parents=True, exist_ok=True)
+    return paths.output_data_dir / name

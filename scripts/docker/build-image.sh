@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Usage: scripts/docker/build-image.sh NAME [TAG]
+#
+# Builds containers/NAME/Dockerfile with build context containers/ (so an image
+# can COPY sm_contract/ and NAME/; BuildKit reads containers/NAME/Dockerfile.dockerignore).
+# TAG is a full image reference (default byoc/NAME:latest); a bare tag such as
+# "dev" means byoc/NAME:dev. Extra `docker build` flags come from BUILD_ARGS
+# (word-split). The CA bundle ($CA_BUNDLE, default /etc/ssl/certs/ca-certificates.crt)
+# is handed to the build as the BuildKit secret "ca" (RUN --mount=type=secret,id=ca),
+# never copied into the image. Prints the built tag on stdout.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+[[ $# -ge 1 && $# -le 2 && -n $1 ]] || die "usage: $0 NAME [TAG]"
+name=$1
+tag=${2:-byoc/$name:latest}
+[[ $tag == *[:/@]* ]] || tag="byoc/$name:$tag"
+
+context=$(cd "$here/../../containers" && pwd)
+dockerfile=$context/$name/Dockerfile
+[[ -f $dockerfile ]] || die "no Dockerfile at containers/$name/Dockerfile"
+
+"$here/ensure-docker.sh"
+pick_docker_cli # docker may have just been installed
+
+args=(--network host -f "$dockerfile" -t "$tag")
+bundle=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+if [[ -f $bundle ]]; then
+  args+=(--secret "id=ca,src=$bundle")
+else
+  log "no CA bundle at $bundle; building without the 'ca' secret"
+fi
+if [[ -n ${BUILD_ARGS:-} ]]; then
+  read -r -a extra <<<"$BUILD_ARGS"
+  args+=("${extra[@]}")
+fi
+
+log "building $tag from containers/$name/Dockerfile"
+t0=$SECONDS
+DOCKER_BUILDKIT=1 "$DOCKER_CLI" build "${args[@]}" "$context" >&2
+log "built $tag in $((SECONDS - t0))s"
+echo "$tag"

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Make sure a Docker daemon answers `docker info` and that the base image
+# debian:bookworm-slim exists locally. Idempotent; quick when both are there.
+#
+# When something is missing (needs root, Debian/apt):
+#   - installs docker.io, docker-compose (v1) and debootstrap,
+#   - starts dockerd detached (log: /var/log/dockerd.log), clearing a stale
+#     /var/run/docker.pid left by a daemon that was killed,
+#   - pulls debian:bookworm-slim, or, when no registry is reachable, builds it
+#     with debootstrap from the host's Debian mirror and imports it.
+#
+# Environment:
+#   DOCKERD_OPTS            extra dockerd flags (word-split), e.g. "--storage-driver vfs"
+#   PULL_TIMEOUT            seconds to try `docker pull` of the base image (20)
+#   DEBIAN_MIRROR           mirror for debootstrap (default: from host apt sources)
+#   DEBIAN_SECURITY_MIRROR  security mirror written into the image (idem)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+trap 'log "ensure-docker.sh failed (line $LINENO)"' ERR
+
+BASE_IMAGE=debian:bookworm-slim
+SUITE=bookworm
+DOCKERD_LOG=/var/log/dockerd.log
+DOCKERD_PID=/var/run/docker.pid
+
+docker_ok() { timeout "${1:-15}" "$DOCKER_CLI" info >/dev/null 2>&1; }
+image_ok() { "$DOCKER_CLI" image inspect "$BASE_IMAGE" >/dev/null 2>&1; }
+is_root() { [[ $(id -u) -eq 0 ]]; }
+
+apt_install() {
+  command -v apt-get >/dev/null || die "apt-get not found; install $* by hand"
+  local t0=$SECONDS
+  log "installing $* (apt-get)"
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+  log "installed $* in $((SECONDS - t0))s"
+}
+
+# Wait until `docker info` answers; give up early if process $1 dies.
+wait_for_daemon() {
+  local pid=$1 i
+  for ((i = 0; i < 60; i++)); do
+    docker_ok 5 && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 1
+  done
+  return 1
+}
+
+start_dockerd() {
+  local pid
+  if [[ -s $DOCKERD_PID ]]; then
+    pid=$(<"$DOCKERD_PID")
+    if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+      log "dockerd (pid $pid) is running but not answering yet; waiting"
+      wait_for_daemon "$pid" && return 0
+      die "dockerd (pid $pid) does not answer; see $DOCKERD_LOG"
+    fi
+    log "removing stale $DOCKERD_PID (pid ${pid:-?} is gone)"
+  fi
+  rm -f "$DOCKERD_PID" /var/run/docker.sock
+
+  local -a opts=()
+  read -r -a opts <<<"${DOCKERD_OPTS:-}"
+  log "starting dockerd ${opts[*]:-} (log: $DOCKERD_LOG)"
+  mkdir -p "$(dirname "$DOCKERD_LOG")"
+  setsid nohup dockerd "${opts[@]}" >>"$DOCKERD_LOG" 2>&1 </dev/null &
+  pid=$!
+  if ! wait_for_daemon "$pid"; then
+    tail -n 15 "$DOCKERD_LOG" >&2 || true
+    die "dockerd did not come up within 60s; see $DOCKERD_LOG"
+  fi
+  log "dockerd is up (pid $pid, storage driver: $("$DOCKER_CLI" info --format '{{.Driver}}' 2>/dev/null))"
+}
+
+ensure_daemon() {
+  docker_ok && return 0
+  if ! command -v dockerd >/dev/null; then
+    is_root || die "Docker is not running and dockerd is not installed; install Docker (Debian: apt-get install docker.io) or re-run as root"
+    apt_install docker.io docker-compose debootstrap
+    pick_docker_cli
+    docker_ok && return 0 # a service manager may have started it already
+  fi
+  is_root || die "'$DOCKER_CLI info' fails: start the Docker daemon or fix access to its socket (starting it here needs root)"
+  start_dockerd
+}
+
+# URI of the first apt source of the host that serves suite $1 (deb822 or one-line format).
+host_mirror() {
+  local suite=$1 f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -f $f ]] || continue
+    awk -v s="$suite" 'BEGIN { RS = ""; FS = "\n" }
+      { uri = ""; hit = 0
+        for (i = 1; i <= NF; i++) {
+          if ($i ~ /^URIs:/)   { split(substr($i, 6), u, " "); uri = u[1] }
+          if ($i ~ /^Suites:/) { n = split(substr($i, 8), w, " "); for (j = 1; j <= n; j++) if (w[j] == s) hit = 1 }
+        }
+        if (hit && uri != "") { print uri; exit }
+      }' "$f"
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -f $f ]] || continue
+    awk -v s="$suite" '$1 == "deb" { i = 2; if ($i ~ /^\[/) while ($i !~ /\]$/) i++; if ($i ~ /^\[/ || $i ~ /\]$/) i++; if ($(i + 1) == s) print $i }' "$f"
+  done
+  return 0
+}
+
+# Build $BASE_IMAGE with debootstrap (no registry needed) and `docker import` it.
+build_base_image() {
+  command -v debootstrap >/dev/null || apt_install debootstrap
+  local mirror security root t0=$SECONDS
+  mirror=${DEBIAN_MIRROR:-$(host_mirror "$SUITE" | sed -n 1p)}
+  mirror=${mirror:-http://deb.debian.org/debian}
+  security=${DEBIAN_SECURITY_MIRROR:-$(host_mirror "$SUITE-security" | sed -n 1p)}
+  security=${security:-http://deb.debian.org/debian-security}
+
+  root=$(mktemp -d "${TMPDIR:-/var/tmp}/bookworm-rootfs.XXXXXX")
+  # shellcheck disable=SC2064
+  trap "cleanup_rootfs '$root'" EXIT
+  log "debootstrap --variant=minbase $SUITE from $mirror (takes a few minutes)"
+  if ! debootstrap --variant=minbase "$SUITE" "$root" "$mirror" >"$root.log" 2>&1; then
+    tail -n 20 "$root.log" >&2
+    die "debootstrap failed (full log: $root.log)"
+  fi
+  rm -f "$root.log"
+
+  log "slimming the root filesystem"
+  rm -f "$root/etc/apt/sources.list"
+  cat >"$root/etc/apt/sources.list.d/debian.sources" <<EOF
+Types: deb
+URIs: $mirror
+Suites: $SUITE $SUITE-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: $security
+Suites: $SUITE-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+  # The host's mirror settings (e.g. snapshot mirrors whose Release files have expired).
+  local host_conf
+  host_conf=$(grep -hE '^[[:space:]]*Acquire::Check-(Valid-Until|Date)' /etc/apt/apt.conf /etc/apt/apt.conf.d/* 2>/dev/null || true)
+  [[ -z $host_conf ]] || printf '%s\n' "$host_conf" >"$root/etc/apt/apt.conf.d/99host-mirror"
+  # Keep the image slim now and after later `apt-get install`s.
+  cat >"$root/etc/apt/apt.conf.d/99slim" <<'EOF'
+Acquire::Languages "none";
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APT::Keep-Downloaded-Packages "false";
+EOF
+  cat >"$root/etc/dpkg/dpkg.cfg.d/99slim" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+EOF
+  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* "$root"/var/cache/debconf/*-old \
+    "$root"/var/lib/dpkg/*-old "$root"/var/log/* "$root"/usr/share/man/* "$root"/usr/share/info/* \
+    "$root"/usr/share/groff/* "$root"/usr/share/lintian/* "$root"/tmp/* "$root"/root/.[!.]*
+  find "$root/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
+  find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete
+  find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+  mkdir -p "$root/var/lib/apt/lists/partial" "$root/var/cache/apt/archives/partial"
+  : >"$root/etc/resolv.conf"
+  : >"$root/etc/hostname"
+
+  log "importing the root filesystem as $BASE_IMAGE"
+  tar --numeric-owner -C "$root" -c . |
+    "$DOCKER_CLI" import \
+      --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      --change 'CMD ["bash"]' \
+      --message "debootstrap --variant=minbase $SUITE $mirror" - "$BASE_IMAGE" >/dev/null
+  log "built $BASE_IMAGE in $((SECONDS - t0))s ($("$DOCKER_CLI" image inspect --format '{{.Size}}' "$BASE_IMAGE") bytes)"
+}
+
+cleanup_rootfs() {
+  local root=$1 m
+  # debootstrap may leave /proc etc. mounted inside the target when it fails.
+  awk -v r="$root/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf --one-file-system "$root"
+}
+
+ensure_base_image() {
+  image_ok && return 0
+  log "pulling $BASE_IMAGE (up to ${PULL_TIMEOUT:-20}s)"
+  if timeout "${PULL_TIMEOUT:-20}" "$DOCKER_CLI" pull -q "$BASE_IMAGE" >/dev/null 2>&1 && image_ok; then
+    return 0
+  fi
+  is_root || die "cannot pull $BASE_IMAGE and building it with debootstrap needs root"
+  log "pull failed; building $BASE_IMAGE with debootstrap"
+  build_base_image
+}
+
+# Fast path: nothing to do.
+if docker_ok && image_ok; then
+  exit 0
+fi
+
+# Serialise the slow path (parallel make may run several builds at once).
+if is_root; then
+  mkdir -p /run/lock
+  exec 9>/run/lock/ensure-docker.lock
+  flock 9
+fi
+ensure_daemon
+ensure_base_image
+log "docker is ready ($DOCKER_CLI, $BASE_IMAGE present)"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create the host venv of one image from the same pinned requirements its Dockerfile installs, plus the
+# test tooling; the shared library and the image's package are installed editable.
+#   scripts/make-venv.sh IMAGE VENV_DIR
+set -euo pipefail
+image=$1 venv=$2
+root=$(cd "$(dirname "$0")/.." && pwd)
+python=${PYTHON:-python3}
+
+rm -rf "$venv"
+"$python" -m venv "$venv"
+pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
+"${pip[@]}" -r "$root/containers/build-requirements.txt"
+"${pip[@]}" --no-build-isolation -r "$root/containers/$image/requirements.txt" -r "$root/requirements-dev.txt"
+"${pip[@]}" --no-build-isolation --no-deps -e "$root/containers/sm_contract" -e "$root/containers/$image"
+echo ">> $venv ready" >&2

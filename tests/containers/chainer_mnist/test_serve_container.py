@@ -1,0 +1,167 @@
+"""`docker run IMAGE serve` answering real HTTP requests."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from utils.containers import TrackedContainer
+from utils.mnist import mnist_subset_bytes
+
+pytestmark = pytest.mark.container
+
+
+@pytest.fixture(scope="module")
+def trained_root(chainer_mnist_image, docker_client, mnist_dir: Path, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("serve_opt_ml")
+    for channel, n in (("train", 6000), ("valid", 500)):
+        folder = root / "input/data" / channel
+        folder.mkdir(parents=True)
+        (folder / f"{channel}.npz").write_bytes(mnist_subset_bytes(mnist_dir, channel, n))
+    (root / "input/config").mkdir(parents=True)
+    (root / "input/config/hyperparameters.json").write_text(json.dumps({"epochs": "3", "units": "200"}))
+    trainer = TrackedContainer(docker_client, chainer_mnist_image)
+    try:
+        trainer.run("train", opt_ml=root)
+        assert trainer.wait() == 0, trainer.logs()
+    finally:
+        trainer.remove()
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(chainer_mnist_image, docker_client, trained_root: Path) -> Iterator[TrackedContainer]:
+    tracked = TrackedContainer(docker_client, chainer_mnist_image)
+    try:
+        tracked.run(
+            "serve",
+            opt_ml=trained_root,
+            ports={"8080/tcp": ("127.0.0.1", None)},  # Docker picks a free loopback port
+            environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"},
+        )
+        tracked.wait_for_ping(timeout_s=60)
+        yield tracked
+    finally:
+        tracked.remove()
+
+
+@pytest.fixture(scope="module")
+def url(server: TrackedContainer) -> str:
+    return f"http://127.0.0.1:{server.host_port()}"
+
+
+@pytest.fixture(scope="module")
+def holdout(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(mnist_dir / "valid" / "valid.npz") as npz:
+        return npz["images"][2000:2300], npz["labels"][2000:2300]
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def test_ping_and_execution_parameters(url: str) -> None:
+    assert requests.get(f"{url}/ping", timeout=2).status_code == 200
+    assert requests.get(f"{url}/execution-parameters", timeout=2).json() == {
+        "MaxConcurrentTransforms": 2,
+        "BatchStrategy": "MultiRecord",
+        "MaxPayloadInMB": 6,
+    }
+
+
+def test_three_content_types_agree(url: str, holdout) -> None:
+    images, labels = holdout
+    batch = images[:20]
+    as_json = requests.post(f"{url}/invocations", json={"instances": batch.tolist()}, timeout=10)
+    as_npy = requests.post(
+        f"{url}/invocations",
+        data=_npy(batch.reshape(20, 1, 28, 28)),
+        headers={"Content-Type": "application/x-npy", "Accept": "application/x-npy"},
+        timeout=10,
+    )
+    as_csv = requests.post(
+        f"{url}/invocations",
+        data="".join(",".join(map(str, r)) + "\n" for r in batch),
+        headers={"Content-Type": "text/csv", "Accept": "text/csv"},
+        timeout=10,
+    )
+    assert [r.status_code for r in (as_json, as_npy, as_csv)] == [200, 200, 200]
+    json_labels = [p["label"] for p in as_json.json()["predictions"]]
+    assert as_npy.headers["content-type"] == "application/x-npy"
+    assert np.load(io.BytesIO(as_npy.content)).argmax(axis=1).tolist() == json_labels
+    assert [int(x) for x in as_csv.text.splitlines()] == json_labels
+    assert np.mean(np.array(json_labels) == labels[:20]) >= 0.8
+
+
+def test_multirecord_batch_keeps_records_aligned(url: str, holdout) -> None:
+    """What batch transform sends with SplitType=Line, BatchStrategy=MultiRecord: many lines in one POST."""
+    images, labels = holdout
+    body = "".join(",".join(map(str, r)) + "\n" for r in images)
+    response = requests.post(
+        f"{url}/invocations", data=body, headers={"Content-Type": "text/csv", "Accept": "text/csv"}, timeout=30
+    )
+    predicted = np.array([int(x) for x in response.text.splitlines()])
+    assert predicted.shape == labels.shape
+    assert np.mean(predicted == labels) > 0.9
+
+
+def test_concurrent_requests(url: str, holdout) -> None:
+    images, _ = holdout
+
+    def call(i: int) -> int:
+        return requests.post(f"{url}/invocations", json=[images[i].tolist()], timeout=10).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(call, range(64))) == {200}
+
+
+@pytest.mark.parametrize(
+    ("data", "headers", "status"),
+    [
+        (b"\x89PNG", {"Content-Type": "image/png"}, 415),
+        (b"[[0]]", {"Content-Type": "application/json", "Accept": "image/png"}, 406),
+        (b"[[0, 1]]", {"Content-Type": "application/json"}, 400),
+        (b"{broken", {"Content-Type": "application/json"}, 400),
+        (b"", {"Content-Type": "text/csv"}, 400),
+        (b"0," * (3 * 1024 * 1024 + 1), {"Content-Type": "text/csv"}, 413),
+    ],
+)
+def test_bad_inputs(url: str, data: bytes, headers: dict[str, str], status: int) -> None:
+    response = requests.post(f"{url}/invocations", data=data, headers=headers, timeout=30)
+    assert response.status_code == status
+    assert set(response.json()) == {"error", "detail"}
+
+
+def test_sigterm_stops_the_server_quickly(chainer_mnist_image, docker_client, trained_root: Path) -> None:
+    tracked = TrackedContainer(docker_client, chainer_mnist_image)
+    try:
+        tracked.run("serve", opt_ml=trained_root, ports={"8080/tcp": ("127.0.0.1", None)})
+        cold_start = tracked.wait_for_ping(timeout_s=60)
+        assert cold_start < 30
+        started = time.monotonic()
+        tracked.container.stop(timeout=25)
+        assert time.monotonic() - started < 5
+        assert tracked.wait() == 0
+    finally:
+        tracked.remove()
+
+
+def test_missing_model_fails_at_start(chainer_mnist_image, docker_client, tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    tracked = TrackedContainer(docker_client, chainer_mnist_image)
+    try:
+        tracked.run("serve", opt_ml=tmp_path)
+        assert tracked.wait(timeout_s=60) != 0
+        assert "model.npz not found" in tracked.logs()
+    finally:
+        tracked.remove()

@@ -1,0 +1,118 @@
+"""The chainer-mnist handler behind the real serving app, in process."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from chainer_mnist.predictor import MnistHandler
+from chainer_mnist.train import train
+from sm_contract.environment import ServingEnv, TrainingEnv
+from sm_contract.errors import ModelLoadError
+from sm_contract.paths import MLPaths
+from sm_contract.serving import create_app
+from sm_contract.training import StopSignal
+from utils.mnist import mnist_subset_bytes
+
+
+@pytest.fixture(scope="module")
+def model_root(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> Path:
+    root = tmp_path_factory.mktemp("opt_ml")
+    for channel, n in (("train", 5000), ("valid", 500)):
+        (root / "input/data" / channel).mkdir(parents=True)
+        (root / "input/data" / channel / f"{channel}.npz").write_bytes(mnist_subset_bytes(mnist_dir, channel, n))
+    (root / "input/config").mkdir(parents=True)
+    (root / "input/config/hyperparameters.json").write_text(json.dumps({"epochs": "4", "units": "128"}))
+    train(TrainingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(root)}), StopSignal())
+    return root
+
+
+@pytest.fixture(scope="module")
+def holdout(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(mnist_dir / "valid" / "valid.npz") as npz:  # images the fixture did not use
+        return npz["images"][1000:1200], npz["labels"][1000:1200]
+
+
+@pytest.fixture(scope="module")
+def client(model_root: Path) -> Iterator[TestClient]:
+    env = ServingEnv(paths=MLPaths(model_root), workers=1)
+    with TestClient(create_app(MnistHandler.load, env)) as test_client:
+        yield test_client
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def test_json_predictions(client: TestClient, holdout) -> None:
+    images, labels = holdout
+    response = client.post("/invocations", json={"instances": (images[:50] / 255.0).tolist()})
+    assert response.status_code == 200
+    predictions = response.json()["predictions"]
+    assert len(predictions) == 50
+    assert all(len(p["probabilities"]) == 10 and abs(sum(p["probabilities"]) - 1) < 1e-4 for p in predictions)
+    accuracy = np.mean([p["label"] for p in predictions] == labels[:50])
+    assert accuracy > 0.8
+    bare = client.post("/invocations", json=images[:3].reshape(3, 28, 28).tolist())  # bare list of uint8 images
+    assert [p["label"] for p in bare.json()["predictions"]] == [p["label"] for p in predictions[:3]]
+
+
+def test_npy_in_every_accepted_shape_and_npy_out(client: TestClient, holdout) -> None:
+    images, _ = holdout
+    answers = []
+    for array in (images[:5], images[:5].reshape(5, 28, 28), images[:5].reshape(5, 1, 28, 28), images[:5] / 255.0):
+        response = client.post(
+            "/invocations", content=_npy(array), headers={"Content-Type": "application/x-npy", "Accept": "text/csv"}
+        )
+        assert response.status_code == 200, response.text
+        answers.append(response.text)
+    assert len(set(answers)) == 1 and answers[0].count("\n") == 5
+    response = client.post(
+        "/invocations",
+        content=_npy(images[:5]),
+        headers={"Content-Type": "application/x-npy", "Accept": "application/x-npy"},
+    )
+    probabilities = np.load(io.BytesIO(response.content))
+    assert probabilities.shape == (5, 10) and probabilities.dtype == np.float32
+
+
+def test_csv_multirecord_keeps_lines_aligned(client: TestClient, holdout) -> None:
+    images, labels = holdout
+    body = "".join(",".join(map(str, row)) + "\n" for row in images).encode()
+    response = client.post("/invocations", content=body, headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+    assert response.status_code == 200
+    predicted = np.array([int(line) for line in response.text.splitlines()])
+    assert predicted.shape == labels.shape and np.mean(predicted == labels) > 0.8
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "detail"),
+    [
+        (b'{"instances": [[1, 2, 3]]}', "application/json", "images have shape (1, 3)"),
+        (b'{"instances": [[0.5], [0.5, 0.5]]}', "application/json", "inconsistent shapes"),
+        (b'{"instances": [["a"]]}', "application/json", "nested lists of numbers"),
+        (b'{"image": []}', "application/json", '{"instances": [image, ...]}'),
+        (b"1,2,3\n", "text/csv", "images have shape (1, 3)"),
+        (b"not numpy", "application/x-npy", "not a valid .npy array"),
+        (json.dumps({"instances": [[2.0] * 784]}).encode(), "application/json", "float pixels must be in [0, 1]"),
+    ],
+)
+def test_bad_inputs_are_400(client: TestClient, content: bytes, content_type: str, detail: str) -> None:
+    response = client.post("/invocations", content=content, headers={"Content-Type": content_type})
+    assert response.status_code == 400
+    assert detail in response.json()["detail"]
+
+
+def test_missing_model_is_a_load_error(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.tar.gz").write_bytes(b"")
+    with pytest.raises(ModelLoadError, match=r"model.npz not found \(model dir holds: model.tar.gz\)"):
+        MnistHandler.load(tmp_path / "model")

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from sm_contract.environment import ServingEnv, TrainingEnv
+from sm_contract.errors import ConfigurationError
+from sm_contract.paths import MLPaths
+
+
+def test_paths_follow_the_base_dir(tmp_path: Path) -> None:
+    paths = MLPaths(tmp_path)
+    assert paths.hyperparameters_file == tmp_path / "input/config/hyperparameters.json"
+    assert paths.channel_dir("train") == tmp_path / "input/data/train"
+    assert paths.failure_file == tmp_path / "output/failure"
+    assert paths.output_data_dir == tmp_path / "output/data"
+    assert paths.checkpoints_dir == tmp_path / "checkpoints"
+    assert MLPaths().base == Path("/opt/ml")
+
+
+def test_training_env_reads_config_files(fake_opt_ml) -> None:
+    root = fake_opt_ml({"epochs": 2, "model": "cnn"}, {"train": {"a.npz": b"x"}}, hosts=("algo-2", "algo-1"))
+    env = TrainingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(root), "TRAINING_JOB_NAME": "job-1"})
+    assert env.hyperparameters == {"epochs": "2", "model": "cnn"}
+    assert list(env.channels) == ["train"]
+    assert env.channels["train"].path == root / "input/data/train"
+    assert env.channels["train"].input_mode == "File"
+    assert env.hosts == ("algo-1", "algo-2")  # sorted, as SageMaker documents
+    assert env.current_host == "algo-2" and not env.is_master
+    assert env.job_name == "job-1"
+
+
+def test_training_env_without_config_files(tmp_path: Path) -> None:
+    (tmp_path / "input/data/valid").mkdir(parents=True)
+    env = TrainingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(tmp_path)})
+    assert env.hyperparameters == {}
+    assert list(env.channels) == ["valid"]  # folders stand in for a missing inputdataconfig.json
+    assert env.is_master
+
+
+def test_training_env_rejects_broken_json(tmp_path: Path) -> None:
+    config = tmp_path / "input/config"
+    config.mkdir(parents=True)
+    (config / "hyperparameters.json").write_text("{not json")
+    with pytest.raises(ConfigurationError, match=r"hyperparameters\.json is not valid JSON"):
+        TrainingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(tmp_path)})
+
+
+def test_serving_env_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = ServingEnv.from_environ({})
+    assert env.port == 8080
+    assert env.workers == (os.cpu_count() or 1)
+    assert env.max_payload_bytes == 6 * 1024 * 1024
+    assert env.model_dir == Path("/opt/ml/model")
+    env = ServingEnv.from_environ(
+        {"SAGEMAKER_BIND_TO_PORT": "9090", "SAGEMAKER_MODEL_SERVER_WORKERS": "3", "SAGEMAKER_BASE_DIR": "/x"}
+    )
+    assert (env.port, env.workers, env.model_dir) == (9090, 3, Path("/x/model"))
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1"])
+def test_serving_env_rejects_bad_numbers(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="SAGEMAKER_BIND_TO_PORT"):
+        ServingEnv.from_environ({"SAGEMAKER_BIND_TO_PORT": value})
+
+
+def test_numbers_in_hand_written_hyperparameters_become_strings(tmp_path: Path) -> None:
+    config = tmp_path / "input/config"
+    config.mkdir(parents=True)
+    (config / "hyperparameters.json").write_text(json.dumps({"epochs": 3, "flag": True}))
+    env = TrainingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(tmp_path)})
+    assert env.hyperparameters == {"epochs": "3", "flag": "true"}

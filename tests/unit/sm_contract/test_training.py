@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from sm_contract.environment import TrainingEnv
+from sm_contract.errors import ChannelNotFoundError, DataError, TrainingInterrupted
+from sm_contract.paths import MLPaths
+from sm_contract.training import StopSignal, run_training, write_failure
+
+
+def _environ(root: Path) -> dict[str, str]:
+    return {"SAGEMAKER_BASE_DIR": str(root)}
+
+
+def test_success_exits_zero_without_failure_file(fake_opt_ml) -> None:
+    root = fake_opt_ml()
+    seen: list[TrainingEnv] = []
+    assert run_training(lambda env, stop: seen.append(env), _environ(root)) == 0
+    assert seen[0].paths.base == root
+    assert not (root / "output/failure").exists()
+
+
+def test_user_error_writes_failure_and_exits_1(fake_opt_ml) -> None:
+    root = fake_opt_ml()
+
+    def train(env: TrainingEnv, stop: StopSignal) -> None:
+        raise DataError("channel 'train' file 'train.npz' lacks array(s) ['labels']")
+
+    assert run_training(train, _environ(root)) == 1
+    assert (root / "output/failure").read_text() == "channel 'train' file 'train.npz' lacks array(s) ['labels']\n"
+
+
+def test_unexpected_error_exits_2_with_type_in_reason(fake_opt_ml, caplog: pytest.LogCaptureFixture) -> None:
+    root = fake_opt_ml()
+
+    def train(env: TrainingEnv, stop: StopSignal) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    assert run_training(train, _environ(root)) == 2
+    assert (root / "output/failure").read_text().startswith("Unexpected error: ZeroDivisionError: division by zero")
+    assert "Traceback" in caplog.text
+
+
+def test_bad_configuration_is_a_user_error(fake_opt_ml) -> None:
+    root = fake_opt_ml()
+    (root / "input/config/resourceconfig.json").write_text("[")
+    assert run_training(lambda env, stop: None, _environ(root)) == 1
+    assert "resourceconfig.json is not valid JSON" in (root / "output/failure").read_text()
+
+
+def test_missing_channel_names_present_ones(fake_opt_ml) -> None:
+    from sm_contract.channels import channel_dir
+
+    root = fake_opt_ml(channels={"training": {"x.csv": b"1"}})
+    env = TrainingEnv.from_environ(_environ(root))
+    with pytest.raises(
+        ChannelNotFoundError, match=r"channel 'train' is required but missing \(channels present: training\)"
+    ):
+        channel_dir(env, "train")
+    assert channel_dir(env, "test", required=False) is None
+
+
+def test_sigterm_sets_the_stop_signal_and_interrupt_exits_143(fake_opt_ml) -> None:
+    root = fake_opt_ml()
+
+    def train(env: TrainingEnv, stop: StopSignal) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered to the handler run_training installed
+        assert stop.requested and stop.signum == signal.SIGTERM
+        raise TrainingInterrupted("stopped at epoch 2 step 5/10")
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert run_training(train, _environ(root)) == 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert "stopped at epoch 2 step 5/10" in (root / "output/failure").read_text()
+
+
+def test_failure_reason_is_one_line_within_1024_chars(tmp_path: Path) -> None:
+    paths = MLPaths(tmp_path)
+    text = write_failure(paths, "first line\nsecond " + "x" * 2000)
+    content = paths.failure_file.read_text()
+    assert content.count("\n") == 1 and content.startswith("first line second")
+    assert len(text) == 1024 and text.endswith("...")
+
+
+def test_script_mode_keys_are_logged_not_fatal(fake_opt_ml, caplog: pytest.LogCaptureFixture) -> None:
+    root = fake_opt_ml({"sagemaker_program": "chainer_mnist.py", "sagemaker_submit_directory": "s3://b/src.tar.gz"})
+    assert run_training(lambda env, stop: None, _environ(root)) == 0
+    assert "script mode settings ['sagemaker_program', 'sagemaker_submit_directory'] ignored" in caplog.text
