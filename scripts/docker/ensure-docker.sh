@@ -11,6 +11,9 @@
 #
 # Environment:
 #   DOCKERD_OPTS            extra dockerd flags (word-split), e.g. "--storage-driver vfs"
+#   DOCKERD_PIDFILE         pid file of the daemon started here (/var/run/docker.pid)
+#   DOCKERD_LOG             its log (/var/log/dockerd.log)
+#   DOCKER_HOST             a unix:// socket here is where the started daemon listens
 #   PULL_TIMEOUT            seconds to try `docker pull` of the base image (20)
 #   DEBIAN_MIRROR           mirror for debootstrap (default: from host apt sources)
 #   DEBIAN_SECURITY_MIRROR  security mirror written into the image (idem)
@@ -24,8 +27,13 @@ trap 'log "ensure-docker.sh failed (line $LINENO)"' ERR
 
 BASE_IMAGE=debian:bookworm-slim
 SUITE=bookworm
-DOCKERD_LOG=/var/log/dockerd.log
-DOCKERD_PID=/var/run/docker.pid
+DOCKERD_LOG=${DOCKERD_LOG:-/var/log/dockerd.log}
+DOCKERD_PID=${DOCKERD_PIDFILE:-/var/run/docker.pid}
+DOCKERD_SOCK=${DOCKER_HOST:-unix:///var/run/docker.sock}
+case $DOCKERD_SOCK in
+  unix://*) DOCKERD_SOCK=${DOCKERD_SOCK#unix://} ;;
+  *) DOCKERD_SOCK=remote ;; # tcp:// or ssh://: never started here
+esac
 
 docker_ok() { timeout "${1:-15}" "$DOCKER_CLI" info >/dev/null 2>&1; }
 image_ok() { "$DOCKER_CLI" image inspect "$BASE_IMAGE" >/dev/null 2>&1; }
@@ -53,22 +61,28 @@ wait_for_daemon() {
 
 start_dockerd() {
   local pid
+  [[ $DOCKERD_SOCK != remote ]] || die "DOCKER_HOST=$DOCKER_HOST does not answer; start that daemon"
   if [[ -s $DOCKERD_PID ]]; then
     pid=$(<"$DOCKERD_PID")
-    if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+    # After a restart the pid may belong to some other process: check its name too.
+    if [[ $pid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]]; then
       log "dockerd (pid $pid) is running but not answering yet; waiting"
       wait_for_daemon "$pid" && return 0
       die "dockerd (pid $pid) does not answer; see $DOCKERD_LOG"
     fi
-    log "removing stale $DOCKERD_PID (pid ${pid:-?} is gone)"
+    log "removing stale $DOCKERD_PID (pid ${pid:-?} is not a running dockerd)"
   fi
-  rm -f "$DOCKERD_PID" /var/run/docker.sock
+  rm -f "$DOCKERD_PID" "$DOCKERD_SOCK"
 
-  local -a opts=()
-  read -r -a opts <<<"${DOCKERD_OPTS:-}"
-  log "starting dockerd ${opts[*]:-} (log: $DOCKERD_LOG)"
+  local -a opts=() extra=()
+  [[ $DOCKERD_PID == /var/run/docker.pid ]] || opts+=(--pidfile "$DOCKERD_PID")
+  [[ $DOCKERD_SOCK == /var/run/docker.sock ]] || opts+=(-H "unix://$DOCKERD_SOCK")
+  read -r -a extra <<<"${DOCKERD_OPTS:-}"
+  opts+=("${extra[@]}")
+  log "starting dockerd${opts[*]:+ ${opts[*]}} (log: $DOCKERD_LOG)"
   mkdir -p "$(dirname "$DOCKERD_LOG")"
-  setsid nohup dockerd "${opts[@]}" >>"$DOCKERD_LOG" 2>&1 </dev/null &
+  # 9>&-: the daemon must not inherit the lock below, or it would hold it for its whole life.
+  setsid nohup dockerd "${opts[@]}" >>"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
   pid=$!
   if ! wait_for_daemon "$pid"; then
     tail -n 15 "$DOCKERD_LOG" >&2 || true

@@ -112,7 +112,7 @@ def test_multirecord_batch_keeps_records_aligned(url: str, holdout) -> None:
     )
     predicted = np.array([int(x) for x in response.text.splitlines()])
     assert predicted.shape == labels.shape
-    assert np.mean(predicted == labels) > 0.9
+    assert np.mean(predicted == labels) > 0.85  # misaligned records would score about 0.1
 
 
 def test_concurrent_requests(url: str, holdout) -> None:

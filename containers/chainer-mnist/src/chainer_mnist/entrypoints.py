@@ -23,4 +23,4 @@ def app() -> Starlette:
 
 
 def serve() -> None:
-    serving.serve("chainer_mnist.entrypoints:app")
+    sys.exit(serving.serve("chainer_mnist.entrypoints:app"))

@@ -149,18 +149,22 @@ def create_app(load: Loader, env: ServingEnv, *, max_concurrent_predictions: int
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-def serve(app_factory: str, environ: dict[str, str] | None = None) -> None:
+def serve(app_factory: str, environ: dict[str, str] | None = None) -> int:
     """Run uvicorn on ``SAGEMAKER_BIND_TO_PORT`` with ``SAGEMAKER_MODEL_SERVER_WORKERS`` processes.
 
     ``app_factory`` is an import string (``"pkg.module:function"``) so each worker process builds its own
-    app and loads its own copy of the model. uvicorn handles SIGTERM itself (graceful shutdown).
+    app and loads its own copy of the model. uvicorn handles SIGTERM itself (graceful shutdown). Returns the
+    exit code: non-zero when the model could not be loaded, so the endpoint or transform job fails visibly
+    instead of a container that runs without a model.
     """
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE  # exit code of a worker whose app (the model) failed to load
+    from uvicorn.supervisors import Multiprocess
 
     env = ServingEnv.from_environ(environ)
     log_config.configure(env.log_level)
     logger.info("serving on port %d with %d worker(s)", env.port, env.workers)
-    uvicorn.run(
+    config = uvicorn.Config(
         app_factory,
         factory=True,
         host="0.0.0.0",  # noqa: S104 - SageMaker reaches the container from outside
@@ -171,6 +175,18 @@ def serve(app_factory: str, environ: dict[str, str] | None = None) -> None:
         timeout_keep_alive=75,  # longer than SageMaker's front end idles, so it never hits a closed socket
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
+    if env.workers == 1:
+        uvicorn.Server(config).run()  # exits with STARTUP_FAILURE itself when the model fails to load
+        return 0
+    # What uvicorn.run does for several workers, keeping the supervisor to read its workers' exit codes
+    # (uvicorn.run returns normally): it stops when a worker fails during start-up, so must the container.
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    failed = [p.pid for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
+    if failed:
+        logger.error("worker(s) %s failed to start (see above); exiting", failed)
+        return STARTUP_FAILURE
+    return 0
 
 
 def app_from_environ(load: Loader, environ: dict[str, str] | None = None) -> Starlette:
