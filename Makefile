@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-IMAGES        := chainer-mnist
+IMAGES        := chainer-mnist keras-text
 PYTHON        ?= python3
 IMAGE_PREFIX  ?= byoc
 IMAGE_TAG     ?= latest
@@ -14,6 +14,7 @@ DATA_DIR      ?= data
 # Offline source of the four MNIST IDX files; empty means chainer.datasets.get_mnist() downloads them.
 MNIST_IDX_DIR ?= $(firstword $(wildcard ../shared/data/mnist))
 PYTEST_ARGS   ?=
+PUSH_ARGS     ?=
 
 image = $(IMAGE_PREFIX)/$(1):$(IMAGE_TAG)
 venv  = $(VENV_DIR)/$(1)/bin
@@ -25,7 +26,12 @@ help: ## list the public targets
 # ---- set-up -----------------------------------------------------------------------------------------
 
 .PHONY: venvs
-venvs: $(foreach i,$(IMAGES),$(VENV_DIR)/$(i)/.installed) ## create one host venv per image (same pins as its Dockerfile)
+venvs: $(foreach i,$(IMAGES),$(VENV_DIR)/$(i)/.installed) $(VENV_DIR)/pipelines/.installed ## create the host venvs: one per image (same pins as its Dockerfile) and the tools venv
+
+$(VENV_DIR)/pipelines/.installed: pipelines/requirements.txt pipelines/pyproject.toml requirements-dev.txt containers/build-requirements.txt
+	@echo ">> tools venv (SageMaker SDK, boto3, moto)"
+	scripts/make-venv.sh pipelines $(VENV_DIR)/pipelines
+	@touch $@
 
 $(VENV_DIR)/%/.installed: containers/%/requirements.txt containers/build-requirements.txt requirements-dev.txt containers/%/pyproject.toml containers/sm_contract/pyproject.toml
 	@echo ">> venv for $*"
@@ -55,26 +61,42 @@ build/%: ## build one image, e.g. make build/chainer-mnist
 .PHONY: build-all
 build-all: $(foreach i,$(IMAGES),build/$(i)) ## build every image
 
+.PHONY: push/%
+push/%: $(VENV_DIR)/pipelines/.installed docker build/% ## push one image to ECR as <git-sha>[-dirty] and latest (PUSH_ARGS="--region ...")
+	@echo ">> pushing $(call image,$*)" >&2
+	$(call venv,pipelines)/python -m byoc_pipelines.ecr push $(call image,$*) --repository $(IMAGE_PREFIX)/$* $(PUSH_ARGS)
+
+.PHONY: push-all
+push-all: $(foreach i,$(IMAGES),push/$(i)) ## push every image to ECR
+
 # ---- quality ----------------------------------------------------------------------------------------
 
 .PHONY: lint
 lint: $(VENV_DIR)/chainer-mnist/.installed ## ruff on all Python, hadolint on every Dockerfile
 	@echo ">> lint"
-	$(call venv,chainer-mnist)/ruff check containers scripts tests bench
+	$(call venv,chainer-mnist)/ruff check containers pipelines scripts tests bench
 	$(call venv,chainer-mnist)/hadolint $(foreach i,$(IMAGES),containers/$(i)/Dockerfile)
 
 .PHONY: test-unit
-test-unit: $(foreach i,$(IMAGES),$(VENV_DIR)/$(i)/.installed) data ## unit and in-process contract tests (no Docker)
+test-unit: venvs data ## unit and in-process contract tests (no Docker, no AWS)
 	@echo ">> unit and contract tests"
 	$(call venv,chainer-mnist)/pytest tests/unit/sm_contract tests/contract tests/unit/chainer_mnist $(PYTEST_ARGS)
+	$(call venv,keras-text)/pytest tests/unit/keras_text $(PYTEST_ARGS)
+	$(call venv,pipelines)/pytest tests/unit/pipelines $(PYTEST_ARGS)
 
 .PHONY: test/%
 test/%: $(VENV_DIR)/%/.installed data docker build/% ## container tests of one image, e.g. make test/chainer-mnist
 	@echo ">> container tests of $*"
 	$(call venv,$*)/pytest tests/containers/$(subst -,_,$*) --image $*=$(call image,$*) $(PYTEST_ARGS)
 
+.PHONY: test-local-mode
+test-local-mode: $(VENV_DIR)/pipelines/.installed data docker build-all ## both images through SageMaker local mode, docker compose, and a registry push
+	@echo ">> local mode, compose and registry tests"
+	$(call venv,pipelines)/pytest tests/localmode tests/compose tests/containers/test_registry_push.py \
+		$(foreach i,$(IMAGES),--image $(i)=$(call image,$(i))) $(PYTEST_ARGS)
+
 .PHONY: test
-test: lint test-unit $(foreach i,$(IMAGES),test/$(i)) ## everything CI runs: lint, unit, contract and container tests
+test: lint test-unit $(foreach i,$(IMAGES),test/$(i)) test-local-mode ## everything CI runs: lint, unit, contract, container and local-mode tests
 
 # ---- running ----------------------------------------------------------------------------------------
 
@@ -82,6 +104,12 @@ test: lint test-unit $(foreach i,$(IMAGES),test/$(i)) ## everything CI runs: lin
 demo: data docker build/chainer-mnist ## the main job locally: train the Chainer model, batch-transform test.npy, print accuracy
 	@echo ">> demo"
 	$(call venv,chainer-mnist)/python scripts/demo_chainer.py --image $(call image,chainer-mnist) --data $(DATA_DIR)/mnist
+
+.PHONY: bench/keras-text
+bench/keras-text: $(VENV_DIR)/keras-text/.installed docker build/keras-text ## benchmarks of the Keras text image (JSON in bench/results)
+	@echo ">> benchmarks of keras-text"
+	$(call venv,keras-text)/python bench/keras_text_quality.py
+	$(call venv,keras-text)/python bench/keras_text_serving.py --image $(call image,keras-text)
 
 .PHONY: bench/chainer-mnist
 bench/chainer-mnist: $(VENV_DIR)/chainer-mnist/.installed data docker build/chainer-mnist ## benchmarks of the Chainer image (JSON in bench/results)

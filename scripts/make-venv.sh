@@ -2,6 +2,7 @@
 # Create the host venv of one image from the same pinned requirements its Dockerfile installs, plus the
 # test tooling; the shared library and the image's package are installed editable.
 #   scripts/make-venv.sh IMAGE VENV_DIR
+# `pipelines` instead of an image makes the tools venv (SageMaker SDK, boto3, moto) from pipelines/.
 set -euo pipefail
 image=$1 venv=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,6 +12,11 @@ rm -rf "$venv"
 "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" -r "$root/containers/build-requirements.txt"
-"${pip[@]}" --no-build-isolation -r "$root/containers/$image/requirements.txt" -r "$root/requirements-dev.txt"
-"${pip[@]}" --no-build-isolation --no-deps -e "$root/containers/sm_contract" -e "$root/containers/$image"
+if [[ $image == pipelines ]]; then
+  "${pip[@]}" -r "$root/pipelines/requirements.txt" -r "$root/requirements-dev.txt"
+  "${pip[@]}" --no-build-isolation --no-deps -e "$root/pipelines"
+else
+  "${pip[@]}" --no-build-isolation -r "$root/containers/$image/requirements.txt" -r "$root/requirements-dev.txt"
+  "${pip[@]}" --no-build-isolation --no-deps -e "$root/containers/sm_contract" -e "$root/containers/$image"
+fi
 echo ">> $venv ready" >&2

@@ -23,6 +23,7 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path, panels: Sequence[tup
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         logger.warning("matplotlib is not installed; skipping %s", path.name)
         return None
@@ -35,6 +36,7 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path, panels: Sequence[tup
                 ax.plot(epochs, ys, marker="o", markersize=3, label=name)
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()

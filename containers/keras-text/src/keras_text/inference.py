@@ -1,0 +1,206 @@
+"""Pre- and post-processing of the text classifier, shared by our server and AWS's TF Serving container.
+
+Training copies this very file into ``model/code/inference.py``. There the TensorFlow Serving container calls
+``input_handler``/``output_handler`` around its REST predict call; our own server imports the same functions.
+It must therefore stay self-contained: the standard library, numpy and sentencepiece only.
+
+Requests: ``application/json`` ``{"q": "text"}`` (one ranked list), ``{"q": ["a", "b"]}`` or
+``{"instances": ["a", "b"]}`` (one ranked list per text); ``application/jsonlines``: one such object per line.
+Answers: a ranked list ``[{"label": ..., "prob": ...}, ...]`` per text, most probable first.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sentencepiece as spm
+
+JSON = "application/json"
+JSONLINES = "application/jsonlines"
+REQUEST_TYPES = (JSON, JSONLINES)
+TOKENIZER_FILE = "tokenizer.model"
+LABELS_FILE = "labels.json"
+PAD_ID = 0
+PROB_DECIMALS = 4
+# Inputs and outputs of the SavedModel's serving signature. ``line`` and ``batched`` pass through the model
+# unchanged, so ``output_handler`` can rebuild the request's shape from TF Serving's response alone.
+TOKENS, LINE, BATCHED, PROBABILITIES = "tokens", "line", "batched", "probabilities"
+
+
+class PayloadError(ValueError):
+    """The request is malformed; our server answers 400 with this message."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One request object: its texts, and whether it asked for a list (``q`` list / ``instances``)."""
+
+    texts: tuple[str, ...]
+    batched: bool
+
+
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def _texts(value: Any, where: str) -> Line:
+    if not isinstance(value, dict):
+        raise PayloadError(f'{where}: expected a JSON object like {{"q": "text"}}, got {type(value).__name__}')
+    if "q" in value:
+        key, raw = "q", value["q"]
+    elif "instances" in value:
+        key, raw = "instances", value["instances"]
+    else:
+        raise PayloadError(f"{where}: missing key 'q' (a text or a list of texts) or 'instances'")
+    batched = isinstance(raw, list)
+    items = raw if batched else [raw]
+    if key == "instances" and not batched:
+        raise PayloadError(f"{where}: 'instances' must be a list of texts")
+    if not items:
+        raise PayloadError(f"{where}: '{key}' is an empty list")
+    for index, item in enumerate(items):
+        label = f"{where}: '{key}'" + (f"[{index}]" if batched else "")
+        if not isinstance(item, str):
+            raise PayloadError(f"{label} must be a string, got {type(item).__name__}")
+        if not item.strip():
+            raise PayloadError(f"{label} is empty")
+    return Line(tuple(items), batched)
+
+
+def parse_body(body: bytes, content_type: str) -> list[Line]:
+    """The request objects of a body: one for JSON, one per non-empty line for JSON lines."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"body is not valid UTF-8 (byte {exc.start})") from None
+    kind = _media_type(content_type) or JSON
+    if kind not in REQUEST_TYPES:
+        raise PayloadError(f"content type {content_type!r} is not supported; use {' or '.join(REQUEST_TYPES)}")
+    chunks = [text] if kind == JSON else [line for line in text.splitlines() if line.strip()]
+    if not chunks or not chunks[0].strip():
+        raise PayloadError("body is empty")
+    lines = []
+    for number, chunk in enumerate(chunks, start=1):
+        where = "body" if kind == JSON else f"line {number}"
+        try:
+            value = json.loads(chunk)
+        except json.JSONDecodeError as exc:
+            raise PayloadError(f"{where} is not valid JSON: {exc.msg}") from None
+        lines.append(_texts(value, where))
+    return lines
+
+
+class Preprocessor:
+    """SentencePiece ids, truncated to the first ``input_len`` pieces and left-padded with ``PAD_ID``."""
+
+    def __init__(self, tokenizer: spm.SentencePieceProcessor, labels: Sequence[str], input_len: int) -> None:
+        self.tokenizer = tokenizer
+        self.labels = tuple(labels)
+        self.input_len = input_len
+
+    @classmethod
+    def from_dir(cls, code_dir: Path) -> Preprocessor:
+        meta = json.loads((code_dir / LABELS_FILE).read_text(encoding="utf-8"))
+        tokenizer = spm.SentencePieceProcessor(model_file=str(code_dir / TOKENIZER_FILE))
+        return cls(tokenizer, meta["labels"], int(meta["input_len"]))
+
+    def pieces(self, text: str) -> list[str]:
+        return list(self.tokenizer.encode(text, out_type=str))
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """int32 array (len(texts), input_len); an empty text is all padding."""
+        return pad([self.tokenizer.encode(t) for t in texts], self.input_len)
+
+    def rank(self, probabilities: Sequence[float]) -> list[dict[str, Any]]:
+        """Every label with its probability, most probable first (ties by label order)."""
+        order = sorted(range(len(self.labels)), key=lambda k: (-float(probabilities[k]), k))
+        return [{"label": self.labels[k], "prob": round(float(probabilities[k]), PROB_DECIMALS)} for k in order]
+
+
+def pad(sequences: Sequence[Sequence[int]], length: int) -> np.ndarray:
+    """Keep each sequence's first ``length`` ids and left-pad it with ``PAD_ID`` (the article's 'pre' padding)."""
+    out = np.full((len(sequences), length), PAD_ID, dtype=np.int32)
+    for row, ids in enumerate(sequences):
+        kept = list(ids)[:length]
+        if kept:
+            out[row, length - len(kept) :] = kept
+    return out
+
+
+def layout(lines: Sequence[Line]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """All texts in order, with each text's line number and its line's ``batched`` flag."""
+    texts, line_of, batched = [], [], []
+    for number, line in enumerate(lines):
+        texts.extend(line.texts)
+        line_of.extend([number] * len(line.texts))
+        batched.extend([int(line.batched)] * len(line.texts))
+    return texts, np.asarray(line_of, dtype=np.int32), np.asarray(batched, dtype=np.int32)
+
+
+def answers(
+    pre: Preprocessor, line_of: Sequence[int], batched: Sequence[int], probabilities: Sequence[Sequence[float]]
+) -> list[Any]:
+    """One answer per request line: a ranked list, or a list of them for a batched line."""
+    grouped: dict[int, list[list[dict[str, Any]]]] = {}
+    flags: dict[int, bool] = {}
+    for number, flag, probs in zip(line_of, batched, probabilities, strict=True):
+        grouped.setdefault(int(number), []).append(pre.rank(probs))
+        flags[int(number)] = bool(flag)
+    return [grouped[n] if flags[n] else grouped[n][0] for n in sorted(grouped)]
+
+
+def encode_answers(results: Sequence[Any], accept: str, request_type: str) -> tuple[bytes, str]:
+    """JSON lines: one result per line. JSON: the result of a JSON request, or the list of per-line results."""
+    dump = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+    if _media_type(accept) == JSONLINES:
+        return "".join(dump(r) + "\n" for r in results).encode("utf-8"), JSONLINES
+    single = _media_type(request_type) != JSONLINES
+    return dump(results[0] if single else list(results)).encode("utf-8"), JSON
+
+
+# ---- the SageMaker TensorFlow Serving container's handler contract ------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _preprocessor() -> Preprocessor:
+    return Preprocessor.from_dir(Path(__file__).resolve().parent)
+
+
+def tfs_request(pre: Preprocessor, lines: Sequence[Line]) -> dict[str, Any]:
+    """TF Serving's row-format REST body for the parsed request."""
+    texts, line_of, batched = layout(lines)
+    tokens = pre.encode(texts)
+    instances = [
+        {TOKENS: row, LINE: int(n), BATCHED: int(b)}
+        for row, n, b in zip(tokens.tolist(), line_of.tolist(), batched.tolist(), strict=True)
+    ]
+    return {"instances": instances}
+
+
+def tfs_answers(pre: Preprocessor, response: dict[str, Any]) -> list[Any]:
+    """The per-line answers from TF Serving's ``{"predictions": [{"probabilities", "line", "batched"}, ...]}``."""
+    rows = response.get("predictions")
+    if not isinstance(rows, list):
+        raise ValueError(f"TF Serving answered without predictions: {str(response)[:200]}")
+    return answers(pre, [r[LINE] for r in rows], [r[BATCHED] for r in rows], [r[PROBABILITIES] for r in rows])
+
+
+def input_handler(data: Any, context: Any) -> str:
+    """Request stream -> TF Serving REST body (``context.request_content_type`` picks the parser)."""
+    lines = parse_body(data.read(), getattr(context, "request_content_type", JSON))
+    return json.dumps(tfs_request(_preprocessor(), lines))
+
+
+def output_handler(response: Any, context: Any) -> tuple[bytes, str]:
+    """TF Serving's response -> ranked labels, as JSON or JSON lines per ``context.accept_header``."""
+    if response.status_code != 200:
+        raise ValueError(response.content.decode("utf-8", errors="replace"))
+    results = tfs_answers(_preprocessor(), json.loads(response.content))
+    request_type = getattr(context, "request_content_type", JSON)
+    return encode_answers(results, getattr(context, "accept_header", JSON) or JSON, request_type)

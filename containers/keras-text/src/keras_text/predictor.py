@@ -1,0 +1,101 @@
+"""Serving: the model handler. Parsing and formatting come from ``code/inference.py`` of the model itself."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from keras_text import inference
+from keras_text.model import ServingFunction
+from sm_contract import content_types as ct
+from sm_contract.errors import InvalidPayloadError, ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+CODE_DIR = "code"
+MAX_BATCH = 64  # texts per model call; bounds memory for large batch-transform requests
+
+
+@dataclass(frozen=True)
+class Decoded:
+    lines: list[inference.Line]
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Predicted:
+    answers: list[Any]
+    content_type: str
+
+
+def _version_dir(model_dir: Path) -> Path:
+    """The highest numeric version folder holding a SavedModel (TF Serving's choice too)."""
+    versions = [p for p in model_dir.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file()]
+    if not versions:
+        present = ", ".join(sorted(p.name for p in model_dir.iterdir())[:10]) or "nothing"
+        raise ModelLoadError(f"no <version>/saved_model.pb in {model_dir} (it holds: {present})")
+    return max(versions, key=lambda p: int(p.name))
+
+
+def _import_code(code_dir: Path) -> ModuleType:
+    """The model's own ``code/inference.py`` (the file training copied), so both servers share one copy."""
+    path = code_dir / "inference.py"
+    spec = importlib.util.spec_from_file_location("keras_text_model_code", path)
+    if spec is None or spec.loader is None:
+        raise ModelLoadError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+class TextHandler:
+    content_types = (ct.JSON, ct.JSONLINES)
+    accept_types = (ct.JSON, ct.JSONLINES)
+
+    def __init__(self, function: ServingFunction, code: ModuleType, pre: Any) -> None:
+        self.function, self.code, self.pre = function, code, pre
+
+    @classmethod
+    def load(cls, model_dir: Path) -> TextHandler:
+        if not model_dir.is_dir():
+            raise ModelLoadError(f"model dir {model_dir} does not exist")
+        version_dir, code_dir = _version_dir(model_dir), model_dir / CODE_DIR
+        missing = [
+            n for n in ("inference.py", inference.TOKENIZER_FILE, inference.LABELS_FILE) if not (code_dir / n).is_file()
+        ]
+        if missing:
+            raise ModelLoadError(f"{code_dir} lacks {', '.join(missing)}")
+        code = _import_code(code_dir)
+        pre = code.Preprocessor.from_dir(code_dir)
+        handler = cls(ServingFunction(version_dir), code, pre)
+        handler.probabilities(["warm-up"])  # the first call builds the function's kernels
+        logger.info("loaded model %s with %d labels, input_len %d", version_dir, len(pre.labels), pre.input_len)
+        return handler
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        tokens = self.pre.encode(texts)
+        parts = [self.function(tokens[i : i + MAX_BATCH]) for i in range(0, len(tokens), MAX_BATCH)]
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.pre.labels)), dtype=np.float32)
+
+    def decode(self, body: bytes, content_type: str) -> Decoded:
+        try:
+            return Decoded(self.code.parse_body(body, content_type), content_type)
+        except self.code.PayloadError as exc:
+            raise InvalidPayloadError(str(exc)) from None
+
+    def predict(self, request: Decoded) -> Predicted:
+        texts, line_of, batched = self.code.layout(request.lines)
+        answers = self.code.answers(self.pre, line_of, batched, self.probabilities(texts))
+        return Predicted(answers, request.content_type)
+
+    def encode(self, outputs: Predicted, accept: str) -> bytes:
+        body, _ = self.code.encode_answers(outputs.answers, accept, outputs.content_type)
+        return body

@@ -1,0 +1,1 @@
+"""Workflows around the BYO images: SageMaker request builders, local mode, Step Functions and endpoints."""

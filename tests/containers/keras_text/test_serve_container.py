@@ -1,0 +1,121 @@
+"""`docker run IMAGE serve` on a model trained by the image, answering real HTTP requests in Japanese."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from utils.containers import TrackedContainer
+
+pytestmark = pytest.mark.container
+
+LABELS = ["グルメ", "スポーツ", "京都", "携帯電話"]
+
+
+@pytest.fixture(scope="module")
+def trained_root(keras_text_image, docker_client, tmp_path_factory, opt_ml_writer, knbc_channels, small_hps) -> Path:
+    root = opt_ml_writer(tmp_path_factory.mktemp("keras_text_serve"), small_hps, knbc_channels)
+    trainer = TrackedContainer(docker_client, keras_text_image)
+    try:
+        trainer.run("train", opt_ml=root)
+        assert trainer.wait(timeout_s=600) == 0, trainer.logs()
+    finally:
+        trainer.remove()
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(keras_text_image, docker_client, trained_root: Path) -> Iterator[TrackedContainer]:
+    tracked = TrackedContainer(docker_client, keras_text_image)
+    try:
+        tracked.run(
+            "serve",
+            opt_ml=trained_root,
+            ports={"8080/tcp": ("127.0.0.1", None)},
+            environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"},
+        )
+        tracked.wait_for_ping(timeout_s=120)
+        yield tracked
+    finally:
+        tracked.remove()
+
+
+@pytest.fixture(scope="module")
+def url(server: TrackedContainer) -> str:
+    return f"http://127.0.0.1:{server.host_port()}"
+
+
+def test_single_text(url: str) -> None:
+    response = requests.post(f"{url}/invocations", json={"q": "電波が悪い"}, timeout=10)
+    assert response.status_code == 200
+    answer = response.json()
+    assert sorted(a["label"] for a in answer) == LABELS
+    assert [a["prob"] for a in answer] == sorted((a["prob"] for a in answer), reverse=True)
+
+
+def test_batch_and_jsonlines_agree(url: str) -> None:
+    texts = ["電波が悪い", "清水寺に行きました", "ラーメンがおいしかった", "試合に勝った"]
+    batch = requests.post(f"{url}/invocations", json={"instances": texts}, timeout=10).json()
+    body = "".join(json.dumps({"q": t}, ensure_ascii=False) + "\n" for t in texts).encode()
+    lines = requests.post(
+        f"{url}/invocations",
+        data=body,
+        headers={"Content-Type": "application/jsonlines", "Accept": "application/jsonlines"},
+        timeout=10,
+    )
+    assert lines.status_code == 200
+    assert [json.loads(line) for line in lines.text.splitlines()] == batch
+
+
+def test_concurrent_requests(url: str) -> None:
+    def call(i: int) -> int:
+        return requests.post(f"{url}/invocations", json={"q": f"携帯電話の電池{i}"}, timeout=10).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(call, range(48))) == {200}
+
+
+@pytest.mark.parametrize(
+    ("data", "headers", "status"),
+    [
+        (b'{"q": ""}', {"Content-Type": "application/json"}, 400),
+        ('{"text": "電波"}'.encode(), {"Content-Type": "application/json"}, 400),
+        (b"\xff\xfe\xfd", {"Content-Type": "application/json"}, 400),
+        (b'{"q": 3}', {"Content-Type": "application/json"}, 400),
+        (b"q,text", {"Content-Type": "text/csv"}, 415),
+        (b'{"q": "a"}', {"Content-Type": "application/json", "Accept": "image/png"}, 406),
+    ],
+)
+def test_bad_inputs(url: str, data: bytes, headers: dict[str, str], status: int) -> None:
+    response = requests.post(f"{url}/invocations", data=data, headers=headers, timeout=10)
+    assert response.status_code == status
+    assert set(response.json()) == {"error", "detail"}
+
+
+def test_sigterm_stops_the_server_quickly(keras_text_image, docker_client, trained_root: Path) -> None:
+    tracked = TrackedContainer(docker_client, keras_text_image)
+    try:
+        tracked.run("serve", opt_ml=trained_root, ports={"8080/tcp": ("127.0.0.1", None)})
+        assert tracked.wait_for_ping(timeout_s=120) < 60
+        started = time.monotonic()
+        tracked.container.stop(timeout=25)
+        assert time.monotonic() - started < 10
+    finally:
+        tracked.remove()
+
+
+def test_missing_model_fails_at_start(keras_text_image, docker_client, tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    tracked = TrackedContainer(docker_client, keras_text_image)
+    try:
+        tracked.run("serve", opt_ml=tmp_path)
+        assert tracked.wait(timeout_s=120) != 0
+        assert "no <version>/saved_model.pb" in tracked.logs()
+    finally:
+        tracked.remove()

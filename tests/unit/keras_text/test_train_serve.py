@@ -1,0 +1,212 @@
+"""Training in process on a slice of the corpus, then serving it through the shared Starlette app."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import json
+import sys
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from keras_text.model import ServingFunction
+from keras_text.predictor import TextHandler
+from keras_text.train import Hyperparameters, train
+from sm_contract import hyperparameters, serving
+from sm_contract.environment import ServingEnv, TrainingEnv
+from sm_contract.errors import ConfigurationError, TrainingInterrupted
+from sm_contract.paths import MLPaths
+from sm_contract.training import StopSignal, run_training
+
+LABELS = ["グルメ", "スポーツ", "京都", "携帯電話"]
+
+
+class StopAfter(StopSignal):
+    """Reports a stop request after ``n`` polls (one poll per training batch)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.polls, self.n = 0, n
+
+    @property
+    def requested(self) -> bool:
+        self.polls += 1
+        return self.polls > self.n
+
+
+def test_defaults() -> None:
+    hp = hyperparameters.parse(Hyperparameters, {})
+    assert (hp.input_len, hp.model_version, hp.freeze_embeddings, hp.frozen(False), hp.frozen(True)) == (
+        64,
+        1,
+        "auto",
+        False,
+        True,
+    )
+    assert hyperparameters.parse(Hyperparameters, {"freeze-embeddings": "true"}).frozen(False)
+    with pytest.raises(ConfigurationError, match="'validation-split' must be in"):
+        hyperparameters.parse(Hyperparameters, {"validation-split": "1.5"})
+
+
+def test_training_outputs(trained_root: Path) -> None:
+    model_dir, out = trained_root / "model", trained_root / "output/data"
+    assert (model_dir / "1/saved_model.pb").is_file()
+    assert {p.name for p in (model_dir / "code").iterdir()} >= {"inference.py", "tokenizer.model", "labels.json"}
+    source = Path(__file__).resolve().parents[3] / "containers/keras-text/src/keras_text/inference.py"
+    assert (model_dir / "code/inference.py").read_bytes() == source.read_bytes()
+    meta = json.loads((model_dir / "code/labels.json").read_text(encoding="utf-8"))
+    assert meta["labels"] == LABELS and meta["input_len"] == 64
+    rows = list(csv.DictReader(io.StringIO((out / "history.csv").read_text())))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert {"train_loss", "val_accuracy"} <= set(rows[0])
+    metrics = json.loads((out / "test_metrics.json").read_text(encoding="utf-8"))
+    assert metrics["rows"] == 200 and np.asarray(metrics["confusion_matrix"]).sum() == 200
+    assert metrics["accuracy"] > 0.45  # the majority class is 36 %
+    for png in ("training_curves.png", "confusion_matrix.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    assert not (trained_root / "output/failure").exists()
+
+
+@pytest.fixture(scope="module")
+def client(trained_root: Path):
+    env = ServingEnv(paths=MLPaths(trained_root))
+    with TestClient(serving.create_app(TextHandler.load, env)) as test_client:
+        yield test_client
+
+
+def _ranked(answer: list[dict]) -> None:
+    assert sorted(a["label"] for a in answer) == LABELS
+    probs = [a["prob"] for a in answer]
+    assert probs == sorted(probs, reverse=True) and abs(sum(probs) - 1) < 1e-3
+
+
+def test_single_text_gets_a_ranked_list(client) -> None:
+    assert client.get("/ping").status_code == 200
+    response = client.post("/invocations", json={"q": "電波が悪い"})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    _ranked(response.json())
+
+
+def test_lists_and_jsonlines(client) -> None:
+    texts = ["電波が悪い", "金閣寺に行った"]
+    as_q = client.post("/invocations", json={"q": texts}).json()
+    as_instances = client.post("/invocations", json={"instances": texts}).json()
+    assert as_q == as_instances and len(as_q) == 2
+    single = client.post("/invocations", json={"q": texts[1]}).json()
+    assert as_q[1] == single
+    body = "".join(json.dumps({"q": t}, ensure_ascii=False) + "\n" for t in texts).encode()
+    lines = client.post(
+        "/invocations",
+        content=body,
+        headers={"Content-Type": "application/jsonlines", "Accept": "application/jsonlines"},
+    )
+    assert lines.headers["content-type"] == "application/jsonlines"
+    assert [json.loads(line) for line in lines.text.splitlines()] == as_q
+
+
+def test_over_long_text_is_truncated_like_in_training(client) -> None:
+    long_text = "電波が悪い。" * 200
+    response = client.post("/invocations", json={"q": long_text})
+    assert response.status_code == 200
+    _ranked(response.json())
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "detail"),
+    [
+        (b'{"q": ""}', {"Content-Type": "application/json"}, 400, "'q' is empty"),
+        (b'{"text": "a"}', {"Content-Type": "application/json"}, 400, "missing key 'q'"),
+        (b'{"q": 1}', {"Content-Type": "application/json"}, 400, "must be a string"),
+        (b"\xff\xfe", {"Content-Type": "application/json"}, 400, "not valid UTF-8"),
+        (b"{broken", {"Content-Type": "application/json"}, 400, "not valid JSON"),
+        (b"", {"Content-Type": "application/json"}, 400, "empty"),
+        (b"a,b", {"Content-Type": "text/csv"}, 415, "application/jsonlines"),
+        (b'{"q": "a"}', {"Content-Type": "application/json", "Accept": "text/csv"}, 406, "cannot be met"),
+    ],
+)
+def test_bad_requests(client, body: bytes, headers: dict[str, str], status: int, detail: str) -> None:
+    response = client.post("/invocations", content=body, headers=headers)
+    assert response.status_code == status
+    assert detail in response.json()["detail"]
+
+
+def _model_code(model_dir: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("tfs_inference_under_test", model_dir / "code/inference.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as TF Serving's `import inference` would
+    spec.loader.exec_module(module)
+    return module
+
+
+class FakeTFServing:
+    """Stands in for TF Serving's REST predict: runs the SavedModel's serving signature on the row format."""
+
+    def __init__(self, version_dir: Path) -> None:
+        self.function = ServingFunction(version_dir)
+
+    def predict(self, body: str) -> SimpleNamespace:
+        instances = json.loads(body)["instances"]
+        tokens = np.asarray([row["tokens"] for row in instances], dtype=np.int32)
+        probs = self.function(tokens).tolist()
+        predictions = [
+            {"probabilities": p, "line": row["line"], "batched": row["batched"]}
+            for p, row in zip(probs, instances, strict=True)
+        ]
+        return SimpleNamespace(status_code=200, content=json.dumps({"predictions": predictions}).encode())
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "accept"),
+    [
+        ({"q": "電波が悪い"}, "application/json", "application/json"),
+        ({"q": ["ラーメンを食べた", "試合に勝った"]}, "application/json", "application/json"),
+    ],
+)
+def test_tfs_handlers_answer_like_our_server(client, trained_root: Path, body, content_type, accept) -> None:
+    code = _model_code(trained_root / "model")
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    context = SimpleNamespace(request_content_type=content_type, accept_header=accept)
+    request_body = code.input_handler(io.BytesIO(raw), context)
+    assert set(json.loads(request_body)["instances"][0]) == {"tokens", "line", "batched"}
+    response = FakeTFServing(trained_root / "model/1").predict(request_body)
+    payload, response_type = code.output_handler(response, context)
+    ours = client.post("/invocations", content=raw, headers={"Content-Type": content_type, "Accept": accept})
+    assert response_type == accept
+    assert json.loads(payload) == ours.json()
+
+
+def test_interrupted_run_checkpoints_and_resumes(tmp_path: Path, small_channels, small_hps, write_opt_ml) -> None:
+    hps = {**small_hps, "epochs": "2"}
+    root = write_opt_ml(tmp_path / "opt_ml", hps, small_channels)
+    env = TrainingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(root)})
+    with pytest.raises(TrainingInterrupted, match="stopped during epoch 1"):
+        train(env, StopAfter(5))
+    state = json.loads((root / "checkpoints/state.json").read_text())
+    assert state["next_epoch"] == 1
+    assert {"weights.npz", "tokenizer.model", "embeddings.npy"} <= {p.name for p in (root / "checkpoints").iterdir()}
+    assert not (root / "model/1").exists()
+    tokenizer = (root / "checkpoints/tokenizer.model").read_bytes()
+
+    assert run_training(train, {"SAGEMAKER_BASE_DIR": str(root)}) == 0
+    assert (root / "checkpoints/tokenizer.model").read_bytes() == tokenizer
+    assert (root / "model/code/tokenizer.model").read_bytes() == tokenizer
+    history = json.loads((root / "output/data/history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2]
+
+    (root / "input/config/hyperparameters.json").write_text(json.dumps({**hps, "hidden": "8"}))
+    assert run_training(train, {"SAGEMAKER_BASE_DIR": str(root)}) == 1
+    assert "hidden: checkpoint 16 vs job 8" in (root / "output/failure").read_text()
+
+
+def test_bad_data_fails_with_a_one_line_reason(tmp_path: Path, small_channels, small_hps, write_opt_ml) -> None:
+    channels = {"train": {**small_channels["train"], "labels.csv": b"label\n" + "京都\n".encode() * 3}}
+    root = write_opt_ml(tmp_path / "opt_ml", small_hps, channels)
+    assert run_training(train, {"SAGEMAKER_BASE_DIR": str(root)}) == 1
+    failure = (root / "output/failure").read_text()
+    assert failure.startswith("channel 'train': features.csv has 1200 rows but labels.csv has 3")
