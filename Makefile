@@ -15,6 +15,7 @@ DATA_DIR      ?= data
 MNIST_IDX_DIR ?= $(firstword $(wildcard ../shared/data/mnist))
 PYTEST_ARGS   ?=
 PUSH_ARGS     ?=
+DEMO_ARGS     ?=
 
 image = $(IMAGE_PREFIX)/$(1):$(IMAGE_TAG)
 venv  = $(VENV_DIR)/$(1)/bin
@@ -101,9 +102,10 @@ test: lint test-unit $(foreach i,$(IMAGES),test/$(i)) test-local-mode ## everyth
 # ---- running ----------------------------------------------------------------------------------------
 
 .PHONY: demo
-demo: data docker build/chainer-mnist ## the main job locally: train the Chainer model, batch-transform test.npy, print accuracy
+demo: $(VENV_DIR)/pipelines/.installed data docker build-all ## the main job in local mode: Chainer train + batch transform, Keras train + endpoint
 	@echo ">> demo"
-	$(call venv,chainer-mnist)/python scripts/demo_chainer.py --image $(call image,chainer-mnist) --data $(DATA_DIR)/mnist
+	$(call venv,pipelines)/python -m byoc_pipelines.demo --chainer-image $(call image,chainer-mnist) \
+		--keras-image $(call image,keras-text) --mnist $(DATA_DIR)/mnist $(DEMO_ARGS)
 
 .PHONY: bench/keras-text
 bench/keras-text: $(VENV_DIR)/keras-text/.installed docker build/keras-text ## benchmarks of the Keras text image (JSON in bench/results)

@@ -90,25 +90,3 @@ def test_failed_training_job_is_failed_with_its_reason(
     job = local_mode.describe_training_job("mnist-bad")
     assert job["TrainingJobStatus"] == "Failed"
     assert job["FailureReason"].startswith("unknown hyperparameter(s) 'epochz'")
-
-
-def test_model_trainer_local_container(chainer_mnist_image: str, channels: dict[str, str], tmp_path: Path) -> None:
-    """The high-level path a user writes; it relies on the image's CMD ["train"]."""
-    from sagemaker.core.training.configs import Compute, InputData
-    from sagemaker.train.model_trainer import Mode, ModelTrainer
-
-    with LocalMode(tmp_path / "lm"):
-        trainer = ModelTrainer(
-            training_image=chainer_mnist_image,
-            training_mode=Mode.LOCAL_CONTAINER,
-            compute=Compute(instance_type="local_cpu", instance_count=1),
-            hyperparameters={"epochs": 1, "units": 50},
-            input_data_config=[
-                InputData(channel_name=name, data_source=uri.removeprefix("file://")) for name, uri in channels.items()
-            ],
-            local_container_root=str(tmp_path / "trainer"),
-            role="arn:aws:iam::123456789012:role/sagemaker",
-            base_job_name="mnist-model-trainer",
-        )
-        trainer.train()
-    assert (tmp_path / "trainer" / "compressed_artifacts" / "model.tar.gz").stat().st_size > 0

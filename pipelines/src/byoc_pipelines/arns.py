@@ -1,0 +1,49 @@
+"""Every Amazon States Language ``Resource`` ARN, built by one function from enums."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Service(str, Enum):
+    SAGEMAKER = "sagemaker"
+    LAMBDA = "lambda"
+    AWS_SDK_SAGEMAKER = "aws-sdk:sagemaker"
+
+
+class Api(str, Enum):
+    """Actions in the camelCase Step Functions spells them (the SageMaker API name with a lower first letter)."""
+
+    CREATE_TRAINING_JOB = "createTrainingJob"
+    CREATE_MODEL = "createModel"
+    CREATE_TRANSFORM_JOB = "createTransformJob"
+    CREATE_ENDPOINT_CONFIG = "createEndpointConfig"
+    CREATE_ENDPOINT = "createEndpoint"
+    DESCRIBE_ENDPOINT = "describeEndpoint"
+    INVOKE = "invoke"
+
+
+class Pattern(str, Enum):
+    """Service integration patterns: request-response (no suffix) or "Run a Job" (``.sync``)."""
+
+    REQUEST_RESPONSE = ""
+    SYNC = ".sync"
+
+
+def integration_arn(service: Service, api: Api, pattern: Pattern = Pattern.REQUEST_RESPONSE) -> str:
+    """``arn:aws:states:::sagemaker:createTrainingJob.sync`` and friends.
+
+    See https://docs.aws.amazon.com/step-functions/latest/dg/connect-sagemaker.html
+    """
+    return f"arn:aws:states:::{service.value}:{api.value}{pattern.value}"
+
+
+def operation_name(resource: str) -> tuple[str, str]:
+    """``(service, Operation)`` of an integration ARN: ``("sagemaker", "CreateTrainingJob")``.
+
+    The ``.sync``/``.waitForTaskToken`` suffix is dropped and the first letter upper-cased: the botocore name.
+    """
+    tail = resource.removeprefix("arn:aws:states:::")
+    service, _, action = tail.rpartition(":")
+    action = action.split(".", 1)[0]
+    return service, action[:1].upper() + action[1:]

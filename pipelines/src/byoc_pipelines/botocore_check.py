@@ -1,0 +1,28 @@
+"""Check SageMaker requests against botocore's service model (the request shapes of the API we call)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.model import ServiceModel
+from botocore.validate import ParamValidator
+
+
+@functools.cache
+def service_model(service: str = "sagemaker") -> ServiceModel:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(service)
+
+
+def request_errors(operation: str, request: Mapping[str, Any], service: str = "sagemaker") -> list[str]:
+    """Problems of ``request`` as ``operation``'s input (unknown or misspelled fields, types, required members)."""
+    model = service_model(service)
+    if operation not in model.operation_names:
+        return [f"{service} has no operation {operation!r}"]
+    report = ParamValidator().validate(dict(request), model.operation_model(operation).input_shape)
+    if not report.has_errors():
+        return []
+    return [line.strip() for line in report.generate_report().splitlines()[1:] if line.strip()]

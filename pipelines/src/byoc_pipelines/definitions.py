@@ -1,0 +1,267 @@
+"""Whole state machine definitions (Chainer batch, Keras endpoint), their sample inputs and graph checks.
+
+Per-run values come from the execution input (``$.image``, ``$.role_arn``, ``$.inputs.*``, ``$.outputs.*``,
+``$.hyperparameters``, ``$.instance_types.*``, ``$.wait_seconds``); job, model and endpoint names are made from
+``$$.Execution.Name`` in the first state, so re-runs never collide. The model artifact flows from the training
+result (``ModelArtifacts.S3ModelArtifacts``): AWS and local mode lay out the output folder differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from enum import Enum
+from typing import Any
+
+from byoc_pipelines import requests as sm
+from byoc_pipelines.arns import Api, Service, integration_arn
+from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.errors import DefinitionError
+from byoc_pipelines.states import (
+    Ref,
+    StateName,
+    choice_state,
+    fail_state,
+    fmt,
+    lambda_task,
+    pass_state,
+    sagemaker_task,
+    succeed_state,
+    task,
+    wait_state,
+)
+
+EXECUTION_NAME = "$$.Execution.Name"
+NAMES = "$.names"
+
+
+class CreateModelVia(str, Enum):
+    """How the model is created: the native integration, or the older tutorial's Lambda function."""
+
+    NATIVE = "native"
+    LAMBDA = "lambda"
+
+
+def _names(config: PipelineConfig, kinds: Mapping[str, str]) -> dict[str, Any]:
+    """The first state: ``$.names.<kind>`` = ``<prefix>-<execution name>-<suffix>``."""
+    params = {kind: fmt(f"{config.prefix}-{{}}-{suffix}", EXECUTION_NAME) for kind, suffix in kinds.items()}
+    return pass_state(params, result_path=NAMES, next_state=StateName.TRAIN_MODEL)
+
+
+def _train(config: PipelineConfig, channels: tuple[str, ...], next_state: StateName) -> dict[str, Any]:
+    request = sm.training_job(
+        Ref("$.names.training_job"),
+        Ref("$.image"),
+        {channel: Ref(f"$.inputs.{channel}") for channel in channels},
+        Ref("$.outputs.model"),
+        role_arn=Ref("$.role_arn"),
+        instance_type=Ref("$.instance_types.training"),
+    )
+    request["HyperParameters"] = Ref("$.hyperparameters")  # a string map, given whole by the input
+    return sagemaker_task(
+        Api.CREATE_TRAINING_JOB,
+        request,
+        sync=True,
+        result_selector={
+            "TrainingJobName.$": "$.TrainingJobName",
+            "ModelArtifacts.$": "$.ModelArtifacts.S3ModelArtifacts",
+        },
+        result_path="$.training",
+        next_state=next_state,
+        max_attempts=config.max_attempts,
+    )
+
+
+def _create_model(config: PipelineConfig, via: CreateModelVia, next_state: StateName) -> dict[str, Any]:
+    request = sm.model(
+        Ref("$.names.model"), Ref("$.image"), Ref("$.training.ModelArtifacts"), role_arn=Ref("$.role_arn")
+    )
+    common: dict[str, Any] = {"result_path": "$.model", "next_state": next_state, "max_attempts": config.max_attempts}
+    if via is CreateModelVia.LAMBDA:
+        # The function receives the CreateModel request as its event and answers CreateModel's response.
+        return lambda_task(
+            config.create_model_function,
+            request,
+            result_selector={"ModelArn.$": "$.Payload.ModelArn"},
+            comment="CreateModel through a Lambda function (the pattern of the original tutorial)",
+            **common,
+        )
+    return sagemaker_task(Api.CREATE_MODEL, request, result_selector={"ModelArn.$": "$.ModelArn"}, **common)
+
+
+def chainer_batch(config: PipelineConfig, via: CreateModelVia = CreateModelVia.NATIVE) -> dict[str, Any]:
+    """Train the Chainer MNIST model, create the model, batch-transform ``test.npy`` (one label per line)."""
+    transform = sm.transform_job(
+        Ref("$.names.transform_job"),
+        Ref("$.names.model"),
+        Ref("$.inputs.transform"),
+        Ref("$.outputs.transform"),
+        content_type="application/x-npy",
+        split_type="None",  # the whole .npy file is one request
+        instance_type=Ref("$.instance_types.transform"),
+    )
+    states = {
+        StateName.NAME_RESOURCES: _names(
+            config, {"training_job": "train", "model": "model", "transform_job": "transform"}
+        ),
+        StateName.TRAIN_MODEL: _train(config, ("train", "valid"), StateName.CREATE_MODEL),
+        StateName.CREATE_MODEL: _create_model(config, via, StateName.BATCH_TRANSFORM),
+        StateName.BATCH_TRANSFORM: sagemaker_task(
+            Api.CREATE_TRANSFORM_JOB,
+            transform,
+            sync=True,
+            result_selector={
+                "TransformJobName.$": "$.TransformJobName",
+                "TransformJobStatus.$": "$.TransformJobStatus",
+                "S3OutputPath.$": "$.TransformOutput.S3OutputPath",
+            },
+            result_path="$.transform",
+            next_state=None,
+            max_attempts=config.max_attempts,
+        ),
+        StateName.PIPELINE_FAILED: fail_state(from_error_path=True),
+    }
+    comment = "chainer-mnist: train, create the model, batch transform"
+    return _machine(comment, states)
+
+
+def keras_endpoint(config: PipelineConfig) -> dict[str, Any]:
+    """Train the Keras text classifier and put it behind an endpoint, polling until it is InService."""
+    kinds = {"training_job": "train", "model": "model", "endpoint_config": "config", "endpoint": "endpoint"}
+    endpoint_config = sm.endpoint_config(
+        Ref("$.names.endpoint_config"), Ref("$.names.model"), instance_type=Ref("$.instance_types.endpoint")
+    )
+    endpoint = {"EndpointName": Ref("$.names.endpoint"), "EndpointConfigName": Ref("$.names.endpoint_config")}
+    states = {
+        StateName.NAME_RESOURCES: _names(config, kinds),
+        StateName.TRAIN_MODEL: _train(config, ("train", "test"), StateName.CREATE_MODEL),
+        StateName.CREATE_MODEL: _create_model(config, CreateModelVia.NATIVE, StateName.CREATE_ENDPOINT_CONFIG),
+        StateName.CREATE_ENDPOINT_CONFIG: sagemaker_task(
+            Api.CREATE_ENDPOINT_CONFIG,
+            endpoint_config,
+            result_selector={"EndpointConfigArn.$": "$.EndpointConfigArn"},
+            result_path="$.endpoint_config",
+            next_state=StateName.CREATE_ENDPOINT,
+            max_attempts=config.max_attempts,
+        ),
+        StateName.CREATE_ENDPOINT: sagemaker_task(
+            Api.CREATE_ENDPOINT,
+            endpoint,
+            result_selector={"EndpointArn.$": "$.EndpointArn"},
+            result_path="$.endpoint",
+            next_state=StateName.WAIT_FOR_ENDPOINT,
+            max_attempts=config.max_attempts,
+        ),
+        StateName.WAIT_FOR_ENDPOINT: wait_state("$.wait_seconds", StateName.DESCRIBE_ENDPOINT),
+        StateName.DESCRIBE_ENDPOINT: task(
+            integration_arn(Service.AWS_SDK_SAGEMAKER, Api.DESCRIBE_ENDPOINT),
+            {"EndpointName": Ref("$.names.endpoint")},
+            result_selector={"EndpointStatus.$": "$.EndpointStatus"},
+            result_path="$.endpoint_status",
+            next_state=StateName.ENDPOINT_READY,
+            retry_errors=("SageMaker.SageMakerException", "ThrottlingException"),
+            max_attempts=config.max_attempts,
+        ),
+        StateName.ENDPOINT_READY: choice_state(
+            "$.endpoint_status.EndpointStatus",
+            [("InService", StateName.ENDPOINT_IN_SERVICE), ("Failed", StateName.ENDPOINT_FAILED)],
+            default=StateName.WAIT_FOR_ENDPOINT,
+        ),
+        StateName.ENDPOINT_IN_SERVICE: succeed_state(),
+        StateName.ENDPOINT_FAILED: fail_state(
+            error="EndpointFailed", cause="The endpoint ended in status Failed; see DescribeEndpoint's FailureReason."
+        ),
+        StateName.PIPELINE_FAILED: fail_state(from_error_path=True),
+    }
+    return _machine("keras-text: train, create the model, endpoint config and endpoint, wait until InService", states)
+
+
+def _machine(comment: str, states: Mapping[StateName, dict[str, Any]]) -> dict[str, Any]:
+    first = next(iter(states))
+    return {"Comment": comment, "StartAt": first.value, "States": {name.value: s for name, s in states.items()}}
+
+
+# -- the catalogue ---------------------------------------------------------------------------------------------
+BUILDERS: dict[str, Callable[[PipelineConfig], dict[str, Any]]] = {
+    "chainer-mnist-batch": chainer_batch,
+    "chainer-mnist-batch-lambda": lambda config: chainer_batch(config, CreateModelVia.LAMBDA),
+    "keras-text-endpoint": keras_endpoint,
+}
+IMAGE_OF = {
+    "chainer-mnist-batch": "chainer-mnist",
+    "chainer-mnist-batch-lambda": "chainer-mnist",
+    "keras-text-endpoint": "keras-text",
+}
+
+
+def build(name: str, config: PipelineConfig) -> dict[str, Any]:
+    if name not in BUILDERS:
+        raise DefinitionError(f"unknown definition {name!r}; known: {', '.join(BUILDERS)}")
+    return BUILDERS[name](config)
+
+
+def sample_input(name: str, config: PipelineConfig, image: str | None = None) -> dict[str, Any]:
+    """An execution input for ``name`` with the config's defaults (bucket layout, instance types)."""
+    image_name = IMAGE_OF[name]
+    common: dict[str, Any] = {
+        "image": image or config.image_uri(image_name),
+        "role_arn": config.role_arn,
+    }
+    if image_name == "chainer-mnist":
+        return common | {
+            "hyperparameters": {"epochs": "1", "units": "50"},
+            "inputs": {
+                "train": config.s3_uri("mnist/train/"),
+                "valid": config.s3_uri("mnist/valid/"),
+                "transform": config.s3_uri("mnist/transform/"),
+            },
+            "outputs": {
+                "model": config.s3_uri("models/chainer-mnist/"),
+                "transform": config.s3_uri("transform/chainer-mnist/"),
+            },
+            "instance_types": {"training": config.training_instance_type, "transform": config.transform_instance_type},
+        }
+    return common | {
+        "hyperparameters": {"epochs": "1", "hidden": "16", "embedding-dim": "32", "vocab-size": "2000"},
+        "inputs": {"train": config.s3_uri("knbc/train/"), "test": config.s3_uri("knbc/test/")},
+        "outputs": {"model": config.s3_uri("models/keras-text/")},
+        "instance_types": {"training": config.training_instance_type, "endpoint": config.endpoint_instance_type},
+        "wait_seconds": config.endpoint_wait_seconds,
+    }
+
+
+# -- graph checks ----------------------------------------------------------------------------------------------
+def transitions(state: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """``(label, target)`` of every transition out of a state: Next, Choice branches and Default, Catch."""
+    if "Next" in state:
+        yield "", state["Next"]
+    for rule in state.get("Choices", []):
+        yield f"{rule.get('StringEquals', '')}", rule["Next"]
+    if "Default" in state:
+        yield "default", state["Default"]
+    for handler in state.get("Catch", []):
+        yield "catch " + ",".join(handler["ErrorEquals"]), handler["Next"]
+
+
+def check_graph(definition: Mapping[str, Any]) -> None:
+    """Every transition lands on a state, every state is reachable, and some state ends the execution."""
+    states: Mapping[str, Any] = definition["States"]
+    problems = [
+        f"state {name!r} goes to missing state {target!r}"
+        for name, state in states.items()
+        for _, target in transitions(state)
+        if target not in states
+    ]
+    if definition["StartAt"] not in states:
+        problems.append(f"StartAt {definition['StartAt']!r} is not a state")
+    seen, todo = set(), [definition["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in states:
+            continue
+        seen.add(name)
+        todo.extend(target for _, target in transitions(states[name]))
+    problems += [f"state {name!r} is unreachable" for name in states if name not in seen]
+    if not any(s.get("End") or s["Type"] in ("Succeed", "Fail") for s in states.values()):
+        problems.append("no state ends the execution")
+    if problems:
+        raise DefinitionError("; ".join(problems))

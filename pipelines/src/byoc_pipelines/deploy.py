@@ -1,0 +1,178 @@
+"""Create or update what the workflows need on AWS: the role, the CreateModel function, the state machines.
+
+Every function takes its boto3 clients as arguments and is idempotent: a second deploy updates in place.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.errors import DeployError
+from byoc_pipelines.policies import inline_policies, trust_policy
+
+logger = logging.getLogger(__name__)
+
+LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda"  # pipelines/lambda in the source tree
+LAMBDA_SOURCE = LAMBDA_DIR / "create_model.py"
+LAMBDA_RUNTIME = "python3.12"
+LAMBDA_HANDLER = "create_model.handler"
+ZIP_DATE = (2020, 1, 1, 0, 0, 0)  # fixed timestamps: the same source gives the same zip (and CodeSha256)
+# A new role takes a few seconds to become assumable by Step Functions and Lambda.
+PROPAGATION_ERRORS = ("InvalidParameterValueException", "AccessDeniedException", "InvalidArn")
+T = TypeVar("T")
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _retry_propagation(call: Callable[[], T], sleep: Callable[[float], None], attempts: int = 6) -> T:
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except ClientError as exc:
+            if _code(exc) not in PROPAGATION_ERRORS or attempt == attempts:
+                raise
+            logger.info("role not usable yet (%s), retrying in %d s", _code(exc), 5 * attempt)
+            sleep(5.0 * attempt)
+    raise AssertionError("unreachable")
+
+
+def ensure_role(iam: Any, config: PipelineConfig) -> str:
+    """The pipelines role with its trust policy and inline policies; returns its ARN."""
+    trust = json.dumps(trust_policy(config))
+    try:
+        role = iam.create_role(
+            RoleName=config.role_name,
+            AssumeRolePolicyDocument=trust,
+            Description="Step Functions, SageMaker and Lambda role of the BYO-container pipelines",
+            Tags=[{"Key": "project", "Value": config.prefix}],
+        )["Role"]
+        logger.info("created role %s", role["Arn"])
+    except ClientError as exc:
+        if _code(exc) != "EntityAlreadyExists":
+            raise
+        iam.update_assume_role_policy(RoleName=config.role_name, PolicyDocument=trust)
+        role = iam.get_role(RoleName=config.role_name)["Role"]
+        logger.info("updated role %s", role["Arn"])
+    for name, document in inline_policies(config).items():
+        iam.put_role_policy(RoleName=config.role_name, PolicyName=name, PolicyDocument=json.dumps(document))
+    return str(role["Arn"])
+
+
+def lambda_zip(source: Path = LAMBDA_SOURCE) -> bytes:
+    """A deployment package holding the handler module, byte-identical for identical source."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        info = zipfile.ZipInfo(source.name, date_time=ZIP_DATE)
+        info.external_attr = 0o644 << 16
+        archive.writestr(info, source.read_bytes())
+    return buffer.getvalue()
+
+
+def ensure_function(
+    lambda_client: Any,
+    config: PipelineConfig,
+    role_arn: str,
+    package: bytes,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Create the CreateModel function, or replace its code and role; returns its ARN."""
+    name = config.create_model_function
+    try:
+        lambda_client.get_function(FunctionName=name)
+    except ClientError as exc:
+        if _code(exc) != "ResourceNotFoundException":
+            raise
+        created = _retry_propagation(
+            lambda: lambda_client.create_function(
+                FunctionName=name,
+                Runtime=LAMBDA_RUNTIME,
+                Role=role_arn,
+                Handler=LAMBDA_HANDLER,
+                Code={"ZipFile": package},
+                Description="Creates a SageMaker model from a CreateModel request (Step Functions Lambda variant)",
+                Timeout=60,
+                Tags={"project": config.prefix},
+            ),
+            sleep,
+        )
+        logger.info("created function %s", created["FunctionArn"])
+        return str(created["FunctionArn"])
+    updated = lambda_client.update_function_code(FunctionName=name, ZipFile=package)
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
+    lambda_client.update_function_configuration(FunctionName=name, Role=role_arn, Handler=LAMBDA_HANDLER)
+    logger.info("updated function %s", updated["FunctionArn"])
+    return str(updated["FunctionArn"])
+
+
+def find_state_machine(sfn: Any, name: str) -> str | None:
+    for page in sfn.get_paginator("list_state_machines").paginate():
+        for machine in page["stateMachines"]:
+            if machine["name"] == name:
+                return str(machine["stateMachineArn"])
+    return None
+
+
+def ensure_state_machine(
+    sfn: Any,
+    name: str,
+    definition: Mapping[str, Any],
+    role_arn: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[str, bool]:
+    """Create the state machine or update its definition and role; ``(arn, created)``."""
+    body = json.dumps(definition, indent=2)
+    arn = find_state_machine(sfn, name)
+    if arn is None:
+        created = _retry_propagation(
+            lambda: sfn.create_state_machine(name=name, definition=body, roleArn=role_arn, type="STANDARD"), sleep
+        )
+        logger.info("created state machine %s", created["stateMachineArn"])
+        return str(created["stateMachineArn"]), True
+    sfn.update_state_machine(stateMachineArn=arn, definition=body, roleArn=role_arn)
+    logger.info("updated state machine %s", arn)
+    return arn, False
+
+
+def deploy(
+    clients: Mapping[str, Any],
+    config: PipelineConfig,
+    definitions: Mapping[str, Mapping[str, Any]],
+    package: bytes | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, str]:
+    """Role, then the Lambda function if a definition invokes it, then each state machine.
+
+    ``clients`` holds ``iam``, ``stepfunctions`` and (for the Lambda variant) ``lambda`` clients. Returns the
+    ARNs by name: ``role``, ``function`` (when deployed) and each definition's name.
+    """
+    try:
+        arns = {"role": ensure_role(clients["iam"], config)}
+        if any(_invokes_lambda(d) for d in definitions.values()):
+            arns["function"] = ensure_function(
+                clients["lambda"], config, arns["role"], package or lambda_zip(), sleep
+            )
+        for name, definition in definitions.items():
+            machine = config.state_machine_name(name)
+            arns[name], _ = ensure_state_machine(clients["stepfunctions"], machine, definition, arns["role"], sleep)
+    except ClientError as exc:
+        raise DeployError(f"deploy failed: {exc}") from exc
+    return arns
+
+
+def _invokes_lambda(definition: Mapping[str, Any]) -> bool:
+    return any(
+        str(state.get("Resource", "")).startswith("arn:aws:states:::lambda:")
+        for state in definition["States"].values()
+    )

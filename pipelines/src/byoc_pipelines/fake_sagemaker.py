@@ -1,0 +1,111 @@
+"""An in-memory SageMaker for checks and tests: jobs complete at once, endpoints come up after a few polls."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from byoc_pipelines.botocore_check import request_errors
+
+
+def client_error(code: str, message: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+@dataclass
+class FakeSageMaker:
+    """Answers AWS-shaped SageMaker requests like :class:`byoc_pipelines.local.LocalMode` does, without Docker.
+
+    ``throttle`` makes the first N calls of an operation fail with ``ThrottlingException``; ``failing_jobs``
+    lists training job names that end ``Failed``; ``creating_polls`` is how many DescribeEndpoint calls answer
+    ``Creating`` before ``InService``. With ``validate`` every request is checked against botocore's model.
+    """
+
+    region: str = "us-east-1"
+    account: str = "123456789012"
+    validate: bool = True
+    throttle: dict[str, int] = field(default_factory=dict)
+    failing_jobs: set[str] = field(default_factory=set)
+    creating_polls: int = 1
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _training: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _transform: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _endpoints: dict[str, int] = field(default_factory=dict)
+
+    def arn(self, kind: str, name: str) -> str:
+        return f"arn:aws:sagemaker:{self.region}:{self.account}:{kind}/{str(name).lower()}"
+
+    def call(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        self.calls.append((operation, dict(request)))
+        if self.throttle.get(operation, 0) > 0:
+            self.throttle[operation] -= 1
+            raise client_error("ThrottlingException", "Rate exceeded", operation)
+        if self.validate:
+            errors = request_errors(operation, request)
+            if errors:
+                raise client_error("ValidationException", "; ".join(errors), operation)
+        handler = getattr(self, f"_{operation}", None)
+        if handler is None:
+            raise client_error("ValidationException", f"{operation} is not faked", operation)
+        return handler(request)  # type: ignore[no-any-return]
+
+    # -- training and transform ---------------------------------------------------------------------------------
+    def _CreateTrainingJob(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+        name = request.get("TrainingJobName", "unnamed")
+        output = str(request.get("OutputDataConfig", {}).get("S3OutputPath", "s3://bucket/")).rstrip("/")
+        job: dict[str, Any] = {"TrainingJobName": name, "TrainingJobArn": self.arn("training-job", name)}
+        if name in self.failing_jobs:
+            job |= {"TrainingJobStatus": "Failed", "FailureReason": "AlgorithmError: unknown hyperparameter"}
+        else:
+            job |= {
+                "TrainingJobStatus": "Completed",
+                "ModelArtifacts": {"S3ModelArtifacts": f"{output}/{name}/output/model.tar.gz"},
+            }
+        self._training[name] = job
+        return {"TrainingJobArn": job["TrainingJobArn"]}
+
+    def _DescribeTrainingJob(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+        name = request["TrainingJobName"]
+        if name not in self._training:
+            raise client_error("ValidationException", f"Requested resource not found: {name}", "DescribeTrainingJob")
+        return dict(self._training[name])
+
+    def _CreateTransformJob(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+        name = request.get("TransformJobName", "unnamed")
+        self._transform[name] = {
+            "TransformJobName": name,
+            "TransformJobArn": self.arn("transform-job", name),
+            "TransformJobStatus": "Completed",
+            "ModelName": request.get("ModelName"),
+            "TransformOutput": dict(request.get("TransformOutput", {})),
+        }
+        return {"TransformJobArn": self._transform[name]["TransformJobArn"]}
+
+    def _DescribeTransformJob(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+        name = request["TransformJobName"]
+        if name not in self._transform:
+            raise client_error("ValidationException", f"Requested resource not found: {name}", "DescribeTransformJob")
+        return dict(self._transform[name])
+
+    # -- models and endpoints -----------------------------------------------------------------------------------
+    def _CreateModel(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return {"ModelArn": self.arn("model", request.get("ModelName", "unnamed"))}
+
+    def _CreateEndpointConfig(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return {"EndpointConfigArn": self.arn("endpoint-config", request.get("EndpointConfigName", "unnamed"))}
+
+    def _CreateEndpoint(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+        name = request.get("EndpointName", "unnamed")
+        self._endpoints[name] = self.creating_polls
+        return {"EndpointArn": self.arn("endpoint", name)}
+
+    def _DescribeEndpoint(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+        name = request["EndpointName"]
+        if name not in self._endpoints:
+            raise client_error("ValidationException", f"Could not find endpoint {name}", "DescribeEndpoint")
+        status = "Creating" if self._endpoints[name] > 0 else "InService"
+        self._endpoints[name] -= 1
+        return {"EndpointName": name, "EndpointArn": self.arn("endpoint", name), "EndpointStatus": status}

@@ -1,0 +1,155 @@
+"""Pure builders of Amazon States Language (JSONPath) states, each returning a plain dict.
+
+Task parameters reuse :mod:`byoc_pipelines.requests`: a builder is called with :class:`Ref` values where a field
+is dynamic, and :func:`parameters` turns every ``"Key": Ref("$.path")`` into ``"Key.$": "$.path"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import Any
+
+from byoc_pipelines.arns import Api, Pattern, Service, integration_arn
+
+ERROR_PATH = "$.error"
+# Errors worth retrying: SageMaker API failures (throttling shows up as AmazonSageMakerException) and throttling.
+SAGEMAKER_RETRY_ERRORS = ("SageMaker.AmazonSageMakerException", "ThrottlingException")
+LAMBDA_RETRY_ERRORS = ("Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.SdkClientException")
+
+
+class StateName(str, Enum):
+    """Every state name used by our definitions (Title Case, shown in the console and the pictures)."""
+
+    NAME_RESOURCES = "Name Resources"
+    TRAIN_MODEL = "Train Model"
+    CREATE_MODEL = "Create Model"
+    BATCH_TRANSFORM = "Batch Transform"
+    CREATE_ENDPOINT_CONFIG = "Create Endpoint Config"
+    CREATE_ENDPOINT = "Create Endpoint"
+    WAIT_FOR_ENDPOINT = "Wait For Endpoint"
+    DESCRIBE_ENDPOINT = "Describe Endpoint"
+    ENDPOINT_READY = "Endpoint Ready?"
+    ENDPOINT_IN_SERVICE = "Endpoint In Service"
+    ENDPOINT_FAILED = "Endpoint Failed"
+    PIPELINE_FAILED = "Pipeline Failed"
+
+
+class Ref(str):
+    """A dynamic value: a JSONPath (``$.a``, ``$$.Execution.Name``) or an intrinsic (``States.Format(...)``)."""
+
+    __slots__ = ()
+
+
+def fmt(template: str, *paths: str) -> Ref:
+    """``States.Format('template', path, ...)``; ``{}`` in ``template`` takes the paths in order."""
+    return Ref(f"States.Format('{template}', {', '.join(paths)})")
+
+
+def parameters(value: Any) -> Any:
+    """Render a request built with :class:`Ref` leaves into ASL ``Parameters`` (``Key.$`` for dynamic keys)."""
+    if isinstance(value, Mapping):
+        rendered: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, Ref):
+                rendered[f"{key}.$"] = str(item)
+            else:
+                rendered[key] = parameters(item)
+        return rendered
+    if isinstance(value, list | tuple):
+        if any(isinstance(item, Ref) for item in value):
+            raise ValueError(f"a list cannot hold a dynamic value: {value!r}; reference the whole list instead")
+        return [parameters(item) for item in value]
+    return value
+
+
+def retry(errors: Sequence[str], max_attempts: int, interval_s: int = 5, backoff: float = 2.0) -> list[dict[str, Any]]:
+    return [
+        {
+            "ErrorEquals": list(errors),
+            "IntervalSeconds": interval_s,
+            "MaxAttempts": max_attempts,
+            "BackoffRate": backoff,
+        }
+    ]
+
+
+def catch_all(target: StateName = StateName.PIPELINE_FAILED) -> list[dict[str, Any]]:
+    """Anything not retried goes to ``target`` with the error and cause in ``$.error``."""
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": ERROR_PATH, "Next": target.value}]
+
+
+def task(
+    resource: str,
+    params: Mapping[str, Any],
+    *,
+    next_state: StateName | None,
+    result_selector: Mapping[str, str] | None = None,
+    result_path: str | None = None,
+    retry_errors: Sequence[str] = SAGEMAKER_RETRY_ERRORS,
+    max_attempts: int = 3,
+    comment: str | None = None,
+) -> dict[str, Any]:
+    """A Task state with Retry and a catch-all; ``next_state=None`` ends the execution."""
+    state: dict[str, Any] = {"Type": "Task"}
+    if comment:
+        state["Comment"] = comment
+    state["Resource"] = resource
+    state["Parameters"] = parameters(params)
+    if result_selector is not None:
+        state["ResultSelector"] = dict(result_selector)
+    if result_path is not None:
+        state["ResultPath"] = result_path
+    state["Retry"] = retry(retry_errors, max_attempts)
+    state["Catch"] = catch_all()
+    state.update(_transition(next_state))
+    return state
+
+
+def sagemaker_task(api: Api, params: Mapping[str, Any], *, sync: bool = False, **kwargs: Any) -> dict[str, Any]:
+    pattern = Pattern.SYNC if sync else Pattern.REQUEST_RESPONSE
+    return task(integration_arn(Service.SAGEMAKER, api, pattern), params, **kwargs)
+
+
+def lambda_task(function_name: str, payload: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """``lambda:invoke`` with a JSON payload; the function's result is at ``$.Payload`` of the task result."""
+    kwargs.setdefault("retry_errors", LAMBDA_RETRY_ERRORS + SAGEMAKER_RETRY_ERRORS)
+    params = {"FunctionName": function_name, "Payload": payload}
+    return task(integration_arn(Service.LAMBDA, Api.INVOKE), params, **kwargs)
+
+
+def pass_state(params: Mapping[str, Any], *, result_path: str, next_state: StateName) -> dict[str, Any]:
+    return {"Type": "Pass", "Parameters": parameters(params), "ResultPath": result_path, "Next": next_state.value}
+
+
+def wait_state(seconds_path: str, next_state: StateName) -> dict[str, Any]:
+    return {"Type": "Wait", "SecondsPath": seconds_path, "Next": next_state.value}
+
+
+def choice_state(variable: str, branches: Sequence[tuple[str, StateName]], default: StateName) -> dict[str, Any]:
+    """Route on a string field: ``branches`` are ``(value, state)`` pairs."""
+    return {
+        "Type": "Choice",
+        "Choices": [{"Variable": variable, "StringEquals": value, "Next": target.value} for value, target in branches],
+        "Default": default.value,
+    }
+
+
+def fail_state(*, error: str | None = None, cause: str | None = None, from_error_path: bool = False) -> dict[str, Any]:
+    """A Fail state: a fixed error and cause, or those a Catch stored in ``$.error``."""
+    state: dict[str, Any] = {"Type": "Fail"}
+    if from_error_path:
+        state["ErrorPath"] = f"{ERROR_PATH}.Error"
+        state["CausePath"] = f"{ERROR_PATH}.Cause"
+    else:
+        state["Error"] = error or "Failed"
+        state["Cause"] = cause or "The state machine failed."
+    return state
+
+
+def succeed_state() -> dict[str, Any]:
+    return {"Type": "Succeed"}
+
+
+def _transition(next_state: StateName | None) -> dict[str, Any]:
+    return {"End": True} if next_state is None else {"Next": next_state.value}
