@@ -39,6 +39,11 @@ $(VENV_DIR)/%/.installed: containers/%/requirements.txt containers/build-require
 	scripts/make-venv.sh $* $(VENV_DIR)/$*
 	@touch $@
 
+node_modules/.installed: package.json package-lock.json
+	@echo ">> node tools (asl-validator)"
+	npm ci --no-audit --no-fund
+	@touch $@
+
 .PHONY: docker
 docker: ## make Docker usable here (install and start dockerd, base image) if it is not already
 	@scripts/docker/ensure-docker.sh
@@ -79,7 +84,7 @@ lint: $(VENV_DIR)/chainer-mnist/.installed ## ruff on all Python, hadolint on ev
 	$(call venv,chainer-mnist)/hadolint $(foreach i,$(IMAGES),containers/$(i)/Dockerfile)
 
 .PHONY: test-unit
-test-unit: venvs data ## unit and in-process contract tests (no Docker, no AWS)
+test-unit: venvs data node_modules/.installed ## unit and in-process contract tests (no Docker, no AWS)
 	@echo ">> unit and contract tests"
 	$(call venv,chainer-mnist)/pytest tests/unit/sm_contract tests/contract tests/unit/chainer_mnist $(PYTEST_ARGS)
 	$(call venv,keras-text)/pytest tests/unit/keras_text $(PYTEST_ARGS)
@@ -91,9 +96,9 @@ test/%: $(VENV_DIR)/%/.installed data docker build/% ## container tests of one i
 	$(call venv,$*)/pytest tests/containers/$(subst -,_,$*) --image $*=$(call image,$*) $(PYTEST_ARGS)
 
 .PHONY: test-local-mode
-test-local-mode: $(VENV_DIR)/pipelines/.installed data docker build-all ## both images through SageMaker local mode, docker compose, and a registry push
-	@echo ">> local mode, compose and registry tests"
-	$(call venv,pipelines)/pytest tests/localmode tests/compose tests/containers/test_registry_push.py \
+test-local-mode: $(VENV_DIR)/pipelines/.installed data docker build-all ## both images through local mode, compose, a registry push, and Step Functions locally
+	@echo ">> local mode, compose, registry and Step Functions tests"
+	$(call venv,pipelines)/pytest tests/localmode tests/compose tests/containers/test_registry_push.py tests/pipelines \
 		$(foreach i,$(IMAGES),--image $(i)=$(call image,$(i))) $(PYTEST_ARGS)
 
 .PHONY: test
@@ -102,10 +107,51 @@ test: lint test-unit $(foreach i,$(IMAGES),test/$(i)) test-local-mode ## everyth
 # ---- running ----------------------------------------------------------------------------------------
 
 .PHONY: demo
-demo: $(VENV_DIR)/pipelines/.installed data docker build-all ## the main job in local mode: Chainer train + batch transform, Keras train + endpoint
+demo: $(VENV_DIR)/pipelines/.installed data docker build-all ## the main job locally: the Chainer Step Functions workflow, then the Keras endpoint
 	@echo ">> demo"
 	$(call venv,pipelines)/python -m byoc_pipelines.demo --chainer-image $(call image,chainer-mnist) \
 		--keras-image $(call image,keras-text) --mnist $(DATA_DIR)/mnist $(DEMO_ARGS)
+
+# ---- Step Functions ---------------------------------------------------------------------------------
+
+SFN = $(call venv,pipelines)/python -m byoc_pipelines.cli
+DEF ?= chainer-mnist-batch
+
+.PHONY: pipeline-render
+pipeline-render: $(VENV_DIR)/pipelines/.installed ## write the definitions (JSON) and their pictures (PNG, SVG) to pipelines/definitions
+	@echo ">> rendering the state machines"
+	@command -v dot >/dev/null || { echo ">> installing graphviz"; apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; }
+	$(SFN) render
+
+.PHONY: pipeline-validate
+pipeline-validate: $(VENV_DIR)/pipelines/.installed node_modules/.installed ## statelint, asl-validator and botocore request shapes for every definition
+	@echo ">> validating the state machines"
+	$(SFN) validate
+
+.PHONY: pipeline-deploy
+pipeline-deploy: $(VENV_DIR)/pipelines/.installed ## deploy to AWS: IAM role, Lambda, state machines (create or update)
+	$(SFN) deploy
+
+.PHONY: pipeline-run
+pipeline-run: $(VENV_DIR)/pipelines/.installed ## start an execution of DEF on AWS and follow it (DEF=chainer-mnist-batch)
+	$(SFN) run $(DEF)
+
+.PHONY: pipeline-local
+pipeline-local: $(VENV_DIR)/pipelines/.installed data docker build-all ## run both definitions on one machine: moto's Step Functions engine + real containers
+	@echo ">> the Chainer workflow, locally"
+	$(SFN) local chainer-mnist-batch --image $(call image,chainer-mnist) --data $(DATA_DIR)/mnist
+	@echo ">> the Keras endpoint workflow, locally"
+	$(SFN) local keras-text-endpoint --image $(call image,keras-text) --data datasets/knbc
+
+.PHONY: endpoint-up
+endpoint-up: $(VENV_DIR)/pipelines/.installed ## create a model, endpoint config and endpoint on AWS and wait until InService
+	$(SFN) endpoint-up $(ENDPOINT_ARGS)
+
+.PHONY: endpoint-down
+endpoint-down: $(VENV_DIR)/pipelines/.installed ## delete the endpoint, its config and model
+	$(SFN) endpoint-down $(ENDPOINT_ARGS)
+
+# ---- benchmarks -------------------------------------------------------------------------------------
 
 .PHONY: bench/keras-text
 bench/keras-text: $(VENV_DIR)/keras-text/.installed docker build/keras-text ## benchmarks of the Keras text image (JSON in bench/results)
@@ -121,4 +167,4 @@ bench/chainer-mnist: $(VENV_DIR)/chainer-mnist/.installed data docker build/chai
 
 .PHONY: clean
 clean: ## remove venvs, prepared data and build leftovers (images stay)
-	rm -rf $(VENV_DIR) $(DATA_DIR) .pytest_cache .ruff_cache
+	rm -rf $(VENV_DIR) $(DATA_DIR) build node_modules .pytest_cache .ruff_cache

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Service(str, Enum):
+class Service(StrEnum):
     SAGEMAKER = "sagemaker"
     LAMBDA = "lambda"
     AWS_SDK_SAGEMAKER = "aws-sdk:sagemaker"
 
 
-class Api(str, Enum):
+class Api(StrEnum):
     """Actions in the camelCase Step Functions spells them (the SageMaker API name with a lower first letter)."""
 
     CREATE_TRAINING_JOB = "createTrainingJob"
@@ -23,7 +23,7 @@ class Api(str, Enum):
     INVOKE = "invoke"
 
 
-class Pattern(str, Enum):
+class Pattern(StrEnum):
     """Service integration patterns: request-response (no suffix) or "Run a Job" (``.sync``)."""
 
     REQUEST_RESPONSE = ""

@@ -25,4 +25,4 @@ def request_errors(operation: str, request: Mapping[str, Any], service: str = "s
     report = ParamValidator().validate(dict(request), model.operation_model(operation).input_shape)
     if not report.has_errors():
         return []
-    return [line.strip() for line in report.generate_report().splitlines()[1:] if line.strip()]
+    return [line.strip() for line in report.generate_report().splitlines() if line.strip()]

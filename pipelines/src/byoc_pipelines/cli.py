@@ -69,11 +69,11 @@ def cmd_validate(args: argparse.Namespace, config: PipelineConfig, clients: Clie
     check_config = replace(config, endpoint_wait_seconds=0)  # the sample run must not sleep
     payloads = {config.create_model_function: "CreateModel"}
     failed = False
+    if args.file and len(args.definitions) != 1:
+        raise PipelineError("--file needs exactly one definition name (its sample input is used)")
     for name in args.definitions or defs.BUILDERS:
         definition = json.loads(Path(args.file).read_text()) if args.file else defs.build(name, config)
-        results = validate.validate(
-            definition, defs.sample_input(name, check_config), payloads, tuple(args.validators)
-        )
+        results = validate.validate(definition, defs.sample_input(name, check_config), payloads, tuple(args.validators))
         for validator, problems in results.items():
             out.write(f"{name}: {validator}: {'ok' if not problems else 'FAILED'}\n")
             out.write("".join(f"  - {problem}\n" for problem in problems))
@@ -142,7 +142,14 @@ def cmd_local(args: argparse.Namespace, config: PipelineConfig, clients: ClientF
     with tempfile.TemporaryDirectory(prefix="pipeline-local-") as scratch:
         root = Path(args.root) if args.root else Path(scratch)
         spec = pipeline_local.LocalRun(
-            args.definition, args.image, Path(args.data), root, args.train_size, hyperparameters, args.name or "", config
+            args.definition,
+            args.image,
+            Path(args.data),
+            root,
+            args.train_size,
+            hyperparameters,
+            args.name or "",
+            config,
         )
         summary = pipeline_local.run(spec, lambda line: out.write(line + "\n"))
     out.write(f"{summary['status']} in {summary['seconds']} s\n")
@@ -158,7 +165,13 @@ def _endpoint_spec(args: argparse.Namespace, config: PipelineConfig, clients: Cl
         raise PipelineError("give --model-data s3://.../model.tar.gz or --execution-arn of a training execution")
     config = _with_account(config, clients)
     image = args.image or config.image_uri("keras-text")
-    return endpoint.EndpointSpec(args.name or f"{config.prefix}-keras-text", image, model_data, config.role_arn, args.instance_type or config.endpoint_instance_type)
+    return endpoint.EndpointSpec(
+        args.name or f"{config.prefix}-keras-text",
+        image,
+        model_data,
+        config.role_arn,
+        args.instance_type or config.endpoint_instance_type,
+    )
 
 
 def cmd_endpoint_up(args: argparse.Namespace, config: PipelineConfig, clients: ClientFactory, out: TextIO) -> int:
@@ -227,12 +240,16 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--definition", choices=names, default="chainer-mnist-batch")
     status.add_argument("--limit", type=int, default=10)
 
-    for command, text in (("endpoint-up", "model, config, endpoint; wait InService"), ("invoke", "query the endpoint"), ("endpoint-down", "delete endpoint, config, model")):
+    for command, text in (
+        ("endpoint-up", "model, config, endpoint; wait InService"),
+        ("invoke", "query the endpoint"),
+        ("endpoint-down", "delete endpoint, config, model"),
+    ):
         p = sub.add_parser(command, help=text)
         p.add_argument("--name", help="endpoint name (default: <prefix>-keras-text)")
         if command == "invoke":
             p.add_argument("--query", default="電波が悪い")
-            p.add_argument("--body", help="raw JSON body instead of {\"q\": QUERY}")
+            p.add_argument("--body", help='raw JSON body instead of {"q": QUERY}')
             continue
         p.add_argument("--delay", type=int, default=30, help="seconds between status checks")
         p.add_argument("--attempts", type=int, default=60)
@@ -267,7 +284,8 @@ def main(
     out, err = stdout or sys.stdout, stderr or sys.stderr
     if stdout is None:  # configured by the entry point only, never by library code or tests
         logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        logging.getLogger("botocore").setLevel(logging.WARNING)
+        for noisy in ("botocore", "sagemaker", "urllib3"):  # the SDK logs every compose file it writes
+            logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         return COMMANDS[args.command](args, _config(args), clients or boto3_clients(args), out)
     except PipelineError as exc:

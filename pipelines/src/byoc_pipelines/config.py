@@ -27,7 +27,8 @@ class PipelineConfig:
     transform_instance_type: str = "ml.m5.large"
     endpoint_instance_type: str = "ml.t2.medium"
     endpoint_wait_seconds: int = 60
-    max_attempts: int = 3
+    max_attempts: int = 3  # per retried task
+    retry_interval_seconds: int = 5  # first retry delay, doubled each time
 
     @property
     def role_name(self) -> str:

@@ -9,7 +9,7 @@ result (``ModelArtifacts.S3ModelArtifacts``): AWS and local mode lay out the out
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from byoc_pipelines import requests as sm
@@ -34,11 +34,15 @@ EXECUTION_NAME = "$$.Execution.Name"
 NAMES = "$.names"
 
 
-class CreateModelVia(str, Enum):
+class CreateModelVia(StrEnum):
     """How the model is created: the native integration, or the older tutorial's Lambda function."""
 
     NATIVE = "native"
     LAMBDA = "lambda"
+
+
+def _retrying(config: PipelineConfig) -> dict[str, int]:
+    return {"max_attempts": config.max_attempts, "retry_interval_s": config.retry_interval_seconds}
 
 
 def _names(config: PipelineConfig, kinds: Mapping[str, str]) -> dict[str, Any]:
@@ -67,7 +71,7 @@ def _train(config: PipelineConfig, channels: tuple[str, ...], next_state: StateN
         },
         result_path="$.training",
         next_state=next_state,
-        max_attempts=config.max_attempts,
+        **_retrying(config),
     )
 
 
@@ -75,7 +79,7 @@ def _create_model(config: PipelineConfig, via: CreateModelVia, next_state: State
     request = sm.model(
         Ref("$.names.model"), Ref("$.image"), Ref("$.training.ModelArtifacts"), role_arn=Ref("$.role_arn")
     )
-    common: dict[str, Any] = {"result_path": "$.model", "next_state": next_state, "max_attempts": config.max_attempts}
+    common: dict[str, Any] = {"result_path": "$.model", "next_state": next_state, **_retrying(config)}
     if via is CreateModelVia.LAMBDA:
         # The function receives the CreateModel request as its event and answers CreateModel's response.
         return lambda_task(
@@ -116,9 +120,9 @@ def chainer_batch(config: PipelineConfig, via: CreateModelVia = CreateModelVia.N
             },
             result_path="$.transform",
             next_state=None,
-            max_attempts=config.max_attempts,
+            **_retrying(config),
         ),
-        StateName.PIPELINE_FAILED: fail_state(from_error_path=True),
+        StateName.PIPELINE_FAILED: fail_state(error="PipelineFailed", cause_from_catch=True),
     }
     comment = "chainer-mnist: train, create the model, batch transform"
     return _machine(comment, states)
@@ -141,7 +145,7 @@ def keras_endpoint(config: PipelineConfig) -> dict[str, Any]:
             result_selector={"EndpointConfigArn.$": "$.EndpointConfigArn"},
             result_path="$.endpoint_config",
             next_state=StateName.CREATE_ENDPOINT,
-            max_attempts=config.max_attempts,
+            **_retrying(config),
         ),
         StateName.CREATE_ENDPOINT: sagemaker_task(
             Api.CREATE_ENDPOINT,
@@ -149,7 +153,7 @@ def keras_endpoint(config: PipelineConfig) -> dict[str, Any]:
             result_selector={"EndpointArn.$": "$.EndpointArn"},
             result_path="$.endpoint",
             next_state=StateName.WAIT_FOR_ENDPOINT,
-            max_attempts=config.max_attempts,
+            **_retrying(config),
         ),
         StateName.WAIT_FOR_ENDPOINT: wait_state("$.wait_seconds", StateName.DESCRIBE_ENDPOINT),
         StateName.DESCRIBE_ENDPOINT: task(
@@ -159,7 +163,7 @@ def keras_endpoint(config: PipelineConfig) -> dict[str, Any]:
             result_path="$.endpoint_status",
             next_state=StateName.ENDPOINT_READY,
             retry_errors=("SageMaker.SageMakerException", "ThrottlingException"),
-            max_attempts=config.max_attempts,
+            **_retrying(config),
         ),
         StateName.ENDPOINT_READY: choice_state(
             "$.endpoint_status.EndpointStatus",
@@ -170,7 +174,7 @@ def keras_endpoint(config: PipelineConfig) -> dict[str, Any]:
         StateName.ENDPOINT_FAILED: fail_state(
             error="EndpointFailed", cause="The endpoint ended in status Failed; see DescribeEndpoint's FailureReason."
         ),
-        StateName.PIPELINE_FAILED: fail_state(from_error_path=True),
+        StateName.PIPELINE_FAILED: fail_state(error="PipelineFailed", cause_from_catch=True),
     }
     return _machine("keras-text: train, create the model, endpoint config and endpoint, wait until InService", states)
 

@@ -160,9 +160,7 @@ def deploy(
     try:
         arns = {"role": ensure_role(clients["iam"], config)}
         if any(_invokes_lambda(d) for d in definitions.values()):
-            arns["function"] = ensure_function(
-                clients["lambda"], config, arns["role"], package or lambda_zip(), sleep
-            )
+            arns["function"] = ensure_function(clients["lambda"], config, arns["role"], package or lambda_zip(), sleep)
         for name, definition in definitions.items():
             machine = config.state_machine_name(name)
             arns[name], _ = ensure_state_machine(clients["stepfunctions"], machine, definition, arns["role"], sleep)
@@ -173,6 +171,5 @@ def deploy(
 
 def _invokes_lambda(definition: Mapping[str, Any]) -> bool:
     return any(
-        str(state.get("Resource", "")).startswith("arn:aws:states:::lambda:")
-        for state in definition["States"].values()
+        str(state.get("Resource", "")).startswith("arn:aws:states:::lambda:") for state in definition["States"].values()
     )

@@ -107,7 +107,9 @@ def endpoint_down(
     _ignore_missing(sagemaker.delete_model, ModelName=model_name)
 
 
-def invoke(runtime: Any, name: str, payload: Any, content_type: str = "application/json", accept: str = "application/json") -> Any:
+def invoke(
+    runtime: Any, name: str, payload: Any, content_type: str = "application/json", accept: str = "application/json"
+) -> Any:
     """Send ``payload`` (JSON-encoded unless bytes) and decode a JSON answer."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode("utf-8")
     response = runtime.invoke_endpoint(EndpointName=name, Body=body, ContentType=content_type, Accept=accept)

@@ -43,7 +43,8 @@ def format_event(event: Mapping[str, Any]) -> str:
     """``#5 TaskSucceeded resource=createTrainingJob.sync output={...}`` (one line)."""
     details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, Mapping)), {})
     parts = [f"#{event['id']}", str(event["type"])]
-    parts += [f"{key}={_short(details[key])}" for key in _DETAIL_FIELDS if key in details]
+    keys = ("name",) if "name" in details else _DETAIL_FIELDS  # state entered/exited: the name says enough
+    parts += [f"{key}={_short(details[key])}" for key in keys if key in details]
     return " ".join(parts)
 
 

@@ -53,7 +53,7 @@ class FakeSageMaker:
         return handler(request)  # type: ignore[no-any-return]
 
     # -- training and transform ---------------------------------------------------------------------------------
-    def _CreateTrainingJob(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def _CreateTrainingJob(self, request: Mapping[str, Any]) -> dict[str, Any]:
         name = request.get("TrainingJobName", "unnamed")
         output = str(request.get("OutputDataConfig", {}).get("S3OutputPath", "s3://bucket/")).rstrip("/")
         job: dict[str, Any] = {"TrainingJobName": name, "TrainingJobArn": self.arn("training-job", name)}
@@ -67,13 +67,13 @@ class FakeSageMaker:
         self._training[name] = job
         return {"TrainingJobArn": job["TrainingJobArn"]}
 
-    def _DescribeTrainingJob(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def _DescribeTrainingJob(self, request: Mapping[str, Any]) -> dict[str, Any]:
         name = request["TrainingJobName"]
         if name not in self._training:
             raise client_error("ValidationException", f"Requested resource not found: {name}", "DescribeTrainingJob")
         return dict(self._training[name])
 
-    def _CreateTransformJob(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def _CreateTransformJob(self, request: Mapping[str, Any]) -> dict[str, Any]:
         name = request.get("TransformJobName", "unnamed")
         self._transform[name] = {
             "TransformJobName": name,
@@ -84,25 +84,25 @@ class FakeSageMaker:
         }
         return {"TransformJobArn": self._transform[name]["TransformJobArn"]}
 
-    def _DescribeTransformJob(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def _DescribeTransformJob(self, request: Mapping[str, Any]) -> dict[str, Any]:
         name = request["TransformJobName"]
         if name not in self._transform:
             raise client_error("ValidationException", f"Requested resource not found: {name}", "DescribeTransformJob")
         return dict(self._transform[name])
 
     # -- models and endpoints -----------------------------------------------------------------------------------
-    def _CreateModel(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def _CreateModel(self, request: Mapping[str, Any]) -> dict[str, Any]:
         return {"ModelArn": self.arn("model", request.get("ModelName", "unnamed"))}
 
-    def _CreateEndpointConfig(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def _CreateEndpointConfig(self, request: Mapping[str, Any]) -> dict[str, Any]:
         return {"EndpointConfigArn": self.arn("endpoint-config", request.get("EndpointConfigName", "unnamed"))}
 
-    def _CreateEndpoint(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def _CreateEndpoint(self, request: Mapping[str, Any]) -> dict[str, Any]:
         name = request.get("EndpointName", "unnamed")
         self._endpoints[name] = self.creating_polls
         return {"EndpointArn": self.arn("endpoint", name)}
 
-    def _DescribeEndpoint(self, request: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def _DescribeEndpoint(self, request: Mapping[str, Any]) -> dict[str, Any]:
         name = request["EndpointName"]
         if name not in self._endpoints:
             raise client_error("ValidationException", f"Could not find endpoint {name}", "DescribeEndpoint")

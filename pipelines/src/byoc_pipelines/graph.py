@@ -12,20 +12,28 @@ from byoc_pipelines.definitions import transitions
 from byoc_pipelines.errors import PipelineError
 
 START, END = "__start__", "__end__"
-FILL = {"Task": "#dbe9f6", "Pass": "#eeeeee", "Wait": "#fff4cc", "Choice": "#fde2c8", "Succeed": "#d8f0d2", "Fail": "#f8d0d0"}
+FILL = {
+    "Task": "#dbe9f6",
+    "Pass": "#eeeeee",
+    "Wait": "#fff4cc",
+    "Choice": "#fde2c8",
+    "Succeed": "#d8f0d2",
+    "Fail": "#f8d0d0",
+}
 
 
 def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
 
 
 def _label(name: str, state: Mapping[str, Any]) -> str:
     resource = state.get("Resource", "")
     if resource:
-        return f"{name}\\n{resource.removeprefix('arn:aws:states:::')}"
+        return f"{name}\n{resource.removeprefix('arn:aws:states:::')}"
     if state["Type"] == "Wait":
-        return f"{name}\\nWait {state.get('SecondsPath', state.get('Seconds', ''))}"
-    return f"{name}\\n{state['Type']}"
+        return f"{name}\nWait {state.get('SecondsPath', state.get('Seconds', ''))}"
+    return f"{name}\n{state['Type']}"
 
 
 def to_dot(title: str, definition: Mapping[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""SageMaker requests with ``s3://`` URIs run in SDK local mode on folders: ``s3://bucket/key`` is ``<root>/bucket/key``.
+"""SageMaker requests with ``s3://`` URIs run in local mode on folders: ``s3://bucket/key`` is ``<root>/bucket/key``.
 
 The definition and the execution input keep their S3 URIs; only the runner maps them to ``file://`` on the way
 in and back to ``s3://`` on the way out, so the execution data looks as it would on AWS. Training output is

@@ -124,8 +124,10 @@ def run(spec: LocalRun, emit: Callable[[str], None]) -> dict[str, Any]:
             try:
                 answer = endpoint.invoke(local_mode.sagemaker_runtime_client, endpoint_name, JAPANESE_QUERY)
                 summary["answer"] = answer
-                emit(f"endpoint {endpoint_name} answers {json.dumps(JAPANESE_QUERY, ensure_ascii=False)}: "
-                     f"{json.dumps(answer[:3], ensure_ascii=False)}")
+                emit(
+                    f"endpoint {endpoint_name} answers {json.dumps(JAPANESE_QUERY, ensure_ascii=False)}: "
+                    f"{json.dumps(answer[:3], ensure_ascii=False)}"
+                )
             finally:
                 local_mode.sagemaker_client.delete_endpoint(EndpointName=endpoint_name)
                 emit(f"endpoint {endpoint_name} deleted")

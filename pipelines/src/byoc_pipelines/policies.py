@@ -16,7 +16,10 @@ from byoc_pipelines.config import PipelineConfig
 VERSION = "2012-10-17"
 TRUSTED_SERVICES = ("sagemaker.amazonaws.com", "states.amazonaws.com", "lambda.amazonaws.com")
 # Step Functions watches .sync SageMaker jobs through these managed EventBridge rules.
-SYNC_RULES = ("StepFunctionsGetEventsForSageMakerTrainingJobsRule", "StepFunctionsGetEventsForSageMakerTransformJobsRule")
+SYNC_RULES = (
+    "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+    "StepFunctionsGetEventsForSageMakerTransformJobsRule",
+)
 
 
 def trust_policy(config: PipelineConfig) -> dict[str, Any]:
@@ -138,7 +141,12 @@ def data_policy(config: PipelineConfig) -> dict[str, Any]:
             {
                 "Sid": "Logs",
                 "Effect": "Allow",
-                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Action": [
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
                 "Resource": [
                     _arn(config, "logs", "log-group:/aws/sagemaker/*"),
                     _arn(config, "logs", f"log-group:/aws/lambda/{config.create_model_function}:*"),

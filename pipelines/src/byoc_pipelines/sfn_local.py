@@ -126,6 +126,30 @@ def _task_classes() -> dict[str, type]:
     )
     from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
     from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+    from moto.stepfunctions.parser.asl.utils.json_path import extract_json
+
+    def rebind(value: Any, env: Any) -> Any:
+        """Resolve ``"Key.$"`` bindings moto left as literals.
+
+        moto's lexer reads ``"RoleArn.$"`` as the keyword of a Task's ``Credentials`` block, so in ``Parameters``
+        it stays a literal key instead of a path binding (AWS resolves it). Paths only; intrinsics raise.
+        """
+        if isinstance(value, list):
+            return [rebind(item, env) for item in value]
+        if not isinstance(value, dict):
+            return value
+        rebound: dict[str, Any] = {}
+        for key, item in value.items():
+            if key.endswith(".$") and isinstance(item, str):
+                if item.startswith("$$"):
+                    rebound[key[:-2]] = extract_json("$" + item[2:], env.states.context_object.context_object_data)
+                elif item.startswith("$"):
+                    rebound[key[:-2]] = extract_json(item, env.stack[-1])
+                else:
+                    raise ValueError(f"cannot resolve {key}: {item} (only paths are re-bound)")
+            else:
+                rebound[key] = rebind(item, env)
+        return rebound
 
     def failure(task: Any, env: Any, error_name: Any, error: str, cause: str) -> Any:
         details = TaskFailedEventDetails(
@@ -149,16 +173,23 @@ def _task_classes() -> dict[str, type]:
         def _validate_service_integration_is_supported(self) -> None:
             pass
 
-        def _eval_service_task(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any) -> None:  # noqa: E501
+        def _eval_parameters(self, env: Any) -> dict:
+            return rebind(super()._eval_parameters(env), env)  # type: ignore[no-any-return]
+
+        def _eval_service_task(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+        ) -> None:
             answer = self._integrations.sagemaker.call(operation_of(self.resource.api_action), normalised_parameters)
             env.stack.append(jsonable(answer))
 
-        def _build_sync_resolver(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any) -> Callable[[], Any]:  # noqa: E501
+        def _build_sync_resolver(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+        ) -> Callable[[], Any]:
             env.stack.pop()  # the create response; the task's result is the final description, as on AWS
             if self.resource.api_action not in _SYNC_DESCRIBE:
                 raise RuntimeError(f"no .sync for sagemaker:{self.resource.api_action}")
             describe, name_key, status_key = _SYNC_DESCRIBE[self.resource.api_action]
-            request = {name_key: normalised_parameters[name_key]}
+            request = {name_key: normalised_parameters.get(name_key, "")}
             runner = self._integrations.sagemaker
 
             def resolve() -> dict[str, Any] | None:
@@ -189,11 +220,16 @@ def _task_classes() -> dict[str, type]:
             super().__init__()
             self._integrations = integrations
 
+        def _eval_parameters(self, env: Any) -> dict:
+            return rebind(super()._eval_parameters(env), env)  # type: ignore[no-any-return]
+
         @staticmethod
         def _normalise_service_error_name(service_name: str) -> str:
             return "SageMaker" if service_name.lower() == "sagemaker" else service_name
 
-        def _eval_service_task(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any) -> None:  # noqa: E501
+        def _eval_service_task(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+        ) -> None:
             if self.resource.api_name != "sagemaker":
                 super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
                 return
@@ -207,7 +243,12 @@ def _task_classes() -> dict[str, type]:
             super().__init__()
             self._integrations = integrations
 
-        def _eval_service_task(self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any) -> None:  # noqa: E501
+        def _eval_parameters(self, env: Any) -> dict:
+            return rebind(super()._eval_parameters(env), env)  # type: ignore[no-any-return]
+
+        def _eval_service_task(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+        ) -> None:
             name = str(normalised_parameters["FunctionName"]).rsplit(":", 1)[-1]
             function = self._integrations.functions.get(name)
             if function is None:

@@ -7,7 +7,7 @@ is dynamic, and :func:`parameters` turns every ``"Key": Ref("$.path")`` into ``"
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from byoc_pipelines.arns import Api, Pattern, Service, integration_arn
@@ -18,7 +18,7 @@ SAGEMAKER_RETRY_ERRORS = ("SageMaker.AmazonSageMakerException", "ThrottlingExcep
 LAMBDA_RETRY_ERRORS = ("Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.SdkClientException")
 
 
-class StateName(str, Enum):
+class StateName(StrEnum):
     """Every state name used by our definitions (Title Case, shown in the console and the pictures)."""
 
     NAME_RESOURCES = "Name Resources"
@@ -88,6 +88,7 @@ def task(
     result_path: str | None = None,
     retry_errors: Sequence[str] = SAGEMAKER_RETRY_ERRORS,
     max_attempts: int = 3,
+    retry_interval_s: int = 5,
     comment: str | None = None,
 ) -> dict[str, Any]:
     """A Task state with Retry and a catch-all; ``next_state=None`` ends the execution."""
@@ -100,7 +101,7 @@ def task(
         state["ResultSelector"] = dict(result_selector)
     if result_path is not None:
         state["ResultPath"] = result_path
-    state["Retry"] = retry(retry_errors, max_attempts)
+    state["Retry"] = retry(retry_errors, max_attempts, retry_interval_s)
     state["Catch"] = catch_all()
     state.update(_transition(next_state))
     return state
@@ -135,14 +136,16 @@ def choice_state(variable: str, branches: Sequence[tuple[str, StateName]], defau
     }
 
 
-def fail_state(*, error: str | None = None, cause: str | None = None, from_error_path: bool = False) -> dict[str, Any]:
-    """A Fail state: a fixed error and cause, or those a Catch stored in ``$.error``."""
-    state: dict[str, Any] = {"Type": "Fail"}
-    if from_error_path:
-        state["ErrorPath"] = f"{ERROR_PATH}.Error"
-        state["CausePath"] = f"{ERROR_PATH}.Cause"
+def fail_state(*, error: str, cause: str | None = None, cause_from_catch: bool = False) -> dict[str, Any]:
+    """A Fail state: a fixed error, and a fixed cause or the caught error's name and cause from ``$.error``.
+
+    The error name stays fixed: a caught ``States.*`` name cannot be re-raised through ``ErrorPath`` in
+    moto (it rejects ``States.`` custom error names), so the caught name goes into the cause instead.
+    """
+    state: dict[str, Any] = {"Type": "Fail", "Error": error}
+    if cause_from_catch:
+        state["CausePath"] = f"States.Format('{{}}: {{}}', {ERROR_PATH}.Error, {ERROR_PATH}.Cause)"
     else:
-        state["Error"] = error or "Failed"
         state["Cause"] = cause or "The state machine failed."
     return state
 

@@ -106,6 +106,8 @@ def scheduled_tasks(definition: Mapping[str, Any], sample_input: Mapping[str, An
     from byoc_pipelines.fake_sagemaker import FakeSageMaker
     from byoc_pipelines.sfn_local import Integrations, execute
 
+    # The sample run only resolves parameters: without Retry blocks a failing task does not sleep and repeat.
+    definition = {**definition, "States": {k: _without_retry(v) for k, v in definition["States"].items()}}
     fake = FakeSageMaker(validate=False, creating_polls=0)
     functions = {
         state["Parameters"]["FunctionName"]: lambda event: fake.call("CreateModel", event)
@@ -122,6 +124,10 @@ def scheduled_tasks(definition: Mapping[str, Any], sample_input: Mapping[str, An
             parameters = json.loads(details["parameters"])
             tasks.append(ScheduledTask(state, details["resourceType"], details["resource"], parameters))
     return tasks
+
+
+def _without_retry(state: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in state.items() if key != "Retry"}
 
 
 def request_shapes(
@@ -146,7 +152,7 @@ def request_shapes(
         else:
             continue
         problems += [f"{task.state}: {operation}: {error}" for error in request_errors(operation, request)]
-    return problems
+    return list(dict.fromkeys(problems))  # each problem once
 
 
 VALIDATORS = ("graph", "statelint", "asl-validator", "botocore")

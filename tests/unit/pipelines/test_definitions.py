@@ -1,0 +1,110 @@
+"""The definition builders: golden JSON, names from the execution, data flow from the training result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from byoc_pipelines import definitions as defs
+from byoc_pipelines.arns import Api, Pattern, Service, integration_arn, operation_name
+from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.errors import DefinitionError
+from byoc_pipelines.states import Ref, StateName, parameters
+
+GOLDEN = Path(__file__).resolve().parents[3] / "pipelines" / "definitions"
+
+
+@pytest.mark.parametrize("name", list(defs.BUILDERS))
+def test_builder_output_matches_the_committed_golden_json(name: str) -> None:
+    golden = json.loads((GOLDEN / f"{name}.json").read_text())
+    assert defs.build(name, PipelineConfig()) == golden, f"re-render with `python -m byoc_pipelines.cli render {name}`"
+
+
+@pytest.mark.parametrize("name", list(defs.BUILDERS))
+def test_graph_is_sound_and_states_come_from_the_enum(name: str) -> None:
+    definition = defs.build(name, PipelineConfig())
+    defs.check_graph(definition)
+    assert set(definition["States"]) <= {s.value for s in StateName}
+
+
+def test_arn_function_and_operation_names() -> None:
+    arn = integration_arn(Service.SAGEMAKER, Api.CREATE_TRAINING_JOB, Pattern.SYNC)
+    assert arn == "arn:aws:states:::sagemaker:createTrainingJob.sync"
+    assert operation_name(arn) == ("sagemaker", "CreateTrainingJob")
+    assert operation_name(integration_arn(Service.AWS_SDK_SAGEMAKER, Api.DESCRIBE_ENDPOINT)) == (
+        "aws-sdk:sagemaker",
+        "DescribeEndpoint",
+    )
+
+
+def test_names_derive_from_the_execution_name() -> None:
+    names = defs.build("chainer-mnist-batch", PipelineConfig(prefix="demo"))["States"]["Name Resources"]
+    assert names["Parameters"]["training_job.$"] == "States.Format('demo-{}-train', $$.Execution.Name)"
+    assert names["ResultPath"] == "$.names"
+
+
+def test_model_data_flows_from_the_training_result() -> None:
+    states = defs.build("chainer-mnist-batch", PipelineConfig())["States"]
+    train, model = states["Train Model"], states["Create Model"]
+    assert train["Resource"].endswith("createTrainingJob.sync")
+    assert train["ResultSelector"]["ModelArtifacts.$"] == "$.ModelArtifacts.S3ModelArtifacts"
+    assert train["ResultPath"] == "$.training"
+    assert model["Parameters"]["PrimaryContainer"]["ModelDataUrl.$"] == "$.training.ModelArtifacts"
+    assert states["Batch Transform"]["Resource"].endswith("createTransformJob.sync")
+
+
+def test_every_task_retries_throttling_and_catches_everything() -> None:
+    for name in defs.BUILDERS:
+        for state in defs.build(name, PipelineConfig())["States"].values():
+            if state["Type"] != "Task":
+                continue
+            assert any("ThrottlingException" in r["ErrorEquals"] for r in state["Retry"])
+            assert state["Catch"] == [
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Pipeline Failed"}
+            ]
+
+
+def test_lambda_variant_invokes_the_create_model_function() -> None:
+    config = PipelineConfig(prefix="p")
+    state = defs.build("chainer-mnist-batch-lambda", config)["States"]["Create Model"]
+    assert state["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert state["Parameters"]["FunctionName"] == "p-create-model"
+    assert state["Parameters"]["Payload"]["ModelName.$"] == "$.names.model"
+    assert state["ResultSelector"] == {"ModelArn.$": "$.Payload.ModelArn"}
+
+
+def test_keras_definition_polls_the_endpoint_until_in_service() -> None:
+    states = defs.build("keras-text-endpoint", PipelineConfig())["States"]
+    assert states["Wait For Endpoint"] == {"Type": "Wait", "SecondsPath": "$.wait_seconds", "Next": "Describe Endpoint"}
+    assert states["Describe Endpoint"]["Resource"] == "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint"
+    choice = states["Endpoint Ready?"]
+    assert [(c["StringEquals"], c["Next"]) for c in choice["Choices"]] == [
+        ("InService", "Endpoint In Service"),
+        ("Failed", "Endpoint Failed"),
+    ]
+    assert choice["Default"] == "Wait For Endpoint"
+
+
+def test_parameters_render_refs_as_paths_and_reject_refs_in_lists() -> None:
+    assert parameters({"A": Ref("$.a"), "B": {"C": 1}, "D": [{"E": Ref("$.e")}]}) == {
+        "A.$": "$.a",
+        "B": {"C": 1},
+        "D": [{"E.$": "$.e"}],
+    }
+    with pytest.raises(ValueError, match="list"):
+        parameters({"A": [Ref("$.a")]})
+
+
+def test_graph_check_reports_dangling_and_unreachable_states() -> None:
+    definition = defs.build("chainer-mnist-batch", PipelineConfig())
+    definition["States"]["Train Model"]["Next"] = "Create Modle"
+    with pytest.raises(DefinitionError, match=r"missing state 'Create Modle'.*'Create Model' is unreachable"):
+        defs.check_graph(definition)
+
+
+def test_config_from_environment_and_flags() -> None:
+    config = PipelineConfig.from_env({"BYOC_BUCKET": "b", "BYOC_MAX_ATTEMPTS": "5"}, prefix="x", region=None)
+    assert (config.bucket, config.max_attempts, config.prefix, config.region) == ("b", 5, "x", "us-east-1")
+    assert config.role_arn == "arn:aws:iam::123456789012:role/x-pipelines"

@@ -1,0 +1,294 @@
+"""Deploy code against moto (no AWS account): role and policies, Lambda, state machines, runs and endpoints."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("moto", reason="needs the pipelines venv (moto)")
+
+import boto3
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from byoc_pipelines import cli, deploy, endpoint, executions, policies
+from byoc_pipelines import definitions as defs
+from byoc_pipelines.botocore_check import request_errors
+from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.errors import DeployError
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's account
+CONFIG = PipelineConfig(region=REGION, bucket="proj-bucket", prefix="proj")
+MOTO = {"lambda": {"use_docker": False}, "iam": {"load_aws_managed_policies": True}}
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No real credentials or config files can leak in; moto gets fake ones."""
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    for name in ("credentials", "config"):
+        (tmp_path / name).write_text("")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+@pytest.fixture
+def aws(aws_env: None) -> Iterator[Any]:
+    with mock_aws(config=MOTO):
+        yield lambda service: boto3.client(service, region_name=REGION)
+
+
+@pytest.fixture
+def aws_executing(aws_env: None) -> Iterator[Any]:
+    with mock_aws(config={**MOTO, "stepfunctions": {"execute_state_machine": True}}):
+        yield lambda service: boto3.client(service, region_name=REGION)
+
+
+def _no_sleep(_seconds: float) -> None:
+    return None
+
+
+def test_policies_are_scoped_to_the_project() -> None:
+    documents = policies.inline_policies(CONFIG)
+    statements = [s for doc in documents.values() for s in doc["Statement"]]
+    wildcards = {s["Sid"] for s in statements if s["Resource"] == "*"}
+    assert wildcards == {"RegistryLogin", "TrainingMetrics"}  # AWS authorises these only on "*"
+    pass_role = next(s for s in statements if s["Action"] == "iam:PassRole")
+    assert pass_role["Resource"] == f"arn:aws:iam::{CONFIG.account_id}:role/proj-pipelines"
+    jobs = next(s for s in statements if s["Sid"] == "SageMakerJobs")
+    assert all(":training-job/proj-*" in r or ":transform-job/proj-*" in r for r in jobs["Resource"])
+    bucket = [s["Resource"] for s in statements if s["Sid"].endswith("ProjectBucket")]
+    assert bucket == ["arn:aws:s3:::proj-bucket", "arn:aws:s3:::proj-bucket/*"]
+    trust = policies.trust_policy(CONFIG)["Statement"][0]
+    assert set(trust["Principal"]["Service"]) == {
+        "sagemaker.amazonaws.com",
+        "states.amazonaws.com",
+        "lambda.amazonaws.com",
+    }
+
+
+def test_deploy_is_idempotent(aws: Any) -> None:
+    clients = {s: aws(s) for s in ("iam", "stepfunctions", "lambda")}
+    definitions = {name: defs.build(name, CONFIG) for name in defs.BUILDERS}
+    first = deploy.deploy(clients, CONFIG, definitions, sleep=_no_sleep)
+    definitions["chainer-mnist-batch"]["Comment"] = "changed"
+    second = deploy.deploy(clients, CONFIG, definitions, sleep=_no_sleep)
+    assert first == second
+    assert first["role"] == f"arn:aws:iam::{ACCOUNT}:role/proj-pipelines"
+    sfn = clients["stepfunctions"]
+    assert sorted(m["name"] for m in sfn.list_state_machines()["stateMachines"]) == [
+        "proj-chainer-mnist-batch",
+        "proj-chainer-mnist-batch-lambda",
+        "proj-keras-text-endpoint",
+    ]
+    described = sfn.describe_state_machine(stateMachineArn=first["chainer-mnist-batch"])
+    assert json.loads(described["definition"])["Comment"] == "changed"
+    assert described["roleArn"] == first["role"]
+    iam = clients["iam"]
+    assert sorted(iam.list_role_policies(RoleName="proj-pipelines")["PolicyNames"]) == ["proj-data", "proj-sagemaker"]
+    function = clients["lambda"].get_function(FunctionName="proj-create-model")["Configuration"]
+    assert (function["Handler"], function["Role"]) == ("create_model.handler", first["role"])
+
+
+def test_lambda_package_is_reproducible() -> None:
+    package = deploy.lambda_zip()
+    assert package == deploy.lambda_zip()
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        assert archive.namelist() == ["create_model.py"]
+        assert b"def handler(" in archive.read("create_model.py")
+
+
+def test_create_state_machine_request_is_pinned_with_stubber() -> None:
+    session = boto3.Session(aws_access_key_id="stub", aws_secret_access_key="stub", region_name=REGION)  # noqa: S106
+    sfn = session.client("stepfunctions")
+    definition = defs.build("keras-text-endpoint", CONFIG)
+    arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:proj-keras-text-endpoint"
+    with Stubber(sfn) as stub:
+        stub.add_response("list_state_machines", {"stateMachines": []}, {})
+        stub.add_response(
+            "create_state_machine",
+            {"stateMachineArn": arn, "creationDate": "2024-01-01T00:00:00Z"},
+            {
+                "name": "proj-keras-text-endpoint",
+                "definition": json.dumps(definition, indent=2),
+                "roleArn": CONFIG.role_arn,
+                "type": "STANDARD",
+            },
+        )
+        assert deploy.ensure_state_machine(sfn, "proj-keras-text-endpoint", definition, CONFIG.role_arn) == (arn, True)
+        stub.assert_no_pending_responses()
+
+
+def test_run_and_follow_an_execution(aws_executing: Any) -> None:
+    sfn = aws_executing("stepfunctions")
+    definition = {"StartAt": "Hello", "States": {"Hello": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}}
+    arn, created = deploy.ensure_state_machine(sfn, "proj-hello", definition, CONFIG.role_arn)
+    assert created
+    execution = executions.start(sfn, arn, "run-1", {"a": 1})
+    lines: list[str] = []
+    described = executions.follow(sfn, execution, lines.append, poll_s=0.1, timeout_s=30)
+    assert executions.outcome(described) == {"ok": 1}
+    assert lines[0].startswith("#1 ExecutionStarted input=")
+    assert lines[-1] == '#4 ExecutionSucceeded output={"ok": 1}' or lines[-1].startswith("#4 ExecutionSucceeded")
+    assert executions.format_event(
+        {"id": 3, "type": "TaskFailed", "taskFailedEventDetails": {"error": "E", "cause": "c" * 400}}
+    ).startswith("#3 TaskFailed error=E cause=ccc")
+
+
+def test_endpoint_lifecycle(aws: Any) -> None:
+    sm = aws("sagemaker")
+    spec = endpoint.EndpointSpec(
+        "proj-keras-text",
+        "img:latest",
+        "s3://proj-bucket/m/model.tar.gz",
+        f"arn:aws:iam::{ACCOUNT}:role/proj-pipelines",
+    )
+    waiting = endpoint.Waiting(1, 3)
+    with endpoint.serving(sm, spec, waiting) as described:
+        assert described["EndpointStatus"] == "InService"
+        assert (
+            sm.describe_model(ModelName="proj-keras-text-model")["PrimaryContainer"]["ModelDataUrl"]
+            == spec.model_data_url
+        )
+    assert sm.list_endpoints()["Endpoints"] == []
+    assert sm.list_models()["Models"] == []
+    endpoint.endpoint_down(sm, "proj-keras-text", waiting=waiting)  # already gone: no error
+
+
+class EndpointNeverInService:
+    """A moto SageMaker client whose endpoint_in_service waiter gives up, as when the container fails /ping."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def get_waiter(self, name: str) -> Any:
+        from botocore.exceptions import WaiterError
+
+        if name != "endpoint_in_service":
+            return self.client.get_waiter(name)
+
+        class Waiter:
+            def wait(self, **kwargs: Any) -> None:
+                raise WaiterError(name, "Waiter encountered a terminal failure state", {"EndpointStatus": "Failed"})
+
+        return Waiter()
+
+
+def test_endpoint_is_deleted_when_a_step_fails(aws: Any) -> None:
+    sm = aws("sagemaker")
+    spec = endpoint.EndpointSpec("proj-broken", "img", "s3://b/m.tar.gz", f"arn:aws:iam::{ACCOUNT}:role/proj-pipelines")
+    with pytest.raises(DeployError, match="proj-broken did not come up"):
+        endpoint.endpoint_up(EndpointNeverInService(sm), spec, endpoint.Waiting(1, 2))
+    assert sm.list_endpoints()["Endpoints"] == []
+    assert sm.list_endpoint_configs()["EndpointConfigs"] == []
+    assert sm.list_models()["Models"] == []
+
+
+def test_endpoint_requests_match_botocore() -> None:
+    from byoc_pipelines import requests as sm
+
+    assert request_errors("CreateModel", sm.model("m", "i", "s3://b/k", role_arn=CONFIG.role_arn)) == []
+    assert request_errors("CreateEndpointConfig", sm.endpoint_config("c", "m")) == []
+
+
+def test_cli_deploy_run_status_and_endpoint(aws: Any, tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.main(["--prefix", "proj", "--region", REGION, "deploy", "chainer-mnist-batch"], aws, out, err) == 0, (
+        err.getvalue()
+    )
+    arns = json.loads(out.getvalue())
+    assert arns["chainer-mnist-batch"].endswith(":stateMachine:proj-chainer-mnist-batch")
+    out = io.StringIO()
+    code = cli.main(
+        [
+            "--prefix",
+            "proj",
+            "--region",
+            REGION,
+            "run",
+            "chainer-mnist-batch",
+            "--name",
+            "r1",
+            "--no-follow",
+            "--image",
+            "img:1",
+        ],
+        aws,
+        out,
+        err,
+    )
+    assert code == 0, err.getvalue()
+    execution_arn = out.getvalue().split()[-1]
+    sfn = aws("stepfunctions")
+    sent = json.loads(sfn.describe_execution(executionArn=execution_arn)["input"])
+    assert sent["image"] == "img:1"
+    assert sent["outputs"]["model"] == "s3://byoc-sagemaker-data/models/chainer-mnist/r1/"
+    out = io.StringIO()
+    assert (
+        cli.main(
+            ["--prefix", "proj", "--region", REGION, "status", "--definition", "chainer-mnist-batch"], aws, out, err
+        )
+        == 0
+    )
+    assert "r1" in out.getvalue()
+    args = ["--prefix", "proj", "--region", REGION]
+    up = [
+        *args,
+        "endpoint-up",
+        "--model-data",
+        "s3://b/model.tar.gz",
+        "--image",
+        "img:2",
+        "--delay",
+        "1",
+        "--attempts",
+        "2",
+    ]
+    assert cli.main(up, aws, io.StringIO(), err) == 0, err.getvalue()
+    assert aws("sagemaker").describe_endpoint(EndpointName="proj-keras-text")["EndpointStatus"] == "InService"
+    assert cli.main([*args, "endpoint-down", "--delay", "1", "--attempts", "2"], aws, io.StringIO(), err) == 0
+    assert aws("sagemaker").list_endpoints()["Endpoints"] == []
+
+
+def test_cli_errors_are_one_line(aws: Any) -> None:
+    err = io.StringIO()
+    assert (
+        cli.main(["--prefix", "nope", "--region", REGION, "run", "keras-text-endpoint"], aws, io.StringIO(), err) == 1
+    )
+    assert err.getvalue() == "error: state machine nope-keras-text-endpoint not found: deploy first\n"
+
+
+def test_cli_validate_and_render(tmp_path: Path) -> None:
+    out = io.StringIO()
+    assert (
+        cli.main(["validate", "chainer-mnist-batch", "--validators", "graph", "botocore"], None, out, io.StringIO())
+        == 0
+    )
+    assert out.getvalue() == "chainer-mnist-batch: graph: ok\nchainer-mnist-batch: botocore: ok\n"
+    assert (
+        cli.main(
+            ["render", "keras-text-endpoint", "--out", str(tmp_path), "--no-pictures"],
+            None,
+            io.StringIO(),
+            io.StringIO(),
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "keras-text-endpoint.json").read_text()) == defs.build(
+        "keras-text-endpoint", PipelineConfig()
+    )

@@ -1,0 +1,131 @@
+"""The moto adapter: the patched factory still exists, .sync polling, retry on throttling, failures caught."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import replace
+
+import pytest
+
+pytest.importorskip("moto", reason="needs the pipelines venv (moto)")
+
+from byoc_pipelines import definitions as defs
+from byoc_pipelines import executions, sfn_local
+from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.fake_sagemaker import FakeSageMaker
+
+CONFIG = PipelineConfig(endpoint_wait_seconds=0, retry_interval_seconds=1)
+
+
+def test_moto_is_the_pinned_version_and_the_patched_factory_exists() -> None:
+    """Fails loudly when a moto upgrade moves the seam the adapter patches (see stepfunctions-local.md §3)."""
+    import moto
+
+    assert moto.__version__ == "5.2.5", "re-verify byoc_pipelines.sfn_local against this moto, then update the pin"
+    module = importlib.import_module(sfn_local.FACTORY_MODULE)
+    assert callable(module.state_task_service_for)
+    task_for = importlib.import_module(sfn_local.FACTORY_MODULE).state_task_for
+    assert "state_task_service_for" in task_for.__code__.co_names
+
+
+def test_adapter_restores_the_original_factory() -> None:
+    module = sfn_local.factory_module()
+    original = module.state_task_service_for
+    with sfn_local.adapter(sfn_local.Integrations(FakeSageMaker())):
+        assert module.state_task_service_for is not original
+    assert module.state_task_service_for is original
+
+
+def _run(name: str, fake: FakeSageMaker, config: PipelineConfig = CONFIG) -> tuple[dict, list[dict]]:
+    functions = {config.create_model_function: lambda event: fake.call("CreateModel", event)}
+    return sfn_local.execute(
+        defs.build(name, config),
+        defs.sample_input(name, config),
+        sfn_local.Integrations(fake, functions),
+        name="exec-1",
+        timeout_s=60,
+    )
+
+
+@pytest.mark.parametrize("name", list(defs.BUILDERS))
+def test_definitions_succeed_with_a_validating_fake(name: str) -> None:
+    fake = FakeSageMaker(creating_polls=1)
+    described, events = _run(name, fake)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    operations = [op for op, _ in fake.calls]
+    assert operations[:2] == ["CreateTrainingJob", "DescribeTrainingJob"]
+    assert "CreateModel" in operations
+    output = executions.outcome(described)
+    assert output["training"]["ModelArtifacts"] == (
+        f"{output['outputs']['model'].rstrip('/')}/byoc-exec-1-train/output/model.tar.gz"
+    )
+    if name.startswith("keras"):
+        assert operations[-2:] == ["DescribeEndpoint", "DescribeEndpoint"]  # Creating, then InService
+        assert list(executions.state_names(events)).count("Wait For Endpoint") == 2
+
+
+def test_throttled_create_is_retried() -> None:
+    fake = FakeSageMaker(throttle={"CreateTrainingJob": 1})
+    described, events = _run("chainer-mnist-batch", fake)
+    assert described["status"] == "SUCCEEDED"
+    failed = [e["taskFailedEventDetails"] for e in events if e["type"] == "TaskFailed"]
+    assert [f["error"] for f in failed] == ["SageMaker.AmazonSageMakerException"]
+    assert [op for op, _ in fake.calls].count("CreateTrainingJob") == 2
+
+
+def test_failed_training_job_goes_to_the_fail_state_with_its_cause() -> None:
+    fake = FakeSageMaker(failing_jobs={"byoc-exec-1-train"})
+    described, events = _run("chainer-mnist-batch", fake)
+    assert described["status"] == "FAILED"
+    assert described["error"] == "PipelineFailed"
+    assert described["cause"].startswith("States.TaskFailed: ")
+    assert "unknown hyperparameter" in described["cause"]
+    assert list(executions.state_names(events))[-1] == "Pipeline Failed"
+    assert "CreateModel" not in [op for op, _ in fake.calls]
+
+
+def test_lambda_error_fails_the_execution() -> None:
+    def broken(event: dict) -> dict:
+        raise ValueError("no model for you")
+
+    config = replace(CONFIG, max_attempts=1)
+    described, _ = sfn_local.execute(
+        defs.build("chainer-mnist-batch-lambda", config),
+        defs.sample_input("chainer-mnist-batch-lambda", config),
+        sfn_local.Integrations(FakeSageMaker(), {config.create_model_function: broken}),
+        name="exec-2",
+        timeout_s=60,
+    )
+    assert (described["status"], described["error"]) == ("FAILED", "PipelineFailed")
+    assert described["cause"].startswith("ValueError: ")
+    assert "no model for you" in described["cause"]
+
+
+def test_endpoint_that_fails_ends_in_endpoint_failed() -> None:
+    class FailingEndpoint(FakeSageMaker):
+        def _DescribeEndpoint(self, request: dict) -> dict:
+            return {**super()._DescribeEndpoint(request), "EndpointStatus": "Failed"}
+
+    described, events = _run("keras-text-endpoint", FailingEndpoint())
+    assert (described["status"], described["error"]) == ("FAILED", "EndpointFailed")
+    assert list(executions.state_names(events))[-1] == "Endpoint Failed"
+
+
+def test_lambda_handler_passes_the_request_to_create_model() -> None:
+    from byoc_pipelines.pipeline_local import _load_lambda
+
+    handler = _load_lambda()
+    fake = FakeSageMaker()
+
+    class Client:
+        def create_model(self, **request: object) -> dict:
+            return {**fake.call("CreateModel", request), "ResponseMetadata": {}}
+
+    request = {
+        "ModelName": "m",
+        "PrimaryContainer": {"Image": "i", "ModelDataUrl": "s3://b/k"},
+        "ExecutionRoleArn": "arn:aws:iam::123456789012:role/r",
+    }
+    assert handler.create_model(Client(), request) == {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"}
+    with pytest.raises(ValueError, match="lacks ExecutionRoleArn"):
+        handler.create_model(Client(), {"ModelName": "m", "PrimaryContainer": {}})
