@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import tempfile
 import time
@@ -99,6 +100,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/keras_text_serving.json")
     args = parser.parse_args()
     client = docker.from_env(timeout=300)
+    load_before = os.getloadavg()[0]
     image_bytes = client.images.get(args.image).attrs["Size"]
     with tempfile.TemporaryDirectory(prefix="keras_text_serving_") as tmp:
         root = args.model_root or Path(tmp)
@@ -122,6 +124,8 @@ def main() -> int:
             "p99": round(latencies[int(0.99 * (len(latencies) - 1))], 2),
         },
         "throughput": {"concurrency": args.concurrency, "requests_per_s": round(rps, 1)},
+        # Other work on the machine skews every number above; 1-minute load averages at start and end.
+        "host": {"cpus": os.cpu_count(), "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -27,10 +27,16 @@ def _slice(source: Path, target: Path, rows: int) -> None:
 
 def test_train_endpoint_and_transform(local_mode: LocalMode, keras_text_image: str, tmp_path: Path) -> None:
     _slice(KNBC / "train", tmp_path / "data" / "train", 1500)
-    local_mode.call("CreateTrainingJob", sm.training_job(
-        "knbc-train", keras_text_image, {"train": f"file://{tmp_path}/data/train"}, f"file://{tmp_path}/output",
-        {"epochs": 3, "hidden": 16, "embedding-dim": 32, "vocab-size": 2000},
-    ))
+    local_mode.call(
+        "CreateTrainingJob",
+        sm.training_job(
+            "knbc-train",
+            keras_text_image,
+            {"train": f"file://{tmp_path}/data/train"},
+            f"file://{tmp_path}/output",
+            {"epochs": 3, "hidden": 16, "embedding-dim": 32, "vocab-size": 2000},
+        ),
+    )
     job = local_mode.describe_training_job("knbc-train")
     assert job["TrainingJobStatus"] == "Completed", job
     local_mode.call("CreateModel", sm.model("knbc-model", keras_text_image, job["ModelArtifacts"]["S3ModelArtifacts"]))
@@ -39,8 +45,10 @@ def test_train_endpoint_and_transform(local_mode: LocalMode, keras_text_image: s
     assert local_mode.wait_for_endpoint("knbc-endpoint")["EndpointStatus"] == "InService"
 
     response = local_mode.sagemaker_runtime_client.invoke_endpoint(
-        EndpointName="knbc-endpoint", Body=json.dumps({"q": "電波が悪い"}).encode(),
-        ContentType="application/json", Accept="application/json",
+        EndpointName="knbc-endpoint",
+        Body=json.dumps({"q": "電波が悪い"}).encode(),
+        ContentType="application/json",
+        Accept="application/json",
     )
     ranked = json.loads(response["Body"].read())
     assert {item["label"] for item in ranked} == LABELS
@@ -51,10 +59,17 @@ def test_train_endpoint_and_transform(local_mode: LocalMode, keras_text_image: s
     queries = ["電波が悪い", "ラーメンが美味しい", "金閣寺に行った"]
     (tmp_path / "batch").mkdir()
     (tmp_path / "batch" / "queries.jsonl").write_text("".join(json.dumps({"q": q}) + "\n" for q in queries))
-    local_mode.call("CreateTransformJob", sm.transform_job(
-        "knbc-transform", "knbc-model", f"file://{tmp_path}/batch", f"file://{tmp_path}/batch-out",
-        content_type="application/jsonlines", accept="application/jsonlines",
-    ))
+    local_mode.call(
+        "CreateTransformJob",
+        sm.transform_job(
+            "knbc-transform",
+            "knbc-model",
+            f"file://{tmp_path}/batch",
+            f"file://{tmp_path}/batch-out",
+            content_type="application/jsonlines",
+            accept="application/jsonlines",
+        ),
+    )
     lines = (tmp_path / "batch-out" / "queries.jsonl.out").read_text(encoding="utf-8").split("\n")
     answers = [json.loads(line) for line in lines if line.strip()]
     assert len(answers) == len(queries)

@@ -55,8 +55,10 @@ def test_keras_text(keras_text_image: str, tmp_path: Path) -> None:
     train = tmp_path / "data" / "train"
     shutil.copytree(KNBC / "train", train)
     _, names = _train(
-        keras_text_image, {"train": train},
-        {"epochs": 1, "hidden": 8, "embedding-dim": 16, "vocab-size": 2000}, tmp_path,
+        keras_text_image,
+        {"train": train},
+        {"epochs": 1, "hidden": 8, "embedding-dim": 16, "vocab-size": 2000},
+        tmp_path,
     )
     assert any(n.endswith("saved_model.pb") for n in names)
     assert {"inference.py", "labels.json"} <= {Path(n).name for n in names}

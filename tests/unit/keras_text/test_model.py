@@ -10,6 +10,7 @@ import pytest
 from keras_text import model as model_lib
 from keras_text import text
 from keras_text.inference import PAD_ID
+from keras_text.servable import ServingFunction
 from sm_contract.errors import ConfigurationError
 
 
@@ -38,7 +39,7 @@ def test_exported_signature_matches_the_keras_model(tmp_path: Path) -> None:
     network = model_lib.build(vocab_size=30, embedding_dim=4, input_len=6, hidden=3, n_labels=2)
     tokens = np.random.RandomState(1).randint(0, 30, (5, 6)).astype(np.int32)
     model_lib.export(network, tmp_path / "1", input_len=6)
-    served = model_lib.ServingFunction(tmp_path / "1")
+    served = ServingFunction(tmp_path / "1")
     np.testing.assert_allclose(served(tokens), network.predict(tokens, verbose=0), rtol=1e-5, atol=1e-6)
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from keras_text.model import ServingFunction
 from keras_text.predictor import TextHandler
+from keras_text.servable import ServingFunction
 from keras_text.train import Hyperparameters, train
 from sm_contract import hyperparameters, serving
 from sm_contract.environment import ServingEnv, TrainingEnv
@@ -51,6 +51,12 @@ def test_defaults() -> None:
     assert hyperparameters.parse(Hyperparameters, {"freeze-embeddings": "true"}).frozen(False)
     with pytest.raises(ConfigurationError, match="'validation-split' must be in"):
         hyperparameters.parse(Hyperparameters, {"validation-split": "1.5"})
+    with pytest.raises(ConfigurationError, match="'learning-rate' must be > 0"):
+        hyperparameters.parse(Hyperparameters, {"learning-rate": "0"})
+    with pytest.raises(ConfigurationError, match="'character-coverage' must be in"):
+        hyperparameters.parse(Hyperparameters, {"character-coverage": "1.5"})
+    with pytest.raises(ConfigurationError, match="'w2v-epochs' must be >= 1"):
+        hyperparameters.parse(Hyperparameters, {"w2v-epochs": "0"})
 
 
 def test_training_outputs(trained_root: Path) -> None:
@@ -59,6 +65,7 @@ def test_training_outputs(trained_root: Path) -> None:
     assert {p.name for p in (model_dir / "code").iterdir()} >= {"inference.py", "tokenizer.model", "labels.json"}
     source = Path(__file__).resolve().parents[3] / "containers/keras-text/src/keras_text/inference.py"
     assert (model_dir / "code/inference.py").read_bytes() == source.read_bytes()
+    assert (model_dir / "code/requirements.txt").read_text().splitlines()[1].startswith("sentencepiece==")
     meta = json.loads((model_dir / "code/labels.json").read_text(encoding="utf-8"))
     assert meta["labels"] == LABELS and meta["input_len"] == 64
     rows = list(csv.DictReader(io.StringIO((out / "history.csv").read_text())))

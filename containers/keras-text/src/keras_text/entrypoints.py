@@ -24,4 +24,7 @@ def app() -> Starlette:
 
 
 def serve() -> None:
+    from keras_text.servable import lean_tensorflow
+
+    lean_tensorflow()  # inherited by the worker processes: serving never imports tf-keras
     sys.exit(serving.serve("keras_text.entrypoints:app"))

@@ -21,6 +21,7 @@ def build(
     embeddings: np.ndarray | None = None,
     trainable_embeddings: bool = True,
     dropout: float = 0.1,
+    learning_rate: float = 0.001,
 ) -> keras.Model:
     """Embedding -> multiplicative self-attention -> BiLSTM -> Dense(2*hidden) -> Dropout -> softmax; nadam."""
     if embeddings is not None and embeddings.shape != (vocab_size, embedding_dim):
@@ -36,16 +37,32 @@ def build(
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(n_labels, activation="softmax", name=PROBABILITIES)(x)
     model = keras.Model(inputs, outputs, name="keras_text")
-    model.compile(optimizer="nadam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Nadam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     return model
 
 
 class _Servable(tf.Module):
+    """Only what serving needs: the model's weights and the signature function that closes over the model.
+
+    The Keras model itself is not tracked, so the SavedModel holds neither the optimizer's slots nor one
+    traced function per layer: it is a few times smaller and loads in a fraction of the time.
+    """
+
     def __init__(self, model: keras.Model, input_len: int) -> None:
         super().__init__()
-        self.model = model
+        self.model_weights = list(model.weights)  # tracked: the variables the function captures
+
+        def serve(tokens: tf.Tensor, line: tf.Tensor, batched: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {
+                PROBABILITIES: model(tokens, training=False),
+                LINE: tf.identity(line),
+                BATCHED: tf.identity(batched),
+            }
+
         self.serve = tf.function(
-            self._serve,
+            serve,
             input_signature=[
                 tf.TensorSpec([None, input_len], tf.int32, name=TOKENS),
                 tf.TensorSpec([None], tf.int32, name=LINE),
@@ -53,29 +70,8 @@ class _Servable(tf.Module):
             ],
         )
 
-    def _serve(self, tokens: tf.Tensor, line: tf.Tensor, batched: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {
-            PROBABILITIES: self.model(tokens, training=False),
-            LINE: tf.identity(line),
-            BATCHED: tf.identity(batched),
-        }
-
 
 def export(model: keras.Model, directory: Path, input_len: int) -> None:
     """A SavedModel whose ``serving_default`` maps tokens (plus two pass-through ints) to probabilities."""
     servable = _Servable(model, input_len)
     tf.saved_model.save(servable, str(directory), signatures={"serving_default": servable.serve})
-
-
-class ServingFunction:
-    """The compiled ``serving_default`` function of an exported model (no Python layer code needed)."""
-
-    def __init__(self, directory: Path) -> None:
-        self._loaded = tf.saved_model.load(str(directory))  # kept: the function only weakly holds its variables
-        self._function = self._loaded.signatures["serving_default"]
-
-    def __call__(self, tokens: np.ndarray) -> np.ndarray:
-        n = tokens.shape[0]
-        zeros = tf.zeros([n], tf.int32)
-        out = self._function(**{TOKENS: tf.constant(tokens, tf.int32), LINE: zeros, BATCHED: zeros})
-        return out[PROBABILITIES].numpy()

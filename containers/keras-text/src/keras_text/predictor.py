@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib.util
 import logging
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -13,14 +17,16 @@ from typing import Any
 import numpy as np
 
 from keras_text import inference
-from keras_text.model import ServingFunction
+from keras_text.servable import ServingFunction, threads_per_worker
 from sm_contract import content_types as ct
+from sm_contract.environment import ServingEnv
 from sm_contract.errors import InvalidPayloadError, ModelLoadError
 
 logger = logging.getLogger(__name__)
 
 CODE_DIR = "code"
 MAX_BATCH = 64  # texts per model call; bounds memory for large batch-transform requests
+LOAD_LOCK = Path(tempfile.gettempdir()) / "keras-text-model-load.lock"
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,27 @@ def _import_code(code_dir: Path) -> ModuleType:
     return module
 
 
+@contextlib.contextmanager
+def one_loader_at_a_time() -> Iterator[None]:
+    """Worker processes load the model in turn, not side by side.
+
+    Importing TensorFlow and loading the model is CPU-bound. Side by side, every worker competes for the same
+    cores and the first /ping 200 waits for the slowest of them; in turn, the first worker answers after one
+    load's time and the others follow. The lock dies with its holder, so a crashed worker cannot block the rest.
+    """
+    try:
+        handle = LOAD_LOCK.open("a")
+    except OSError:  # e.g. a read-only file system: load side by side
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class TextHandler:
     content_types = (ct.JSON, ct.JSONLINES)
     accept_types = (ct.JSON, ct.JSONLINES)
@@ -75,8 +102,10 @@ class TextHandler:
             raise ModelLoadError(f"{code_dir} lacks {', '.join(missing)}")
         code = _import_code(code_dir)
         pre = code.Preprocessor.from_dir(code_dir)
-        handler = cls(ServingFunction(version_dir), code, pre)
-        handler.probabilities(["warm-up"])  # the first call builds the function's kernels
+        threads = threads_per_worker(ServingEnv.from_environ().workers)  # workers share the CPUs
+        with one_loader_at_a_time():
+            handler = cls(ServingFunction(version_dir, threads=threads), code, pre)
+            handler.probabilities(["warm-up"])  # the first call builds the function's kernels
         logger.info("loaded model %s with %d labels, input_len %d", version_dir, len(pre.labels), pre.input_len)
         return handler
 

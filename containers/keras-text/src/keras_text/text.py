@@ -25,6 +25,7 @@ UNK_ID = 1
 VECTOR_FILES = ("vectors.txt", "vectors.vec", "vectors.bin")  # word2vec text or binary format
 W2V_WINDOW = 5
 W2V_EPOCHS = 10
+CHARACTER_COVERAGE = 0.9995  # the usual setting for Japanese (rarer characters become <unk>)
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,14 @@ class TextModel:
         return spm.SentencePieceProcessor(model_proto=self.tokenizer)
 
 
-def train_tokenizer(texts: Sequence[str], vocab_size: int, seed: int) -> bytes:
+def train_tokenizer(
+    texts: Sequence[str], vocab_size: int, seed: int, character_coverage: float = CHARACTER_COVERAGE
+) -> bytes:
     """A unigram SentencePiece model; ``vocab_size`` is an upper bound for small corpora."""
     buffer = io.BytesIO()
     spm.set_random_generator_seed(seed)
     try:
-        _train_sentencepiece(texts, vocab_size, buffer)
+        _train_sentencepiece(texts, vocab_size, buffer, character_coverage)
     except RuntimeError as exc:
         # e.g. "Vocabulary size is smaller than required_chars. 1000 vs 1198."
         message = str(exc).split("] ", 1)[-1]
@@ -51,13 +54,13 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def _train_sentencepiece(texts: Sequence[str], vocab_size: int, buffer: io.BytesIO) -> None:
+def _train_sentencepiece(texts: Sequence[str], vocab_size: int, buffer: io.BytesIO, character_coverage: float) -> None:
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(texts),
         model_writer=buffer,
         vocab_size=vocab_size,
         model_type="unigram",
-        character_coverage=0.9995,  # the usual setting for Japanese (rare kanji become <unk>)
+        character_coverage=character_coverage,
         pad_id=PAD_ID,
         unk_id=UNK_ID,
         bos_id=-1,
@@ -72,18 +75,20 @@ def _stable_hash(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
-def train_word2vec(pieces: Sequence[Sequence[str]], dim: int, seed: int) -> dict[str, np.ndarray]:
+def train_word2vec(
+    pieces: Sequence[Sequence[str]], dim: int, seed: int, window: int = W2V_WINDOW, epochs: int = W2V_EPOCHS
+) -> dict[str, np.ndarray]:
     from gensim.models import Word2Vec
 
     model = Word2Vec(
         sentences=[list(p) for p in pieces],
         vector_size=dim,
-        window=W2V_WINDOW,
+        window=window,
         min_count=1,
         sg=1,
         workers=1,
         seed=seed,
-        epochs=W2V_EPOCHS,
+        epochs=epochs,
         hashfxn=_stable_hash,
     )
     return {word: model.wv[word] for word in model.wv.index_to_key}
@@ -107,11 +112,20 @@ def embedding_matrix(
     return matrix
 
 
-def train_text_model(texts: Sequence[str], vocab_size: int, dim: int, seed: int) -> TextModel:
-    tokenizer = train_tokenizer(texts, vocab_size, seed)
+def train_text_model(
+    texts: Sequence[str],
+    vocab_size: int,
+    dim: int,
+    seed: int,
+    *,
+    character_coverage: float = CHARACTER_COVERAGE,
+    w2v_window: int = W2V_WINDOW,
+    w2v_epochs: int = W2V_EPOCHS,
+) -> TextModel:
+    tokenizer = train_tokenizer(texts, vocab_size, seed, character_coverage)
     processor = spm.SentencePieceProcessor(model_proto=tokenizer)
     pieces = [processor.encode(t, out_type=str) for t in texts]
-    vectors = train_word2vec(pieces, dim, seed)
+    vectors = train_word2vec(pieces, dim, seed, w2v_window, w2v_epochs)
     logger.info("tokenizer: %d pieces trained on %d texts", processor.get_piece_size(), len(texts))
     return TextModel(tokenizer, embedding_matrix(processor, vectors, dim, seed))
 
