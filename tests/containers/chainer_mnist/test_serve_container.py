@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import requests
 
+from utils.checks import assert_serve_fails_without_model, assert_serve_stops_on_sigterm
 from utils.containers import TrackedContainer
 from utils.mnist import mnist_subset_bytes
 
@@ -143,25 +143,8 @@ def test_bad_inputs(url: str, data: bytes, headers: dict[str, str], status: int)
 
 
 def test_sigterm_stops_the_server_quickly(chainer_mnist_image, docker_client, trained_root: Path) -> None:
-    tracked = TrackedContainer(docker_client, chainer_mnist_image)
-    try:
-        tracked.run("serve", opt_ml=trained_root, ports={"8080/tcp": ("127.0.0.1", None)})
-        cold_start = tracked.wait_for_ping(timeout_s=60)
-        assert cold_start < 30
-        started = time.monotonic()
-        tracked.container.stop(timeout=25)
-        assert time.monotonic() - started < 5
-        assert tracked.wait() == 0
-    finally:
-        tracked.remove()
+    assert_serve_stops_on_sigterm(docker_client, chainer_mnist_image, trained_root, ping_within_s=30, stop_within_s=5)
 
 
 def test_missing_model_fails_at_start(chainer_mnist_image, docker_client, tmp_path: Path) -> None:
-    (tmp_path / "model").mkdir()
-    tracked = TrackedContainer(docker_client, chainer_mnist_image)
-    try:
-        tracked.run("serve", opt_ml=tmp_path)
-        assert tracked.wait(timeout_s=60) != 0
-        assert "model.npz not found" in tracked.logs()
-    finally:
-        tracked.remove()
+    assert_serve_fails_without_model(docker_client, chainer_mnist_image, tmp_path, "model.npz not found")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from utils.checks import assert_serve_fails_without_model, assert_serve_stops_on_sigterm
 from utils.containers import TrackedContainer
 
 pytestmark = pytest.mark.container
@@ -99,23 +99,8 @@ def test_bad_inputs(url: str, data: bytes, headers: dict[str, str], status: int)
 
 
 def test_sigterm_stops_the_server_quickly(keras_text_image, docker_client, trained_root: Path) -> None:
-    tracked = TrackedContainer(docker_client, keras_text_image)
-    try:
-        tracked.run("serve", opt_ml=trained_root, ports={"8080/tcp": ("127.0.0.1", None)})
-        assert tracked.wait_for_ping(timeout_s=120) < 60
-        started = time.monotonic()
-        tracked.container.stop(timeout=25)
-        assert time.monotonic() - started < 10
-    finally:
-        tracked.remove()
+    assert_serve_stops_on_sigterm(docker_client, keras_text_image, trained_root, ping_within_s=60, stop_within_s=10)
 
 
 def test_missing_model_fails_at_start(keras_text_image, docker_client, tmp_path: Path) -> None:
-    (tmp_path / "model").mkdir()
-    tracked = TrackedContainer(docker_client, keras_text_image)
-    try:
-        tracked.run("serve", opt_ml=tmp_path)
-        assert tracked.wait(timeout_s=120) != 0
-        assert "no <version>/saved_model.pb" in tracked.logs()
-    finally:
-        tracked.remove()
+    assert_serve_fails_without_model(docker_client, keras_text_image, tmp_path, "no <version>/saved_model.pb")

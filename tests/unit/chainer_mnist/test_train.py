@@ -14,6 +14,7 @@ from sm_contract import hyperparameters
 from sm_contract.environment import TrainingEnv
 from sm_contract.errors import ConfigurationError, TrainingInterrupted
 from sm_contract.training import StopSignal, run_training
+from utils.checks import StopAfter
 from utils.mnist import mnist_subset_bytes
 
 SMALL = {"units": 64, "batch-size": 50}
@@ -26,19 +27,6 @@ def channels(mnist_dir: Path) -> dict[str, dict[str, bytes]]:
         "valid": {"valid.npz": mnist_subset_bytes(mnist_dir, "valid", 300)},
         "test": {"test.npz": mnist_subset_bytes(mnist_dir, "test", 200)},
     }
-
-
-class StopAfter(StopSignal):
-    """Reports a stop request after ``n`` polls (one poll per training step)."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.polls, self.n = 0, n
-
-    @property
-    def requested(self) -> bool:
-        self.polls += 1
-        return self.polls > self.n
 
 
 def _env(root: Path) -> TrainingEnv:

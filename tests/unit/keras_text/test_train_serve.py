@@ -21,22 +21,10 @@ from sm_contract import hyperparameters, serving
 from sm_contract.environment import ServingEnv, TrainingEnv
 from sm_contract.errors import ConfigurationError, TrainingInterrupted
 from sm_contract.paths import MLPaths
-from sm_contract.training import StopSignal, run_training
+from sm_contract.training import run_training
+from utils.checks import StopAfter
 
 LABELS = ["グルメ", "スポーツ", "京都", "携帯電話"]
-
-
-class StopAfter(StopSignal):
-    """Reports a stop request after ``n`` polls (one poll per training batch)."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.polls, self.n = 0, n
-
-    @property
-    def requested(self) -> bool:
-        self.polls += 1
-        return self.polls > self.n
 
 
 def test_defaults() -> None:

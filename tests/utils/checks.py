@@ -1,0 +1,52 @@
+"""Checks every image's tests share: the SageMaker serving contract's start-up and shutdown behaviour."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import docker
+
+from sm_contract.training import StopSignal
+from utils.containers import TrackedContainer
+
+
+class StopAfter(StopSignal):
+    """Reports a stop request after ``n`` polls (training loops poll once per step), as SIGTERM would."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.polls, self.n = 0, n
+
+    @property
+    def requested(self) -> bool:
+        self.polls += 1
+        return self.polls > self.n
+
+
+def assert_serve_stops_on_sigterm(
+    client: docker.DockerClient, image: str, opt_ml: Path, *, ping_within_s: float, stop_within_s: float
+) -> None:
+    """`serve` answers /ping, then exits 0 soon after SIGTERM (SageMaker kills it 30 s later)."""
+    tracked = TrackedContainer(client, image)
+    try:
+        tracked.run("serve", opt_ml=opt_ml, ports={"8080/tcp": ("127.0.0.1", None)})
+        assert tracked.wait_for_ping(timeout_s=120) < ping_within_s
+        started = time.monotonic()
+        tracked.container.stop(timeout=25)  # SIGTERM, SIGKILL after 25 s
+        assert time.monotonic() - started < stop_within_s
+        assert tracked.wait() == 0
+    finally:
+        tracked.remove()
+
+
+def assert_serve_fails_without_model(client: docker.DockerClient, image: str, opt_ml: Path, message: str) -> None:
+    """`serve` with an empty model folder exits non-zero, saying what is missing, instead of running modelless."""
+    (opt_ml / "model").mkdir(exist_ok=True)
+    tracked = TrackedContainer(client, image)
+    try:
+        tracked.run("serve", opt_ml=opt_ml)
+        assert tracked.wait(timeout_s=120) != 0
+        assert message in tracked.logs()
+    finally:
+        tracked.remove()
