@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -48,5 +50,32 @@ def assert_serve_fails_without_model(client: docker.DockerClient, image: str, op
         tracked.run("serve", opt_ml=opt_ml)
         assert tracked.wait(timeout_s=120) != 0
         assert message in tracked.logs()
+    finally:
+        tracked.remove()
+
+
+def train_in_container(client: docker.DockerClient, image: str, opt_ml: Path, timeout_s: float = 600) -> None:
+    """`docker run IMAGE train` on a prepared /opt/ml; the container is removed whatever happens."""
+    trainer = TrackedContainer(client, image)
+    try:
+        trainer.run("train", opt_ml=opt_ml)
+        assert trainer.wait(timeout_s=timeout_s) == 0, trainer.logs()
+    finally:
+        trainer.remove()
+
+
+@contextlib.contextmanager
+def serving(client: docker.DockerClient, image: str, opt_ml: Path, workers: int = 2) -> Iterator[str]:
+    """`docker run IMAGE serve` on a free loopback port until /ping is 200; yields the base URL."""
+    tracked = TrackedContainer(client, image)
+    try:
+        tracked.run(
+            "serve",
+            opt_ml=opt_ml,
+            ports={"8080/tcp": ("127.0.0.1", None)},  # Docker picks a free loopback port
+            environment={"SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)},
+        )
+        tracked.wait_for_ping(timeout_s=120)
+        yield f"http://127.0.0.1:{tracked.host_port()}"
     finally:
         tracked.remove()

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import requests
 
-from utils.checks import assert_serve_fails_without_model, assert_serve_stops_on_sigterm
-from utils.containers import TrackedContainer
+from utils.checks import assert_serve_fails_without_model, assert_serve_stops_on_sigterm, serving, train_in_container
 from utils.mnist import mnist_subset_bytes
 
 pytestmark = pytest.mark.container
@@ -28,34 +27,14 @@ def trained_root(chainer_mnist_image, docker_client, mnist_dir: Path, tmp_path_f
         (folder / f"{channel}.npz").write_bytes(mnist_subset_bytes(mnist_dir, channel, n))
     (root / "input/config").mkdir(parents=True)
     (root / "input/config/hyperparameters.json").write_text(json.dumps({"epochs": "3", "units": "200"}))
-    trainer = TrackedContainer(docker_client, chainer_mnist_image)
-    try:
-        trainer.run("train", opt_ml=root)
-        assert trainer.wait() == 0, trainer.logs()
-    finally:
-        trainer.remove()
+    train_in_container(docker_client, chainer_mnist_image, root)
     return root
 
 
 @pytest.fixture(scope="module")
-def server(chainer_mnist_image, docker_client, trained_root: Path) -> Iterator[TrackedContainer]:
-    tracked = TrackedContainer(docker_client, chainer_mnist_image)
-    try:
-        tracked.run(
-            "serve",
-            opt_ml=trained_root,
-            ports={"8080/tcp": ("127.0.0.1", None)},  # Docker picks a free loopback port
-            environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"},
-        )
-        tracked.wait_for_ping(timeout_s=60)
-        yield tracked
-    finally:
-        tracked.remove()
-
-
-@pytest.fixture(scope="module")
-def url(server: TrackedContainer) -> str:
-    return f"http://127.0.0.1:{server.host_port()}"
+def url(chainer_mnist_image, docker_client, trained_root: Path) -> Iterator[str]:
+    with serving(docker_client, chainer_mnist_image, trained_root) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from utils.checks import assert_serve_fails_without_model, assert_serve_stops_on_sigterm
-from utils.containers import TrackedContainer
+from utils.checks import assert_serve_fails_without_model, assert_serve_stops_on_sigterm, serving, train_in_container
 
 pytestmark = pytest.mark.container
 
@@ -21,34 +20,14 @@ LABELS = ["グルメ", "スポーツ", "京都", "携帯電話"]
 @pytest.fixture(scope="module")
 def trained_root(keras_text_image, docker_client, tmp_path_factory, opt_ml_writer, knbc_channels, small_hps) -> Path:
     root = opt_ml_writer(tmp_path_factory.mktemp("keras_text_serve"), small_hps, knbc_channels)
-    trainer = TrackedContainer(docker_client, keras_text_image)
-    try:
-        trainer.run("train", opt_ml=root)
-        assert trainer.wait(timeout_s=600) == 0, trainer.logs()
-    finally:
-        trainer.remove()
+    train_in_container(docker_client, keras_text_image, root)
     return root
 
 
 @pytest.fixture(scope="module")
-def server(keras_text_image, docker_client, trained_root: Path) -> Iterator[TrackedContainer]:
-    tracked = TrackedContainer(docker_client, keras_text_image)
-    try:
-        tracked.run(
-            "serve",
-            opt_ml=trained_root,
-            ports={"8080/tcp": ("127.0.0.1", None)},
-            environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"},
-        )
-        tracked.wait_for_ping(timeout_s=120)
-        yield tracked
-    finally:
-        tracked.remove()
-
-
-@pytest.fixture(scope="module")
-def url(server: TrackedContainer) -> str:
-    return f"http://127.0.0.1:{server.host_port()}"
+def url(keras_text_image, docker_client, trained_root: Path) -> Iterator[str]:
+    with serving(docker_client, keras_text_image, trained_root) as base_url:
+        yield base_url
 
 
 def test_single_text(url: str) -> None:
