@@ -60,7 +60,7 @@ def chainer_mnist(image: str, data: Path, run: Path, epochs: int) -> float:
         data,
         run / "mnist",
         train_size=60000,
-        hyperparameters={"epochs": str(epochs)},
+        hyperparameters={"epochs": str(epochs), "units": "1000"},  # the tutorial's MLP(1000, 10)
         execution_name="demo-mnist",
     )
     summary = pipeline_local.run(spec, lambda line: step(f"chainer-mnist: {line}"))
