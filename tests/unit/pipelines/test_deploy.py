@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +22,8 @@ from byoc_pipelines import definitions as defs
 from byoc_pipelines.botocore_check import request_errors
 from byoc_pipelines.config import PipelineConfig
 from byoc_pipelines.errors import DeployError
+from utils.aws import REGION, isolate_aws_env
 
-REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's account
 CONFIG = PipelineConfig(region=REGION, bucket="proj-bucket", prefix="proj")
 MOTO = {"lambda": {"use_docker": False}, "iam": {"load_aws_managed_policies": True}}
@@ -32,16 +31,7 @@ MOTO = {"lambda": {"use_docker": False}, "iam": {"load_aws_managed_policies": Tr
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No real credentials or config files can leak in; moto gets fake ones."""
-    for key in [k for k in os.environ if k.startswith("AWS_")]:
-        monkeypatch.delenv(key)
-    for name in ("credentials", "config"):
-        (tmp_path / name).write_text("")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    isolate_aws_env(monkeypatch, tmp_path, fake_credentials=True)
 
 
 @pytest.fixture

@@ -20,31 +20,23 @@ import boto3
 import docker.errors
 from moto import mock_aws
 
+from utils.aws import REGION, isolate_aws_env
+
 ecr_mod = pytest.importorskip("byoc_pipelines.ecr", reason="needs the pipelines venv (byoc_pipelines)")
 
-REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
 REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 
 
 @pytest.fixture
 def no_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No credentials or region from anywhere: AWS_* cleared, empty shared files, no instance metadata."""
-    for key in list(os.environ):
-        if key.startswith("AWS_"):
-            monkeypatch.delenv(key)
-    for name in ("credentials", "config"):
-        (tmp_path / name).write_text("")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    """No credentials or region from anywhere."""
+    isolate_aws_env(monkeypatch, tmp_path, fake_credentials=False)
 
 
 @pytest.fixture
-def fake_aws_env(no_aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    isolate_aws_env(monkeypatch, tmp_path, fake_credentials=True)
 
 
 @pytest.fixture
