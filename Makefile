@@ -78,16 +78,17 @@ push-all: $(foreach i,$(IMAGES),push/$(i)) ## push every image to ECR
 # ---- quality ----------------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: $(VENV_DIR)/chainer-mnist/.installed ## ruff on all Python, hadolint on every Dockerfile
+lint: $(VENV_DIR)/chainer-mnist/.installed ## ruff on all Python, hadolint on every Dockerfile, mypy --strict on the libraries
 	@echo ">> lint"
 	$(call venv,chainer-mnist)/ruff check containers pipelines scripts tests bench
 	$(call venv,chainer-mnist)/hadolint $(foreach i,$(IMAGES),containers/$(i)/Dockerfile)
+	$(call venv,chainer-mnist)/mypy --strict containers/sm_contract/src
 
 .PHONY: test-unit
-test-unit: venvs data node_modules/.installed ## unit and in-process contract tests (no Docker, no AWS)
+test-unit: venvs data node_modules/.installed ## unit, contract and in-process model tests (no Docker, no AWS)
 	@echo ">> unit and contract tests"
-	$(call venv,chainer-mnist)/pytest tests/unit/sm_contract tests/contract tests/unit/chainer_mnist $(PYTEST_ARGS)
-	$(call venv,keras-text)/pytest tests/unit/keras_text $(PYTEST_ARGS)
+	$(call venv,chainer-mnist)/pytest tests/unit/sm_contract tests/contract tests/unit/chainer_mnist tests/models/chainer_mnist $(PYTEST_ARGS)
+	$(call venv,keras-text)/pytest tests/unit/keras_text tests/models/keras_text $(PYTEST_ARGS)
 	$(call venv,pipelines)/pytest tests/unit/pipelines $(PYTEST_ARGS)
 
 .PHONY: test/%

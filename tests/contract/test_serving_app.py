@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import socket
 import threading
@@ -31,6 +33,8 @@ class EchoHandler:
     def __init__(self) -> None:
         self.release = threading.Event()
         self.release.set()
+        self.started = threading.Event()  # set when a prediction begins
+        self.predictions = 0
 
     def decode(self, body: bytes, content_type: str) -> Any:
         if content_type == "text/csv":
@@ -41,6 +45,8 @@ class EchoHandler:
         return rows
 
     def predict(self, rows: Any) -> Any:
+        self.predictions += 1
+        self.started.set()
         self.release.wait(10)
         if "boom" in rows:
             raise RuntimeError("bug in the model")
@@ -67,8 +73,8 @@ def env(tmp_path: Path) -> ServingEnv:
 
 @pytest.fixture
 def client(handler: EchoHandler, env: ServingEnv, loads: list[Path]) -> Iterator[TestClient]:
-    def load(model_dir: Path) -> EchoHandler:
-        loads.append(model_dir)
+    def load(serving_env: ServingEnv) -> EchoHandler:
+        loads.append(serving_env.model_dir)
         return handler
 
     with TestClient(create_app(load, env)) as test_client:
@@ -88,8 +94,8 @@ def test_ping_is_503_before_the_model_is_loaded(handler: EchoHandler, env: Servi
 
 
 def test_load_failure_stops_start_up(env: ServingEnv) -> None:
-    def load(model_dir: Path) -> EchoHandler:
-        raise ModelLoadError(f"{model_dir}/model.npz not found")
+    def load(serving_env: ServingEnv) -> EchoHandler:
+        raise ModelLoadError(f"{serving_env.model_dir}/model.npz not found")
 
     with pytest.raises(ModelLoadError), TestClient(create_app(load, env)):
         pass
@@ -98,7 +104,7 @@ def test_load_failure_stops_start_up(env: ServingEnv) -> None:
 def test_execution_parameters(client: TestClient) -> None:
     response = client.get("/execution-parameters")
     assert response.status_code == 200
-    assert response.json() == {"MaxConcurrentTransforms": 2, "BatchStrategy": "MultiRecord", "MaxPayloadInMB": 6}
+    assert response.json() == {"MaxConcurrentTransforms": 2, "BatchStrategy": "MultiRecord", "MaxPayloadInMB": 1}
 
 
 def test_invocation_json_and_csv(client: TestClient) -> None:
@@ -166,12 +172,11 @@ def test_unknown_routes_and_methods(client: TestClient) -> None:
     assert client.get("/nope").status_code == 404
 
 
-@pytest.fixture
-def live_server(handler: EchoHandler, env: ServingEnv) -> Iterator[str]:
-    """The app on a real uvicorn server in a thread, on a loopback port held from bind to shutdown."""
+def _serve(app: Any) -> Iterator[str]:
+    """``app`` on a real uvicorn server in a thread, on a loopback port held from bind to shutdown."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(create_app(lambda _: handler, env), log_config=None, access_log=False)
+    config = uvicorn.Config(app, log_config=None, access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -185,18 +190,96 @@ def live_server(handler: EchoHandler, env: ServingEnv) -> Iterator[str]:
     sock.close()
 
 
+@pytest.fixture
+def live_server(handler: EchoHandler, env: ServingEnv) -> Iterator[str]:
+    yield from _serve(create_app(lambda _: handler, env))
+
+
+def _post_in_background(url: str, body: Any, results: list[requests.Response]) -> threading.Thread:
+    worker = threading.Thread(target=lambda: results.append(requests.post(url, json=body, timeout=20)))
+    worker.start()
+    return worker
+
+
 def test_ping_answers_while_a_prediction_blocks(live_server: str, handler: EchoHandler) -> None:
     handler.release.clear()
-    result: dict[str, Any] = {}
-    worker = threading.Thread(
-        target=lambda: result.update(r=requests.post(f"{live_server}/invocations", json=[[1, 2]], timeout=10))
-    )
-    worker.start()
-    time.sleep(0.2)
+    results: list[requests.Response] = []
+    worker = _post_in_background(f"{live_server}/invocations", [[1, 2]], results)
+    assert handler.started.wait(10), "the prediction never started"
     started = time.monotonic()
     assert requests.get(f"{live_server}/ping", timeout=2).status_code == 200
     assert time.monotonic() - started < 1.0
     assert worker.is_alive()  # the prediction is still blocked
     handler.release.set()
     worker.join(10)
-    assert result["r"].status_code == 200 and json.loads(result["r"].text) == [3]
+    assert results[0].status_code == 200 and json.loads(results[0].text) == [3]
+
+
+def test_full_queue_is_503_and_the_server_recovers(handler: EchoHandler, tmp_path: Path) -> None:
+    env = ServingEnv(paths=MLPaths(tmp_path), queue_size=1)
+    handler.release.clear()
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(contextlib.contextmanager(_serve)(create_app(lambda _: handler, env)))
+        results: list[requests.Response] = []
+        running = _post_in_background(f"{url}/invocations", [[1]], results)
+        assert handler.started.wait(10)
+        queued = _post_in_background(f"{url}/invocations", [[2]], results)
+        time.sleep(0.3)  # the second request is now waiting for the model
+        busy = requests.post(f"{url}/invocations", json=[[3]], timeout=10)
+        assert busy.status_code == 503 and busy.json()["error"] == "server busy"
+        handler.release.set()
+        running.join(10), queued.join(10)
+        assert sorted(r.status_code for r in results) == [200, 200]
+        assert requests.post(f"{url}/invocations", json=[[4]], timeout=10).status_code == 200
+
+
+def test_timeout_is_504_and_queued_work_is_dropped(handler: EchoHandler, tmp_path: Path) -> None:
+    env = ServingEnv(paths=MLPaths(tmp_path), timeout_s=1)
+    handler.release.clear()
+    with contextlib.contextmanager(_serve)(create_app(lambda _: handler, env)) as url:
+        results: list[requests.Response] = []
+        slow = _post_in_background(f"{url}/invocations", [[1]], results)
+        assert handler.started.wait(10)
+        queued = requests.post(f"{url}/invocations", json=[[2]], timeout=10)
+        assert queued.status_code == 504 and "timeout (1 s)" in queued.json()["detail"]
+        slow.join(10)
+        assert results[0].status_code == 504
+        handler.release.set()
+        time.sleep(0.3)
+        assert handler.predictions == 1  # the queued request was never computed
+        assert requests.post(f"{url}/invocations", json=[[3]], timeout=10).status_code == 200
+
+
+def test_a_request_whose_client_left_is_not_computed(handler: EchoHandler, live_server: str) -> None:
+    handler.release.clear()
+    results: list[requests.Response] = []
+    blocking = _post_in_background(f"{live_server}/invocations", [[1]], results)
+    assert handler.started.wait(10)
+    port = int(live_server.rsplit(":", 1)[1])
+    body = b"[[5]]"
+    with socket.create_connection(("127.0.0.1", port)) as client:  # sends a request, then hangs up
+        client.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        time.sleep(0.3)
+    handler.release.set()
+    blocking.join(10)
+    time.sleep(0.3)
+    assert handler.predictions == 1
+    assert requests.post(f"{live_server}/invocations", json=[[2]], timeout=10).status_code == 200
+
+
+def test_413_reaches_a_client_that_sends_the_whole_body_first(live_server: str) -> None:
+    """urllib's http.client writes the whole body before reading: the server must not hang up on it."""
+    host, port = live_server.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    big = b"[" + b"1," * 10_000_000 + b"1]"  # 20 MB with a Content-Length: more than socket buffers hold
+    for _ in range(2):  # the second request goes over the same (kept-alive) connection
+        connection.request("POST", "/invocations", body=big, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 413
+        assert "6291456-byte limit" in json.loads(response.read())["detail"]
+    connection.request("POST", "/invocations", body=b"[[1, 1]]", headers={"Content-Type": "application/json"})
+    assert json.loads(connection.getresponse().read()) == [2]

@@ -10,7 +10,7 @@ import pytest
 
 from byoc_pipelines import requests as sm
 from byoc_pipelines.local import LocalMode
-from utils.mnist import mnist_subset_bytes
+from utils.data import mnist_subset_bytes
 
 pytestmark = pytest.mark.container
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from byoc_pipelines.local import LocalMode
-from utils.mnist import mnist_subset_bytes
+from utils.data import mnist_subset_bytes
 
 pytestmark = pytest.mark.container
 KNBC = Path(__file__).resolve().parents[2] / "datasets" / "knbc"

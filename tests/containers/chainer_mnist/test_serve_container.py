@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from utils.checks import assert_serve_fails_without_model, assert_serve_stops_on_sigterm, serving, train_in_container
-from utils.mnist import mnist_subset_bytes
+from utils.data import mnist_subset_bytes
 
 pytestmark = pytest.mark.container
 
@@ -54,7 +54,7 @@ def test_ping_and_execution_parameters(url: str) -> None:
     assert requests.get(f"{url}/execution-parameters", timeout=2).json() == {
         "MaxConcurrentTransforms": 2,
         "BatchStrategy": "MultiRecord",
-        "MaxPayloadInMB": 6,
+        "MaxPayloadInMB": 1,
     }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from utils.mnist import mnist_subset_bytes
+from utils.data import mnist_subset_bytes
 
 pytestmark = pytest.mark.container
 
@@ -80,21 +80,21 @@ def test_sigterm_checkpoints_within_10s_and_resume_continues(
     elapsed = time.monotonic() - signalled
     assert code == 143, first.logs()
     assert elapsed < 10, f"took {elapsed:.1f} s to stop"
-    state = json.loads((root / "checkpoints/state.json").read_text())
-    assert state["next_epoch"] >= 2 or state["step"] > 0
+    state = json.loads((root / "checkpoints/manifest.json").read_text())
+    assert state["epoch"] >= 2 or state["step"] > 0
     assert (root / "checkpoints/checkpoint.npz").stat().st_size > 0
     assert "Training stopped by signal" in (root / "output/failure").read_text()
     assert not (root / "model/model.npz").exists()
 
-    done = [row["epoch"] for row in state["history"]]
+    done = [row["epoch"] for row in state["state"]["history"]]
     (root / "input/config/hyperparameters.json").write_text(
-        json.dumps({"epochs": str(state["next_epoch"] + 1), "units": "200", "batch-size": "20"})
+        json.dumps({"epochs": str(state["epoch"] + 1), "units": "200", "batch-size": "20"})
     )
     (root / "output/failure").unlink()
     second = container_factory(chainer_mnist_image)
     second.run("train", opt_ml=root)
     assert second.wait() == 0, second.logs()
-    assert f"resumed from checkpoint: epoch {state['next_epoch']}, step {state['step']}" in second.logs()
+    assert f"resumed from checkpoint: epoch {state['epoch']}, step {state['step']}" in second.logs()
     history = json.loads((root / "output/data/metrics.json").read_text())
-    assert [row["epoch"] for row in history] == [*done, *range(len(done) + 1, state["next_epoch"] + 2)]
+    assert [row["epoch"] for row in history] == [*done, *range(len(done) + 1, state["epoch"] + 2)]
     assert (root / "model/model.npz").exists()

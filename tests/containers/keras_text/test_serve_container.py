@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from utils.checks import assert_serve_fails_without_model, assert_serve_stops_on_sigterm, serving, train_in_container
+from utils.data import write_opt_ml
 
 pytestmark = pytest.mark.container
 
@@ -18,8 +19,8 @@ LABELS = ["グルメ", "スポーツ", "京都", "携帯電話"]
 
 
 @pytest.fixture(scope="module")
-def trained_root(keras_text_image, docker_client, tmp_path_factory, opt_ml_writer, knbc_channels, small_hps) -> Path:
-    root = opt_ml_writer(tmp_path_factory.mktemp("keras_text_serve"), small_hps, knbc_channels)
+def trained_root(keras_text_image, docker_client, tmp_path_factory, knbc_channels, small_hps) -> Path:
+    root = write_opt_ml(tmp_path_factory.mktemp("keras_text_serve"), small_hps, knbc_channels)
     train_in_container(docker_client, keras_text_image, root)
     return root
 

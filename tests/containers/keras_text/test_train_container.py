@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from utils.data import write_opt_ml
+
 pytestmark = pytest.mark.container
 
 
 def test_train_writes_the_tfs_layout_and_metric_lines(
-    keras_text_image, container_factory, tmp_path: Path, opt_ml_writer, knbc_channels, small_hps
+    keras_text_image, container_factory, tmp_path: Path, knbc_channels, small_hps
 ) -> None:
-    root = opt_ml_writer(tmp_path / "opt_ml", {**small_hps, "epochs": "2", "model-version": "3"}, knbc_channels)
+    root = write_opt_ml(tmp_path / "opt_ml", {**small_hps, "epochs": "2", "model-version": "3"}, knbc_channels)
     container = container_factory(keras_text_image)
     container.run(None, opt_ml=root)  # default command is train
     assert container.wait(timeout_s=600) == 0, container.logs()
@@ -29,10 +31,10 @@ def test_train_writes_the_tfs_layout_and_metric_lines(
 
 
 def test_bad_csv_writes_failure_and_exits_1(
-    keras_text_image, container_factory, tmp_path: Path, opt_ml_writer, knbc_channels, small_hps
+    keras_text_image, container_factory, tmp_path: Path, knbc_channels, small_hps
 ) -> None:
     channels = {"train": {**knbc_channels["train"], "labels.csv": "label\n京都\n".encode()}}
-    root = opt_ml_writer(tmp_path / "opt_ml", small_hps, channels)
+    root = write_opt_ml(tmp_path / "opt_ml", small_hps, channels)
     container = container_factory(keras_text_image)
     container.run("train", opt_ml=root)
     assert container.wait(timeout_s=300) == 1
@@ -42,10 +44,10 @@ def test_bad_csv_writes_failure_and_exits_1(
 
 
 def test_sigterm_checkpoints_within_10s_and_resume_continues(
-    keras_text_image, container_factory, tmp_path: Path, opt_ml_writer, knbc_channels, small_hps
+    keras_text_image, container_factory, tmp_path: Path, knbc_channels, small_hps
 ) -> None:
     hps = {**small_hps, "epochs": "40", "batch-size": "8"}
-    root = opt_ml_writer(tmp_path / "opt_ml", hps, knbc_channels)
+    root = write_opt_ml(tmp_path / "opt_ml", hps, knbc_channels)
     first = container_factory(keras_text_image)
     first.run("train", opt_ml=root)
     first.wait_for_log("epoch=1 ", timeout_s=300)
@@ -55,21 +57,21 @@ def test_sigterm_checkpoints_within_10s_and_resume_continues(
     elapsed = time.monotonic() - signalled
     assert code == 143, first.logs()
     assert elapsed < 10, f"took {elapsed:.1f} s to stop"
-    state = json.loads((root / "checkpoints/state.json").read_text())
-    assert state["next_epoch"] >= 2
+    state = json.loads((root / "checkpoints/manifest.json").read_text())
+    assert state["epoch"] >= 2
     assert {"weights.npz", "tokenizer.model", "embeddings.npy"} <= {p.name for p in (root / "checkpoints").iterdir()}
     assert "Training stopped by signal" in (root / "output/failure").read_text()
     assert not (root / "model/1").exists()
 
-    done = [row["epoch"] for row in state["history"]]
-    (root / "input/config/hyperparameters.json").write_text(json.dumps({**hps, "epochs": str(state["next_epoch"])}))
+    done = [row["epoch"] for row in state["state"]["history"]]
+    (root / "input/config/hyperparameters.json").write_text(json.dumps({**hps, "epochs": str(state["epoch"])}))
     (root / "output/failure").unlink()
     second = container_factory(keras_text_image)
     second.run("train", opt_ml=root)
     assert second.wait(timeout_s=600) == 0, second.logs()
-    assert f"resumed from checkpoint: epoch {state['next_epoch']}" in second.logs()
+    assert f"resumed from checkpoint: epoch {state['epoch']}" in second.logs()
     assert "tokenizer and embeddings restored" in second.logs()
     history = json.loads((root / "output/data/history.json").read_text())
     assert [row["epoch"] for row in history][: len(done)] == done
-    assert history[-1]["epoch"] == state["next_epoch"]
+    assert history[-1]["epoch"] == state["epoch"]
     assert (root / "model/1/saved_model.pb").is_file()

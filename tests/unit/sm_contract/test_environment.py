@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sm_contract.environment import ServingEnv, TrainingEnv
+from sm_contract.environment import ServingEnv, TrainingEnv, available_cpus, script_settings
 from sm_contract.errors import ConfigurationError
 from sm_contract.paths import MLPaths
 
@@ -52,7 +52,8 @@ def test_training_env_rejects_broken_json(tmp_path: Path) -> None:
 def test_serving_env_defaults_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     env = ServingEnv.from_environ({})
     assert env.port == 8080
-    assert env.workers == (os.cpu_count() or 1)
+    assert env.workers == available_cpus() == len(os.sched_getaffinity(0))
+    assert (env.timeout_s, env.queue_size, env.limits.max_records) == (60, 64, 10_000)
     assert env.max_payload_bytes == 6 * 1024 * 1024
     assert env.model_dir == Path("/opt/ml/model")
     env = ServingEnv.from_environ(
@@ -73,3 +74,67 @@ def test_numbers_in_hand_written_hyperparameters_become_strings(tmp_path: Path) 
     (config / "hyperparameters.json").write_text(json.dumps({"epochs": 3, "flag": True}))
     env = TrainingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(tmp_path)})
     assert env.hyperparameters == {"epochs": "3", "flag": "true"}
+
+
+def test_short_variable_names_and_limits() -> None:
+    env = ServingEnv.from_environ(
+        {
+            "MODEL_SERVER_WORKERS": "3",
+            "MODEL_SERVER_TIMEOUT": "5",
+            "MODEL_SERVER_MAX_RECORDS": "7",
+            "MODEL_SERVER_MAX_CHARS": "9",
+            "MODEL_SERVER_QUEUE_SIZE": "2",
+        }
+    )
+    assert (env.workers, env.timeout_s, env.queue_size) == (3, 5, 2)
+    assert (env.limits.max_records, env.limits.max_chars) == (7, 9)
+    assert ServingEnv.from_environ({"SAGEMAKER_MODEL_SERVER_WORKERS": "2", "MODEL_SERVER_WORKERS": "3"}).workers == 2
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"cpu.max": "150000 100000"}, 2),  # docker run --cpus 1.5
+        ({"cpu.max": "50000 100000"}, 1),
+        ({"cpu.max": "max 100000"}, None),
+        ({"cpu/cpu.cfs_quota_us": "100000", "cpu/cpu.cfs_period_us": "100000"}, 1),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+        ({}, None),
+    ],
+)
+def test_available_cpus_follows_the_cgroup_quota(tmp_path: Path, files: dict[str, str], expected: int | None) -> None:
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content + "\n")
+    affinity = len(os.sched_getaffinity(0))
+    assert available_cpus(tmp_path) == (min(expected, affinity) if expected else affinity)
+
+
+@pytest.mark.parametrize(
+    ("hyperparameters", "environ", "expected"),
+    [
+        ({}, {}, None),
+        (
+            {"sagemaker_program": '"train.py"', "sagemaker_submit_directory": '"s3://b/k/src.tar.gz"'},
+            {},
+            ("train.py", "s3://b/k/src.tar.gz"),
+        ),
+        (
+            {"sagemaker_program": "chainer_mnist.py", "sagemaker_submit_directory": "s3://b/src.tar.gz"},
+            {},
+            ("chainer_mnist.py", "s3://b/src.tar.gz"),
+        ),
+        (
+            {},
+            {"SAGEMAKER_PROGRAM": "serve.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/code"},
+            ("serve.py", "/opt/ml/code"),
+        ),
+        ({"sagemaker_program": '"a.py"'}, {"SAGEMAKER_PROGRAM": "b.py"}, ("a.py", None)),
+        ({"sagemaker_program": '""'}, {}, None),
+    ],
+)
+def test_script_mode_settings_from_hyperparameters_or_environment(
+    hyperparameters: dict[str, str], environ: dict[str, str], expected: tuple[str, str | None] | None
+) -> None:
+    settings = script_settings(hyperparameters, environ)
+    assert (settings.program, settings.submit_directory) == expected if expected else settings is None

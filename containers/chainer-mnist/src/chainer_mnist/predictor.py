@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import chainer
@@ -14,6 +13,7 @@ from chainer_mnist import model as model_lib
 from chainer_mnist.data import as_images
 from sm_contract import codecs
 from sm_contract import content_types as ct
+from sm_contract.environment import RequestLimits, ServingEnv
 from sm_contract.errors import InvalidPayloadError, ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -22,10 +22,12 @@ MODEL_FILE = "model.npz"
 SPEC_FILE = "model.json"
 
 
-def _json_images(value: Any) -> np.ndarray:
+def _json_images(value: Any, limits: RequestLimits) -> np.ndarray:
     instances = value.get("instances", value.get("inputs")) if isinstance(value, dict) else value
     if not isinstance(instances, list) or not instances:
         raise InvalidPayloadError('JSON body must be {"instances": [image, ...]} or a non-empty list of images')
+    single = isinstance(instances[0], int | float)  # one flat image rather than a list of images
+    codecs.check_records(1 if single else len(instances), limits, "images")
     try:
         array = np.asarray(instances)
     except ValueError as exc:  # ragged nesting
@@ -37,7 +39,8 @@ def _json_images(value: Any) -> np.ndarray:
     return array
 
 
-def _csv_images(body: bytes) -> np.ndarray:
+def _csv_images(body: bytes, limits: RequestLimits) -> np.ndarray:
+    codecs.check_records(codecs.count_lines(body), limits, "CSV lines")
     array = codecs.load_csv(body)
     # Integral values above 1 are 0-255 pixels written as text.
     if array.size and array.max() > 1.0 and np.array_equal(array, np.round(array)):
@@ -49,12 +52,14 @@ class MnistHandler:
     content_types = (ct.JSON, ct.NPY, ct.CSV)
     accept_types = (ct.JSON, ct.CSV, ct.NPY)
 
-    def __init__(self, classifier: chainer.Chain, spec: model_lib.ModelSpec) -> None:
+    def __init__(self, classifier: chainer.Chain, spec: model_lib.ModelSpec, limits: RequestLimits) -> None:
         self.classifier = classifier
         self.spec = spec
+        self.limits = limits
 
     @classmethod
-    def load(cls, model_dir: Path) -> MnistHandler:
+    def load(cls, env: ServingEnv) -> MnistHandler:
+        model_dir = env.model_dir
         weights, spec_file = model_dir / MODEL_FILE, model_dir / SPEC_FILE
         if not weights.is_file():
             present = sorted(p.name for p in model_dir.iterdir())[:10] if model_dir.is_dir() else []
@@ -66,18 +71,21 @@ class MnistHandler:
             serializers.load_npz(str(weights), classifier)
         except (KeyError, ValueError, OSError) as exc:
             raise ModelLoadError(f"{weights} does not match a {spec.model} with {spec.units} units: {exc}") from exc
-        handler = cls(classifier, spec)
+        handler = cls(classifier, spec, env.limits)
         handler.predict(np.zeros((1, 28 * 28), dtype=np.float32))  # warm-up: first call allocates
         logger.info("loaded %s model (%d units) from %s", spec.model, spec.units, model_dir)
         return handler
 
     def decode(self, body: bytes, content_type: str) -> np.ndarray:
         if content_type == ct.NPY:
+            shape, _ = codecs.npy_header(body)
+            if len(shape) > 1:
+                codecs.check_records(shape[0], self.limits, "images")
             raw = codecs.load_npy(body)
         elif content_type == ct.CSV:
-            raw = _csv_images(body)
+            raw = _csv_images(body, self.limits)
         else:
-            raw = _json_images(codecs.load_json(body))
+            raw = _json_images(codecs.load_json(body), self.limits)
         try:
             return as_images(raw)
         except ValueError as exc:

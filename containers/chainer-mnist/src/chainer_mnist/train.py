@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -19,11 +18,11 @@ from chainer_mnist import model as model_lib
 from chainer_mnist.data import Split, load_split
 from chainer_mnist.optim import make_optimizer
 from sm_contract import channels, hyperparameters
-from sm_contract.checkpoints import CheckpointStore, atomic_write
+from sm_contract.checkpoints import CheckpointStore
 from sm_contract.environment import TrainingEnv
 from sm_contract.errors import ConfigurationError, DataError, TrainingInterrupted
+from sm_contract.files import atomic_write, write_json
 from sm_contract.metrics import MetricsHistory, format_metrics
-from sm_contract.plots import plot_curves
 from sm_contract.training import StopSignal, output_file
 
 logger = logging.getLogger(__name__)
@@ -32,6 +31,7 @@ EVAL_BATCH = 2000
 CURVE_PANELS = (("loss", ("train_loss", "val_loss")), ("accuracy", ("train_accuracy", "val_accuracy")))
 # Hyperparameters that must match for a checkpoint to be resumed.
 RESUME_KEYS = ("model", "units", "optimizer", "batch-size", "seed")
+CHECKPOINT_FILE = "checkpoint.npz"
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Trainer:
         self.classifier = model_lib.build(self.spec)
         self.optimizer = make_optimizer(hp.optimizer, hp.learning_rate, hp.alpha)
         self.optimizer.setup(self.classifier)
-        self.store = CheckpointStore(env.paths.checkpoints_dir)
+        self.store = CheckpointStore(env.paths.checkpoints_dir, config=self._resume_fields())
         self.history = MetricsHistory(output_file(env.paths, "metrics.json"))
         self.steps_per_epoch = math.ceil(len(train) / hp.batch_size)
         self.epoch, self.step = 1, 0  # next epoch to run and step within it
@@ -107,34 +107,20 @@ class Trainer:
             serializer["optimizer"].save(self.optimizer)
             np.savez(path, **serializer.target)
 
-        state = {
-            "next_epoch": self.epoch,
-            "step": self.step,
-            "partial": self.partial,
-            "hyperparameters": self._resume_fields(),
-            "history": self.history.rows,
-        }
-        self.store.save(state, write)
+        state = {"partial": self.partial, "history": self.history.rows}
+        self.store.save({CHECKPOINT_FILE: write}, state, epoch=self.epoch, step=self.step)
 
     def restore_checkpoint(self) -> None:
-        state = self.store.load_state()
-        if state is None:
+        checkpoint = self.store.load()
+        if checkpoint is None:
             return
-        saved = state.get("hyperparameters", {})
-        mismatched = {k: (saved.get(k), v) for k, v in self._resume_fields().items() if saved.get(k) != v}
-        if mismatched:
-            detail = ", ".join(f"{k}: checkpoint {a!r} vs job {b!r}" for k, (a, b) in mismatched.items())
-            raise ConfigurationError(
-                f"checkpoint in {self.store.directory} belongs to another configuration ({detail}); "
-                "use an empty checkpoint location"
-            )
-        with np.load(self.store.payload, allow_pickle=False) as npz:
+        with np.load(checkpoint.path(CHECKPOINT_FILE), allow_pickle=False) as npz:
             deserializer = serializers.NpzDeserializer(npz)
             deserializer["model"].load(self.classifier)
             deserializer["optimizer"].load(self.optimizer)
-        self.epoch, self.step = int(state["next_epoch"]), int(state["step"])
-        self.partial = dict(state.get("partial") or self.partial)
-        self.history.rows = list(state.get("history") or [])
+        self.epoch, self.step = checkpoint.epoch, checkpoint.step
+        self.partial = dict(checkpoint.state.get("partial") or self.partial)
+        self.history.rows = list(checkpoint.state.get("history") or [])
         logger.info("resumed from checkpoint: epoch %d, step %d/%d", self.epoch, self.step, self.steps_per_epoch)
 
     # -- the loop ----------------------------------------------------------------------------------------
@@ -180,11 +166,9 @@ class Trainer:
         self.save_checkpoint()
 
     def fit(self, stop: StopSignal) -> None:
-        try:
+        with self.history.curves_on_exit(output_file(self.env.paths, "training_curves.png"), CURVE_PANELS):
             while self.epoch <= self.hp.epochs:
                 self.run_epoch(stop)
-        finally:
-            plot_curves(self.history.rows, output_file(self.env.paths, "training_curves.png"), CURVE_PANELS)
 
 
 def _load(env: TrainingEnv, channel: str, required: bool = True) -> Split | None:
@@ -222,10 +206,7 @@ def train(env: TrainingEnv, stop: StopSignal) -> None:
         test_loss, test_acc = evaluate(trainer.classifier, test_split)
         summary.update(test_loss=test_loss, test_accuracy=test_acc)
         logger.info(format_metrics(hp.epochs, {"test_loss": test_loss, "test_accuracy": test_acc}))
-    atomic_write(
-        output_file(env.paths, "results.json"),
-        lambda p: p.write_text(json.dumps(summary, indent=2), encoding="utf-8"),
-    )
+    write_json(output_file(env.paths, "results.json"), summary)
     if env.is_master:
         save_model(env.paths.model_dir, trainer, summary)
 

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from keras_text import inference
-from keras_text.servable import ServingFunction, threads_per_worker
+from keras_text.servable import ServingFunction
+from sm_contract import codecs
 from sm_contract import content_types as ct
-from sm_contract.environment import ServingEnv
+from sm_contract.environment import RequestLimits, ServingEnv
 from sm_contract.errors import InvalidPayloadError, ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -87,11 +88,12 @@ class TextHandler:
     content_types = (ct.JSON, ct.JSONLINES)
     accept_types = (ct.JSON, ct.JSONLINES)
 
-    def __init__(self, function: ServingFunction, code: ModuleType, pre: Any) -> None:
-        self.function, self.code, self.pre = function, code, pre
+    def __init__(self, function: ServingFunction, code: ModuleType, pre: Any, limits: RequestLimits) -> None:
+        self.function, self.code, self.pre, self.limits = function, code, pre, limits
 
     @classmethod
-    def load(cls, model_dir: Path) -> TextHandler:
+    def load(cls, env: ServingEnv) -> TextHandler:
+        model_dir = env.model_dir
         if not model_dir.is_dir():
             raise ModelLoadError(f"model dir {model_dir} does not exist")
         version_dir, code_dir = _version_dir(model_dir), model_dir / CODE_DIR
@@ -102,9 +104,8 @@ class TextHandler:
             raise ModelLoadError(f"{code_dir} lacks {', '.join(missing)}")
         code = _import_code(code_dir)
         pre = code.Preprocessor.from_dir(code_dir)
-        threads = threads_per_worker(ServingEnv.from_environ().workers)  # workers share the CPUs
         with one_loader_at_a_time():
-            handler = cls(ServingFunction(version_dir, threads=threads), code, pre)
+            handler = cls(ServingFunction(version_dir), code, pre, env.limits)
             handler.probabilities(["warm-up"])  # the first call builds the function's kernels
         logger.info("loaded model %s with %d labels, input_len %d", version_dir, len(pre.labels), pre.input_len)
         return handler
@@ -115,10 +116,15 @@ class TextHandler:
         return np.concatenate(parts) if parts else np.zeros((0, len(self.pre.labels)), dtype=np.float32)
 
     def decode(self, body: bytes, content_type: str) -> Decoded:
+        if content_type == ct.JSONLINES:
+            codecs.check_records(codecs.count_lines(body), self.limits, "JSON lines")
         try:
-            return Decoded(self.code.parse_body(body, content_type), content_type)
+            lines = self.code.parse_body(body, content_type)
         except self.code.PayloadError as exc:
             raise InvalidPayloadError(str(exc)) from None
+        codecs.check_records(sum(len(line.texts) for line in lines), self.limits, "texts")
+        codecs.check_chars(sum(len(t) for line in lines for t in line.texts), self.limits)
+        return Decoded(lines, content_type)
 
     def predict(self, request: Decoded) -> Predicted:
         texts, line_of, batched = self.code.layout(request.lines)

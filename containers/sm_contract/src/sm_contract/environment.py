@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,12 +18,25 @@ PORT_VAR = "SAGEMAKER_BIND_TO_PORT"
 WORKERS_VAR = "SAGEMAKER_MODEL_SERVER_WORKERS"
 TIMEOUT_VAR = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
 LOG_LEVEL_VAR = "SAGEMAKER_CONTAINER_LOG_LEVEL"
+PROGRAM_PARAM = "sagemaker_program"  # SAGEMAKER_PROGRAM in the environment (a model's CreateModel Environment)
+SUBMIT_DIR_PARAM = "sagemaker_submit_directory"
 
 DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT_S = 60  # InvokeEndpoint answers within 60 s
 # InvokeEndpoint and batch transform's default MaxPayloadInMB: 6 MB (botocore BodyBlob max 6,291,456 bytes).
 DEFAULT_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 DEFAULT_LOG_LEVEL = "INFO"
+# The scikit sample's short names, read after the SAGEMAKER_ ones.
+SHORT_WORKERS_VAR = "MODEL_SERVER_WORKERS"
+SHORT_TIMEOUT_VAR = "MODEL_SERVER_TIMEOUT"
+# This project's serving limits (per worker, per request).
+QUEUE_VAR = "MODEL_SERVER_QUEUE_SIZE"
+MAX_PAYLOAD_VAR = "MODEL_SERVER_MAX_PAYLOAD_BYTES"
+MAX_RECORDS_VAR = "MODEL_SERVER_MAX_RECORDS"
+MAX_CHARS_VAR = "MODEL_SERVER_MAX_CHARS"
+DEFAULT_QUEUE_SIZE = 64  # requests waiting for a worker's model; more are answered 503
+DEFAULT_MAX_RECORDS = 10_000
+DEFAULT_MAX_CHARS = 1_000_000
 
 
 def _paths(environ: Mapping[str, str]) -> MLPaths:
@@ -62,6 +76,34 @@ class ChannelConfig:
 
 
 @dataclass(frozen=True)
+class ScriptSettings:
+    """Script mode: the user's entry point and where its code comes from (``sagemaker_*`` or ``SAGEMAKER_*``)."""
+
+    program: str
+    submit_directory: str | None = None
+
+
+def _decoded(raw: str | None) -> str | None:
+    """A value that may be JSON-encoded (the SDK sends ``"\\"train.py\\""``) or raw (``train.py``)."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = json.loads(raw)
+    except (json.JSONDecodeError, ValueError):
+        return raw.strip()
+    return str(value).strip() if isinstance(value, str | int | float) and str(value).strip() else None
+
+
+def script_settings(settings: Mapping[str, str], environ: Mapping[str, str]) -> ScriptSettings | None:
+    """Script mode when ``sagemaker_program`` (hyperparameter) or ``SAGEMAKER_PROGRAM`` (environment) is set."""
+    program = _decoded(settings.get(PROGRAM_PARAM)) or _decoded(environ.get(PROGRAM_PARAM.upper()))
+    if program is None:
+        return None
+    directory = _decoded(settings.get(SUBMIT_DIR_PARAM)) or _decoded(environ.get(SUBMIT_DIR_PARAM.upper()))
+    return ScriptSettings(program, directory)
+
+
+@dataclass(frozen=True)
 class TrainingEnv:
     """What a training container is told: hyperparameters (raw strings), channels and hosts."""
 
@@ -74,11 +116,21 @@ class TrainingEnv:
     job_name: str = "local"
     log_level: str = DEFAULT_LOG_LEVEL
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    resource_config: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    input_data_config: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def is_master(self) -> bool:
         """Only the first host writes the model (all hosts' model dirs are merged)."""
         return self.current_host == self.hosts[0]
+
+    @property
+    def host_rank(self) -> int:
+        return self.hosts.index(self.current_host) if self.current_host in self.hosts else 0
+
+    @property
+    def script(self) -> ScriptSettings | None:
+        return script_settings(self.hyperparameters, self.environ)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> TrainingEnv:
@@ -92,7 +144,9 @@ class TrainingEnv:
         data_config = _read_json(paths.input_data_config_file, None)
         channels = _channels(paths, data_config)
         resources = _read_json(paths.resource_config_file, {})
-        hosts = tuple(resources.get("hosts") or ("algo-1",))
+        if not isinstance(resources, dict):
+            raise ConfigurationError("resourceconfig.json must hold a JSON object")
+        hosts = tuple(str(h) for h in resources.get("hosts") or ("algo-1",))
         return cls(
             paths=paths,
             hyperparameters=hyperparameters,
@@ -103,6 +157,8 @@ class TrainingEnv:
             job_name=env.get("TRAINING_JOB_NAME", "local"),
             log_level=env.get(LOG_LEVEL_VAR, DEFAULT_LOG_LEVEL),
             environ=env,
+            resource_config=resources,
+            input_data_config=data_config if isinstance(data_config, dict) else {},
         )
 
 
@@ -125,28 +181,91 @@ def _channels(paths: MLPaths, data_config: Any) -> dict[str, ChannelConfig]:
     }
 
 
+def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may use: its affinity, lowered by a cgroup CPU quota (``docker run --cpus``)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_quota(cgroup_root)
+    return max(1, min(cpus, math.ceil(quota))) if quota else max(1, cpus)
+
+
+def _cgroup_quota(root: Path) -> float | None:
+    """cgroup v2 ``cpu.max`` (``"200000 100000"`` = 2 CPUs, ``"max ..."`` = none) or v1 quota / period."""
+    try:
+        fields = (root / "cpu.max").read_text().split()
+        if len(fields) == 2 and fields[0] != "max":
+            return int(fields[0]) / int(fields[1])
+        return None
+    except (OSError, ValueError, ZeroDivisionError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """Per-request work caps: beyond them a request is answered 413 naming the cap (see the image READMEs)."""
+
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    max_records: int = DEFAULT_MAX_RECORDS  # texts, images, CSV or JSON lines
+    max_chars: int = DEFAULT_MAX_CHARS  # characters of text, all records together
+
+
 @dataclass(frozen=True)
 class ServingEnv:
-    """Settings of the model server, from SAGEMAKER_* variables with named defaults."""
+    """Settings of the model server, from SAGEMAKER_* (and MODEL_SERVER_*) variables with named defaults."""
 
     paths: MLPaths
     port: int = DEFAULT_PORT
     workers: int = 1
     timeout_s: int = DEFAULT_TIMEOUT_S
-    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    queue_size: int = DEFAULT_QUEUE_SIZE
+    limits: RequestLimits = field(default_factory=RequestLimits)
+    cpus: int = 1
     log_level: str = DEFAULT_LOG_LEVEL
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def model_dir(self) -> Path:
         return self.paths.model_dir
 
+    @property
+    def max_payload_bytes(self) -> int:
+        return self.limits.max_payload_bytes
+
+    @property
+    def threads_per_worker(self) -> int:
+        """Math-library threads of one worker: the workers share the container's CPUs."""
+        return max(1, self.cpus // self.workers)
+
+    @property
+    def script(self) -> ScriptSettings | None:
+        """A user module to serve (``SAGEMAKER_PROGRAM`` on the model), or ``None`` for the image's own model."""
+        return script_settings({}, self.environ)
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ServingEnv:
-        env = os.environ if environ is None else environ
+        env = dict(os.environ if environ is None else environ)
+        cpus = available_cpus()
+        limits = RequestLimits(
+            max_payload_bytes=_positive_int(env, MAX_PAYLOAD_VAR, DEFAULT_MAX_PAYLOAD_BYTES),
+            max_records=_positive_int(env, MAX_RECORDS_VAR, DEFAULT_MAX_RECORDS),
+            max_chars=_positive_int(env, MAX_CHARS_VAR, DEFAULT_MAX_CHARS),
+        )
         return cls(
             paths=_paths(env),
             port=_positive_int(env, PORT_VAR, DEFAULT_PORT),
-            workers=_positive_int(env, WORKERS_VAR, os.cpu_count() or 1),
-            timeout_s=_positive_int(env, TIMEOUT_VAR, DEFAULT_TIMEOUT_S),
+            workers=_positive_int(env, WORKERS_VAR, _positive_int(env, SHORT_WORKERS_VAR, cpus)),
+            timeout_s=_positive_int(env, TIMEOUT_VAR, _positive_int(env, SHORT_TIMEOUT_VAR, DEFAULT_TIMEOUT_S)),
+            queue_size=_positive_int(env, QUEUE_VAR, DEFAULT_QUEUE_SIZE),
+            limits=limits,
+            cpus=cpus,
             log_level=env.get(LOG_LEVEL_VAR, DEFAULT_LOG_LEVEL),
+            environ=env,
         )

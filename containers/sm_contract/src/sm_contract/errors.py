@@ -25,6 +25,10 @@ class DataError(ContractError):
     """A channel's file exists but its content is unusable."""
 
 
+class CheckpointError(ContractError):
+    """The checkpoint folder holds a set of files that does not check out against its manifest."""
+
+
 class ModelLoadError(ContractError):
     """The model directory does not hold a loadable model."""
 
@@ -45,6 +49,10 @@ class RequestError(ContractError):
         super().__init__(detail)
         self.detail = detail
 
+    def body(self) -> dict[str, str]:
+        """The JSON error body: a short error name and the detail a user can act on."""
+        return {"error": self.error, "detail": self.detail}
+
 
 class InvalidPayloadError(RequestError):
     status_code = 400
@@ -64,3 +72,17 @@ class NotAcceptableError(RequestError):
 class PayloadTooLargeError(RequestError):
     status_code = 413
     error = "payload too large"
+
+
+class ServerBusyError(RequestError):
+    """The worker's queue is full: the client may retry (SageMaker's front end does)."""
+
+    status_code = 503
+    error = "server busy"
+
+
+class TimedOutError(RequestError):
+    """The model-server timeout passed before the answer was ready; the work was dropped."""
+
+    status_code = 504
+    error = "timed out"

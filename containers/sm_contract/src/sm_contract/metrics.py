@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sm_contract.checkpoints import atomic_write
+from sm_contract.files import write_json
+from sm_contract.plots import plot_curves
 
 logger = logging.getLogger(__name__)
 
@@ -35,4 +36,12 @@ class MetricsHistory:
     def log(self, epoch: int, metrics: Mapping[str, float], **extra: Any) -> None:
         logger.info(format_metrics(epoch, metrics))
         self.rows.append({"epoch": epoch, **{k: float(v) for k, v in metrics.items()}, **extra})
-        atomic_write(self.path, lambda p: p.write_text(json.dumps(self.rows, indent=1), encoding="utf-8"))
+        write_json(self.path, self.rows, indent=1)
+
+    @contextlib.contextmanager
+    def curves_on_exit(self, path: Path, panels: Sequence[tuple[str, Sequence[str]]]) -> Iterator[None]:
+        """Draw the training curves when the block ends, however it ends (a stopped run shows its progress)."""
+        try:
+            yield
+        finally:
+            plot_curves(self.rows, path, panels)

@@ -1,8 +1,11 @@
-"""The model server: Starlette routes for /ping, /invocations and /execution-parameters, run by uvicorn.
+"""The model server app: Starlette routes for /ping, /invocations and /execution-parameters.
 
-An image supplies a loader ``(model_dir) -> ModelHandler``; the app loads it once per worker in the lifespan,
+An image supplies a loader ``(ServingEnv) -> ModelHandler``; the app loads it once per worker in the lifespan,
 answers /ping 200 only after that, negotiates Content-Type/Accept against the handler's codec lists, and runs
-decode + predict + encode in a worker thread so the event loop keeps answering /ping.
+decode + predict + encode in a worker thread so the event loop keeps answering /ping. Work is bounded: at
+most ``queue_size`` requests wait for the model, a request that cannot finish within the model-server timeout
+is answered 504 and dropped if it has not started, a request whose client is gone is never computed, and a
+body over the payload limit gets its 413 after a bounded drain, so ordinary clients can read it.
 """
 
 from __future__ import annotations
@@ -11,29 +14,33 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from sm_contract import content_types, log_config
+from sm_contract import content_types
 from sm_contract.environment import ServingEnv
 from sm_contract.errors import (
     InvalidPayloadError,
     NotAcceptableError,
     PayloadTooLargeError,
     RequestError,
+    ServerBusyError,
+    TimedOutError,
     UnsupportedMediaTypeError,
 )
 
 logger = logging.getLogger(__name__)
 
-GRACEFUL_SHUTDOWN_S = 10  # SageMaker sends SIGKILL 30 s after SIGTERM
+DRAIN_FACTOR = 4  # an oversized body is read (and dropped) up to this many times the limit before the 413
+EXECUTION_PARAMETERS_PAYLOAD_MB = 1  # MultiRecord batches of about 1 MB stay well inside the record caps
 
 
 class ModelHandler(Protocol):
@@ -49,18 +56,74 @@ class ModelHandler(Protocol):
     def encode(self, outputs: Any, accept: str) -> bytes: ...
 
 
-Loader = Callable[[Path], ModelHandler]
+Loader = Callable[[ServingEnv], ModelHandler]
+Transform = Callable[[], Response]
 
 
-def error_response(exc: RequestError) -> JSONResponse:
-    return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status_code)
+class ClientGone(Exception):
+    """The client disconnected before its answer was computed: nothing to compute, nothing to report."""
 
 
-def _transform(handler: ModelHandler, body: bytes, content_type: str, accept: str) -> bytes:
-    return handler.encode(handler.predict(handler.decode(body, content_type)), accept)
+def error_response(exc: RequestError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+@dataclass
+class _Outcome:
+    response: Response | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class Gate:
+    """Admission to one worker's model: ``limiter`` computing at a time, at most ``queue_size`` waiting."""
+
+    limiter: anyio.CapacityLimiter
+    tasks: anyio.abc.TaskGroup
+    queue_size: int
+    timeout_s: float
+    waiting: int = 0
+
+    async def run(self, request: Request, work: Transform) -> Response:
+        """``work()`` in a thread; 503 when the queue is full, 504 (work dropped) when the timeout passes."""
+        if self.waiting >= self.queue_size:
+            raise ServerBusyError(f"{self.waiting} requests are already waiting for this worker; retry later")
+        self.waiting += 1
+        done, outcome, scope = anyio.Event(), _Outcome(), anyio.CancelScope()
+
+        async def job() -> None:
+            admitted = False
+            with scope:
+                try:
+                    async with self.limiter:
+                        admitted = True
+                        self.waiting -= 1
+                        if await request.is_disconnected():
+                            raise ClientGone
+                        # Not abandoned on cancel: the limiter stays held until the thread really ends.
+                        outcome.response = await anyio.to_thread.run_sync(work)
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except Exception as exc:  # handed to the request's task, which reports it
+                    outcome.error = exc
+                finally:
+                    if not admitted:  # cancelled while still queued: it never reached the model
+                        self.waiting -= 1
+                    done.set()
+
+        self.tasks.start_soon(job)
+        with anyio.move_on_after(self.timeout_s):
+            await done.wait()
+        if not done.is_set():
+            scope.cancel()
+            raise TimedOutError(f"the model server timeout ({self.timeout_s:g} s) passed; the request was dropped")
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.response is not None
+        return outcome.response
+
+
+async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"body of {int(declared)} bytes exceeds the {limit}-byte limit")
@@ -73,7 +136,21 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _negotiate(request: Request, handler: ModelHandler) -> tuple[str, str]:
+async def drain(request: Request, limit: int) -> bool:
+    """Read and drop what is left of the body, up to ``limit`` bytes; ``False`` if more remains."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return False
+    size = 0
+    with contextlib.suppress(ClientDisconnect, RuntimeError):  # RuntimeError: the stream was consumed already
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return False
+    return True
+
+
+def negotiate(request: Request, handler: ModelHandler) -> tuple[str, str]:
     header = request.headers.get("content-type")
     content_type = content_types.media_type(header) or handler.content_types[0]
     if content_type not in handler.content_types:
@@ -89,15 +166,33 @@ def _negotiate(request: Request, handler: ModelHandler) -> tuple[str, str]:
     return content_type, accept
 
 
-def create_app(load: Loader, env: ServingEnv, *, max_concurrent_predictions: int = 1) -> Starlette:
-    """The ASGI app; the model loads when the lifespan starts (``TestClient`` as a context manager too)."""
+async def answer_error(request: Request, exc: RequestError, limit: int) -> Response:
+    """The JSON error, after draining the body so the client can read it (or closing when it is huge)."""
+    complete = await drain(request, DRAIN_FACTOR * limit)
+    return error_response(exc, headers=None if complete else {"Connection": "close"})
+
+
+def create_app(
+    load: Loader,
+    env: ServingEnv,
+    *,
+    max_concurrent_predictions: int = 1,
+    routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """The ASGI app; the model loads when the lifespan starts (``TestClient`` as a context manager too).
+
+    ``routes`` are extra routes of an image; they find the handler in ``request.state.handler``.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:
         started = time.perf_counter()
-        handler = await anyio.to_thread.run_sync(load, env.model_dir)
+        handler = await anyio.to_thread.run_sync(load, env)
         logger.info("model loaded from %s in %.0f ms", env.model_dir, (time.perf_counter() - started) * 1e3)
-        yield {"handler": handler, "limiter": anyio.CapacityLimiter(max_concurrent_predictions)}
+        async with anyio.create_task_group() as tasks:
+            limiter = anyio.CapacityLimiter(max_concurrent_predictions)
+            yield {"handler": handler, "gate": Gate(limiter, tasks, env.queue_size, env.timeout_s)}
+            tasks.cancel_scope.cancel()
 
     async def ping(request: Request) -> Response:
         loaded = getattr(request.state, "handler", None) is not None
@@ -105,92 +200,57 @@ def create_app(load: Loader, env: ServingEnv, *, max_concurrent_predictions: int
 
     async def execution_parameters(_request: Request) -> JSONResponse:
         # Batch transform reads these when the job leaves them unset.
+        payload_mb = max(1, min(EXECUTION_PARAMETERS_PAYLOAD_MB, env.max_payload_bytes // (1024 * 1024)))
         return JSONResponse(
-            {
-                "MaxConcurrentTransforms": env.workers,
-                "BatchStrategy": "MultiRecord",
-                "MaxPayloadInMB": env.max_payload_bytes // (1024 * 1024),
-            }
+            {"MaxConcurrentTransforms": env.workers, "BatchStrategy": "MultiRecord", "MaxPayloadInMB": payload_mb}
         )
 
     async def invocations(request: Request) -> Response:
         started = time.perf_counter()
         content_type = request.headers.get("content-type", "")
-        try:
-            handler = getattr(request.state, "handler", None)
-            if handler is None:
-                return JSONResponse({"error": "not ready", "detail": "model not loaded"}, status_code=503)
-            content_type, accept = _negotiate(request, handler)
-            body = await _read_body(request, env.max_payload_bytes)
-            if not body:
-                raise InvalidPayloadError("request body is empty")
-            payload = await anyio.to_thread.run_sync(
-                _transform, handler, body, content_type, accept, limiter=request.state.limiter
-            )
-            response: Response = Response(payload, media_type=accept)
-        except RequestError as exc:
-            response = error_response(exc)
-        except Exception:  # a server fault, never the client's: 500 with the traceback in the log
-            logger.exception("invocation failed")
-            response = JSONResponse({"error": "internal server error", "detail": "see the server log"}, status_code=500)
+        status = await _invoke(request, env)
         logger.info(
             "invocations status=%d content_type=%s ms=%.2f",
-            response.status_code,
+            status.status_code,
             content_type or "-",
             (time.perf_counter() - started) * 1e3,
         )
-        return response
+        return status
 
-    routes = [
-        Route("/ping", ping, methods=["GET"]),
-        Route("/invocations", invocations, methods=["POST"]),
-        Route("/execution-parameters", execution_parameters, methods=["GET"]),
-    ]
-    return Starlette(routes=routes, lifespan=lifespan)
-
-
-def serve(app_factory: str, environ: dict[str, str] | None = None) -> int:
-    """Run uvicorn on ``SAGEMAKER_BIND_TO_PORT`` with ``SAGEMAKER_MODEL_SERVER_WORKERS`` processes.
-
-    ``app_factory`` is an import string (``"pkg.module:function"``) so each worker process builds its own
-    app and loads its own copy of the model. uvicorn handles SIGTERM itself (graceful shutdown). Returns the
-    exit code: non-zero when the model could not be loaded, so the endpoint or transform job fails visibly
-    instead of a container that runs without a model.
-    """
-    import uvicorn
-    from uvicorn.config import STARTUP_FAILURE  # exit code of a worker whose app (the model) failed to load
-    from uvicorn.supervisors import Multiprocess
-
-    env = ServingEnv.from_environ(environ)
-    log_config.configure(env.log_level)
-    logger.info("serving on port %d with %d worker(s)", env.port, env.workers)
-    config = uvicorn.Config(
-        app_factory,
-        factory=True,
-        host="0.0.0.0",  # noqa: S104 - SageMaker reaches the container from outside
-        port=env.port,
-        workers=env.workers,
-        access_log=False,
-        log_config=None,
-        timeout_keep_alive=75,  # longer than SageMaker's front end idles, so it never hits a closed socket
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    return Starlette(
+        routes=[
+            Route("/ping", ping, methods=["GET"]),
+            Route("/invocations", invocations, methods=["POST"]),
+            Route("/execution-parameters", execution_parameters, methods=["GET"]),
+            *routes,
+        ],
+        lifespan=lifespan,
     )
-    if env.workers == 1:
-        uvicorn.Server(config).run()  # exits with STARTUP_FAILURE itself when the model fails to load
-        return 0
-    # What uvicorn.run does for several workers, keeping the supervisor to read its workers' exit codes
-    # (uvicorn.run returns normally): it stops when a worker fails during start-up, so must the container.
-    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
-    supervisor.run()
-    failed = [p.pid for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
-    if failed:
-        logger.error("worker(s) %s failed to start (see above); exiting", failed)
-        return STARTUP_FAILURE
-    return 0
 
 
-def app_from_environ(load: Loader, environ: dict[str, str] | None = None) -> Starlette:
-    """What an image's app factory returns: settings from the environment, logging configured."""
-    env = ServingEnv.from_environ(environ)
-    log_config.configure(env.log_level)
-    return create_app(load, env)
+async def _invoke(request: Request, env: ServingEnv) -> Response:
+    """Decode, predict and encode one request; every outcome becomes a response (500 only for server faults)."""
+    try:
+        handler: ModelHandler | None = getattr(request.state, "handler", None)
+        if handler is None:
+            return JSONResponse({"error": "not ready", "detail": "model not loaded"}, status_code=503)
+        content_type, accept = negotiate(request, handler)
+        body = await read_body(request, env.max_payload_bytes)
+        if not body:
+            raise InvalidPayloadError("request body is empty")
+
+        def work() -> Response:
+            return Response(
+                handler.encode(handler.predict(handler.decode(body, content_type)), accept), media_type=accept
+            )
+
+        gate: Gate = request.state.gate
+        return await gate.run(request, work)
+    except RequestError as exc:
+        return await answer_error(request, exc, env.max_payload_bytes)
+    except (ClientDisconnect, ClientGone):
+        logger.info("client went away before its answer was ready")
+        return Response(status_code=499)  # nobody reads it; not an error of ours
+    except Exception:  # a server fault, never the client's: 500 with the traceback in the log
+        logger.exception("invocation failed")
+        return JSONResponse({"error": "internal server error", "detail": "see the server log"}, status_code=500)

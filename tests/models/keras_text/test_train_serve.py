@@ -23,6 +23,7 @@ from sm_contract.errors import ConfigurationError, TrainingInterrupted
 from sm_contract.paths import MLPaths
 from sm_contract.training import run_training
 from utils.checks import StopAfter
+from utils.data import write_opt_ml
 
 LABELS = ["グルメ", "スポーツ", "京都", "携帯電話"]
 
@@ -176,14 +177,14 @@ def test_tfs_handlers_answer_like_our_server(client, trained_root: Path, body, c
     assert json.loads(payload) == ours.json()
 
 
-def test_interrupted_run_checkpoints_and_resumes(tmp_path: Path, small_channels, small_hps, write_opt_ml) -> None:
+def test_interrupted_run_checkpoints_and_resumes(tmp_path: Path, small_channels, small_hps) -> None:
     hps = {**small_hps, "epochs": "2"}
     root = write_opt_ml(tmp_path / "opt_ml", hps, small_channels)
     env = TrainingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(root)})
     with pytest.raises(TrainingInterrupted, match="stopped during epoch 1"):
         train(env, StopAfter(5))
-    state = json.loads((root / "checkpoints/state.json").read_text())
-    assert state["next_epoch"] == 1
+    state = json.loads((root / "checkpoints/manifest.json").read_text())
+    assert state["epoch"] == 1
     assert {"weights.npz", "tokenizer.model", "embeddings.npy"} <= {p.name for p in (root / "checkpoints").iterdir()}
     assert not (root / "model/1").exists()
     tokenizer = (root / "checkpoints/tokenizer.model").read_bytes()
@@ -199,7 +200,7 @@ def test_interrupted_run_checkpoints_and_resumes(tmp_path: Path, small_channels,
     assert "hidden: checkpoint 16 vs job 8" in (root / "output/failure").read_text()
 
 
-def test_bad_data_fails_with_a_one_line_reason(tmp_path: Path, small_channels, small_hps, write_opt_ml) -> None:
+def test_bad_data_fails_with_a_one_line_reason(tmp_path: Path, small_channels, small_hps) -> None:
     channels = {"train": {**small_channels["train"], "labels.csv": b"label\n" + "京都\n".encode() * 3}}
     root = write_opt_ml(tmp_path / "opt_ml", small_hps, channels)
     assert run_training(train, {"SAGEMAKER_BASE_DIR": str(root)}) == 1

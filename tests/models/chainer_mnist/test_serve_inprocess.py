@@ -18,17 +18,13 @@ from sm_contract.errors import ModelLoadError
 from sm_contract.paths import MLPaths
 from sm_contract.serving import create_app
 from sm_contract.training import StopSignal
-from utils.mnist import mnist_subset_bytes
+from utils.data import mnist_subset_bytes, write_opt_ml
 
 
 @pytest.fixture(scope="module")
 def model_root(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> Path:
-    root = tmp_path_factory.mktemp("opt_ml")
-    for channel, n in (("train", 5000), ("valid", 500)):
-        (root / "input/data" / channel).mkdir(parents=True)
-        (root / "input/data" / channel / f"{channel}.npz").write_bytes(mnist_subset_bytes(mnist_dir, channel, n))
-    (root / "input/config").mkdir(parents=True)
-    (root / "input/config/hyperparameters.json").write_text(json.dumps({"epochs": "4", "units": "128"}))
+    channels = {c: {f"{c}.npz": mnist_subset_bytes(mnist_dir, c, n)} for c, n in (("train", 5000), ("valid", 500))}
+    root = write_opt_ml(tmp_path_factory.mktemp("opt_ml"), {"epochs": "4", "units": "128"}, channels)
     train(TrainingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(root)}), StopSignal())
     return root
 
@@ -115,4 +111,4 @@ def test_missing_model_is_a_load_error(tmp_path: Path) -> None:
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "model.tar.gz").write_bytes(b"")
     with pytest.raises(ModelLoadError, match=r"model.npz not found \(model dir holds: model.tar.gz\)"):
-        MnistHandler.load(tmp_path / "model")
+        MnistHandler.load(ServingEnv(paths=MLPaths(tmp_path)))

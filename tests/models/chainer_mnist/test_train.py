@@ -15,7 +15,7 @@ from sm_contract.environment import TrainingEnv
 from sm_contract.errors import ConfigurationError, TrainingInterrupted
 from sm_contract.training import StopSignal, run_training
 from utils.checks import StopAfter
-from utils.mnist import mnist_subset_bytes
+from utils.data import mnist_subset_bytes
 
 SMALL = {"units": 64, "batch-size": 50}
 
@@ -66,7 +66,7 @@ def test_training_writes_model_metrics_curves_and_checkpoint(
     assert [row["epoch"] for row in history] == [1, 2]
     assert history[1]["val_accuracy"] > 0.6
     assert (root / "output/data/training_curves.png").read_bytes()[:4] == b"\x89PNG"
-    assert json.loads((root / "checkpoints/state.json").read_text())["next_epoch"] == 3
+    assert json.loads((root / "checkpoints/manifest.json").read_text())["epoch"] == 3
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch=")]
     assert lines[0].startswith("epoch=1 train_loss=") and "val_accuracy=" in lines[0]
     assert not (root / "output/failure").exists()
@@ -80,8 +80,8 @@ def test_interrupted_and_resumed_run_equals_a_straight_run(fake_opt_ml, channels
     resumed = fake_opt_ml(hps, channels, base=tmp_path / "resumed")
     with pytest.raises(TrainingInterrupted, match="stopped at epoch 1 step 7/20"):
         train(_env(resumed), StopAfter(7))
-    state = json.loads((resumed / "checkpoints/state.json").read_text())
-    assert (state["next_epoch"], state["step"]) == (1, 7)
+    state = json.loads((resumed / "checkpoints/manifest.json").read_text())
+    assert (state["epoch"], state["step"]) == (1, 7)
     assert not (resumed / "model/model.npz").exists()
     train(_env(resumed), StopSignal())
 

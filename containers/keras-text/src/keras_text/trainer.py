@@ -1,0 +1,146 @@
+"""The training loop: one ``fit`` per epoch, early stopping with best-weights restore, checkpoints of all of it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keras_text import text
+from keras_text.backend import keras
+from sm_contract.checkpoints import Checkpoint, CheckpointStore
+from sm_contract.environment import TrainingEnv
+from sm_contract.errors import TrainingInterrupted
+from sm_contract.metrics import MetricsHistory
+from sm_contract.training import StopSignal, output_file
+
+logger = logging.getLogger(__name__)
+
+PATIENCE = 3  # epochs without a better val_accuracy before stopping (the article's EarlyStopping)
+EVAL_BATCH = 256
+CURVE_PANELS = (("loss", ("train_loss", "val_loss")), ("accuracy", ("train_accuracy", "val_accuracy")))
+WEIGHTS_FILE, TOKENIZER_ARTEFACT, EMBEDDINGS_ARTEFACT = "weights.npz", "tokenizer.model", "embeddings.npy"
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    epochs: int
+    batch_size: int
+    seed: int
+
+
+class StopCheck(keras.callbacks.Callback):
+    """Ends ``fit`` after the current batch once SIGTERM has arrived."""
+
+    def __init__(self, stop: StopSignal) -> None:
+        super().__init__()
+        self.stop = stop
+        self.interrupted = False
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.stop.requested:
+            self.interrupted = True
+            self.model.stop_training = True
+
+
+class Trainer:
+    """One run: the model, early stopping with best-weights restore, and checkpoints of all of it."""
+
+    def __init__(
+        self,
+        env: TrainingEnv,
+        settings: LoopSettings,
+        model: keras.Model,
+        store: CheckpointStore,
+        text_model: text.TextModel,
+    ) -> None:
+        self.env, self.settings, self.model, self.store, self.text_model = env, settings, model, store, text_model
+        self.history = MetricsHistory(output_file(env.paths, "history.json"))
+        self.epoch = 1  # the next epoch to run
+        self.best_accuracy, self.wait = -1.0, 0
+        self.best_weights: list[np.ndarray] = model.get_weights()
+
+    # -- checkpoints -------------------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        weights = self.model.get_weights()
+        optimizer = [v.numpy() for v in self.model.optimizer.variables]
+
+        def write(path: Path) -> None:
+            arrays = {f"weights_{k:03d}": w for k, w in enumerate(weights)}
+            arrays |= {f"best_{k:03d}": w for k, w in enumerate(self.best_weights)}
+            arrays |= {f"optimizer_{k:03d}": v for k, v in enumerate(optimizer)}
+            np.savez(path, **arrays)
+
+        text_model = self.text_model
+        files = {
+            WEIGHTS_FILE: write,
+            TOKENIZER_ARTEFACT: lambda p: p.write_bytes(text_model.tokenizer),
+            EMBEDDINGS_ARTEFACT: lambda p: np.save(p, text_model.embeddings, allow_pickle=False),
+        }
+        state = {"best_val_accuracy": self.best_accuracy, "wait": self.wait, "history": self.history.rows}
+        self.store.save(files, state, epoch=self.epoch)
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        with np.load(checkpoint.path(WEIGHTS_FILE), allow_pickle=False) as npz:
+            groups = {p: sorted(k for k in npz.files if k.startswith(p)) for p in ("weights_", "best_", "optimizer_")}
+            weights = [npz[k] for k in groups["weights_"]]
+            self.best_weights = [npz[k] for k in groups["best_"]]
+            optimizer = [npz[k] for k in groups["optimizer_"]]
+        self.model.set_weights(weights)
+        self.model.optimizer.build(self.model.trainable_variables)
+        for variable, value in zip(self.model.optimizer.variables, optimizer, strict=True):
+            variable.assign(value)
+        self.epoch = checkpoint.epoch
+        self.best_accuracy, self.wait = float(checkpoint.state["best_val_accuracy"]), int(checkpoint.state["wait"])
+        self.history.rows = list(checkpoint.state.get("history") or [])
+        logger.info("resumed from checkpoint: epoch %d", self.epoch)
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def run_epoch(self, x: np.ndarray, y: np.ndarray, valid: tuple[np.ndarray, np.ndarray], stop: StopSignal) -> None:
+        order = np.random.RandomState([self.settings.seed, self.epoch]).permutation(len(y))
+        check = StopCheck(stop)
+        started = time.perf_counter()
+        fitted = self.model.fit(
+            x[order],
+            y[order],
+            batch_size=self.settings.batch_size,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=[check],
+        )
+        seconds = time.perf_counter() - started
+        if check.interrupted:
+            self.save_checkpoint()
+            raise TrainingInterrupted(
+                f"stopped during epoch {self.epoch}; checkpoint saved in {self.store.directory}, a new job with "
+                "the same checkpoint location resumes from the start of that epoch"
+            )
+        metrics = {"train_loss": fitted.history["loss"][-1], "train_accuracy": fitted.history["accuracy"][-1]}
+        if len(valid[1]):
+            val_loss, val_accuracy = self.model.evaluate(*valid, batch_size=EVAL_BATCH, verbose=0)
+            metrics |= {"val_loss": val_loss, "val_accuracy": val_accuracy}
+        metrics["texts_per_sec"] = len(y) / seconds if seconds > 0 else 0.0
+        self.history.log(self.epoch, metrics, seconds=round(seconds, 3))
+        self._early_stopping(metrics.get("val_accuracy"))
+        self.epoch += 1
+        self.save_checkpoint()
+
+    def _early_stopping(self, accuracy: float | None) -> None:
+        if accuracy is None or accuracy > self.best_accuracy:
+            self.best_accuracy = -1.0 if accuracy is None else accuracy
+            self.best_weights, self.wait = self.model.get_weights(), 0
+        else:
+            self.wait += 1
+
+    def fit(self, x: np.ndarray, y: np.ndarray, valid: tuple[np.ndarray, np.ndarray], stop: StopSignal) -> None:
+        with self.history.curves_on_exit(output_file(self.env.paths, "training_curves.png"), CURVE_PANELS):
+            while self.epoch <= self.settings.epochs and self.wait < PATIENCE:
+                self.run_epoch(x, y, valid, stop)
+        if self.wait >= PATIENCE:
+            logger.info("early stopping after epoch %d (best val_accuracy %.4f)", self.epoch - 1, self.best_accuracy)
+        self.model.set_weights(self.best_weights)
