@@ -11,8 +11,8 @@ IMAGE_PREFIX  ?= byoc
 IMAGE_TAG     ?= latest
 VENV_DIR      ?= .venv
 DATA_DIR      ?= data
-# Offline source of the four MNIST IDX files; empty means chainer.datasets.get_mnist() downloads them.
-MNIST_IDX_DIR ?= $(firstword $(wildcard ../shared/data/mnist))
+# The four MNIST IDX files (shipped in datasets/mnist with their licence); they seed Chainer's dataset cache.
+MNIST_IDX_DIR ?= datasets/mnist
 PYTEST_ARGS   ?=
 PUSH_ARGS     ?=
 DEMO_ARGS     ?=
@@ -51,7 +51,7 @@ docker: ## make Docker usable here (install and start dockerd, base image) if it
 .PHONY: data
 data: $(DATA_DIR)/mnist/.prepared ## prepare the tutorial's MNIST channels in data/mnist
 
-$(DATA_DIR)/mnist/.prepared: scripts/prepare_mnist.py | $(VENV_DIR)/chainer-mnist/.installed
+$(DATA_DIR)/mnist/.prepared: scripts/prepare_mnist.py $(wildcard $(MNIST_IDX_DIR)/*.gz) | $(VENV_DIR)/chainer-mnist/.installed
 	@echo ">> preparing MNIST in $(DATA_DIR)/mnist"
 	CHAINER_DATASET_ROOT=$(abspath $(DATA_DIR))/chainer-cache MNIST_IDX_DIR=$(MNIST_IDX_DIR) \
 		$(call venv,chainer-mnist)/python scripts/prepare_mnist.py --out $(DATA_DIR)/mnist
@@ -87,7 +87,7 @@ lint: $(VENV_DIR)/chainer-mnist/.installed ## ruff on all Python, hadolint on ev
 .PHONY: test-unit
 test-unit: venvs data node_modules/.installed ## unit, contract and in-process model tests (no Docker, no AWS)
 	@echo ">> unit and contract tests"
-	$(call venv,chainer-mnist)/pytest tests/unit/sm_contract tests/contract tests/unit/chainer_mnist tests/models/chainer_mnist $(PYTEST_ARGS)
+	$(call venv,chainer-mnist)/pytest tests/unit/sm_contract tests/contract tests/unit/chainer_mnist tests/models/chainer_mnist tests/repo $(PYTEST_ARGS)
 	$(call venv,keras-text)/pytest tests/unit/keras_text tests/models/keras_text $(PYTEST_ARGS)
 	$(call venv,pipelines)/pytest tests/unit/pipelines $(PYTEST_ARGS)
 

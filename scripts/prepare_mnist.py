@@ -4,8 +4,9 @@ Split as in the Step Functions tutorial: ``train.npz`` = all 60,000 training ima
 9,000 test images, ``test.npy`` = the last 1,000 test images (images only, the batch transform input), with
 their labels kept aside in ``test_labels.npy`` (and ``test.npz`` for the optional ``test`` channel).
 
-Offline, ``--idx-dir`` (or ``$MNIST_IDX_DIR``) names a folder holding the four MNIST IDX ``.gz`` files; they
-seed Chainer's dataset cache, so ``get_mnist()`` itself runs unchanged and never downloads.
+The four MNIST IDX ``.gz`` files come from ``datasets/mnist`` (shipped with the repository, checked against its
+``SHA256SUMS``) or ``--idx-dir``; they seed Chainer's dataset cache, so ``get_mnist()`` itself runs unchanged
+and never downloads (its download host has refused downloads since 2024).
 
     python scripts/prepare_mnist.py --out data/mnist [--idx-dir DIR]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import logging
 import os
 import struct
@@ -24,6 +26,8 @@ import numpy as np
 
 logger = logging.getLogger("prepare_mnist")
 
+REPO_IDX_DIR = Path(__file__).resolve().parent.parent / "datasets" / "mnist"
+CHECKSUMS = "SHA256SUMS"
 IDX_FILES = {
     "train.npz": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test.npz": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -43,6 +47,21 @@ def read_idx(path: Path) -> np.ndarray:
     if array.size != int(np.prod(dims)):
         raise ValueError(f"{path.name}: {array.size} values for dimensions {dims}")
     return array.reshape(dims)
+
+
+def verify(idx_dir: Path) -> list[str]:
+    """Problems with the IDX files of ``idx_dir``: missing files, or a checksum that differs from ``SHA256SUMS``."""
+    names = [name for pair in IDX_FILES.values() for name in pair]
+    problems = [f"{idx_dir / name} is missing" for name in names if not (idx_dir / name).is_file()]
+    sums = idx_dir / CHECKSUMS
+    if problems or not sums.is_file():
+        return problems
+    for line in sums.read_text().splitlines():
+        digest, _, name = line.strip().partition("  ")
+        path = idx_dir / name
+        if name in names and hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            problems.append(f"{path} does not match its SHA-256 in {sums}")
+    return problems
 
 
 def seed_chainer_cache(idx_dir: Path) -> None:
@@ -88,15 +107,15 @@ def prepare(out: Path) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("data/mnist"))
-    parser.add_argument("--idx-dir", type=Path, default=os.environ.get("MNIST_IDX_DIR") or None)
+    parser.add_argument("--idx-dir", type=Path, default=Path(os.environ.get("MNIST_IDX_DIR") or REPO_IDX_DIR))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.idx_dir:
-        missing = [f for pair in IDX_FILES.values() for f in pair if not (args.idx_dir / f).is_file()]
-        if missing:
-            logger.error("%s lacks %s", args.idx_dir, ", ".join(missing))
-            return 1
-        seed_chainer_cache(args.idx_dir)
+    problems = verify(args.idx_dir)
+    if problems:
+        for problem in problems:
+            logger.error(problem)
+        return 1
+    seed_chainer_cache(args.idx_dir)
     counts = prepare(args.out)
     logger.info("wrote %s: %s", args.out, counts)
     return 0
