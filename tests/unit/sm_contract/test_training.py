@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -89,7 +90,26 @@ def test_failure_reason_is_one_line_within_1024_chars(tmp_path: Path) -> None:
     assert len(text) == 1024 and text.endswith("...")
 
 
-def test_script_mode_keys_are_logged_not_fatal(fake_opt_ml, caplog: pytest.LogCaptureFixture) -> None:
-    root = fake_opt_ml({"sagemaker_program": "chainer_mnist.py", "sagemaker_submit_directory": "s3://b/src.tar.gz"})
-    assert run_training(lambda env, stop: None, _environ(root)) == 0
-    assert "script mode settings ['sagemaker_program', 'sagemaker_submit_directory'] ignored" in caplog.text
+def test_handlers_are_restored_and_an_exit_code_passes_through(fake_opt_ml) -> None:
+    root = fake_opt_ml()
+    before = signal.getsignal(signal.SIGTERM)
+    assert run_training(lambda env, stop: 7, _environ(root)) == 7
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_hyperparameter_of_thousands_of_digits_is_a_user_error(fake_opt_ml) -> None:
+    from sm_contract import hyperparameters
+
+    @dataclasses.dataclass(frozen=True)
+    class Hps:
+        epochs: int = 1
+
+    root = fake_opt_ml({"epochs": "9" * 5000})
+
+    def train(env: TrainingEnv, stop: StopSignal) -> None:
+        hyperparameters.parse(Hps, env.hyperparameters)
+
+    assert run_training(train, _environ(root)) == 1
+    failure = (root / "output/failure").read_text()
+    assert failure.startswith("hyperparameter 'epochs'='99999") and "(5000 characters)" in failure

@@ -12,6 +12,8 @@ import chainer.functions as F
 import chainer.links as L
 import numpy as np
 
+from sm_contract.files import write_json
+
 N_CLASSES = 10
 IMAGE_SIDE = 28
 ModelKind = Literal["mlp", "cnn"]
@@ -64,7 +66,7 @@ class ModelSpec:
     framework_version: str = chainer.__version__
 
     def save(self, path: Path, **extra: object) -> None:
-        path.write_text(json.dumps({**asdict(self), **extra}, indent=2), encoding="utf-8")
+        write_json(path, {**asdict(self), **extra})
 
     @classmethod
     def load(cls, path: Path) -> ModelSpec:

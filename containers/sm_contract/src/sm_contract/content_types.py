@@ -57,3 +57,9 @@ def negotiate(accept: str | None, offered: Sequence[str]) -> str | None:
         elif mime in offered:
             return mime
     return None
+
+
+def preferred(accept: str | None) -> str:
+    """The most preferred media range of an Accept header (``""`` when absent), for handlers that take any."""
+    ranges = [mime for mime, quality in _accept_ranges(accept or "") if quality > 0]
+    return ranges[0] if ranges else ""

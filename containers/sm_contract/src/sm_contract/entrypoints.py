@@ -8,17 +8,26 @@ loader and its app factory, and exports ``IMAGE.train``, ``IMAGE.serve`` and ``I
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import pkgutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
 
-from sm_contract import server
-from sm_contract.training import run_training
+from sm_contract import log_config, server
+from sm_contract.environment import SUBMIT_DIR_PARAM, ServingEnv, TrainingEnv
+from sm_contract.errors import ContractError, ModelLoadError
+from sm_contract.script_mode import Framework, run_builtin, run_user_script, user_module
+from sm_contract.training import StopSignal, run_training
+
+logger = logging.getLogger(__name__)
+
+STARTUP_FAILURE = 3  # uvicorn's exit code when a worker cannot load its app
 
 
 def resolve(name: str) -> Any:
@@ -33,15 +42,54 @@ class Image:
     trainer: str  # (TrainingEnv, StopSignal) -> None: the built-in training job
     loader: str  # (ServingEnv) -> ModelHandler: the built-in model
     app_factory: str  # this image's ``app`` attribute, which every uvicorn worker calls
+    framework: Framework  # script mode and multi-host training
     # Environment set for ``serve`` before any worker starts (e.g. switches read when a framework is imported).
     serve_environment: Mapping[str, str] = field(default_factory=dict)
 
     def train(self) -> None:
-        sys.exit(run_training(resolve(self.trainer)))
+        sys.exit(run_training(self.training_job))
+
+    def training_job(self, env: TrainingEnv, stop: StopSignal) -> int | None:
+        """The user's script when the job names one, else the built-in trainer (launched on every host)."""
+        if env.script is not None:
+            return run_user_script(env, stop, self.framework)
+        if len(env.hosts) > 1:
+            return run_builtin(env, stop, self.framework)
+        trainer = resolve(self.trainer)
+        trainer(env, stop)
+        return None
 
     def app(self) -> Starlette:
+        """The app of one uvicorn worker: the user's module when the model names one, else the built-in model."""
+        if ServingEnv.from_environ().script is not None:
+            return server.app_from_environ(
+                functools.partial(user_module.UserModuleHandler.load, defaults=self.defaults())
+            )
         return server.app_from_environ(resolve(self.loader))
+
+    def defaults(self) -> dict[str, Callable[..., Any]]:
+        """The framework's default serving functions (predict_fn always comes from the framework)."""
+        module = resolve(self.framework.serving_defaults) if self.framework.serving_defaults else None
+        found = {name: getattr(module, f"default_{name}", None) for name in ("input_fn", "predict_fn", "output_fn")}
+        return {
+            "input_fn": found["input_fn"] or user_module.default_input_fn,
+            "output_fn": found["output_fn"] or user_module.default_output_fn,
+            "predict_fn": found["predict_fn"] or _no_default_predict,
+        }
 
     def serve(self) -> None:
         os.environ.update(self.serve_environment)
+        env = ServingEnv.from_environ()
+        if env.script is not None:
+            log_config.configure(env.log_level)
+            try:  # once, before the workers start: they import the module from the local copy
+                code_dir = user_module.prepare(env.script, env)
+            except ContractError as exc:
+                logger.error("cannot serve %s: %s", env.script.program, exc)
+                sys.exit(STARTUP_FAILURE)
+            os.environ[SUBMIT_DIR_PARAM.upper()] = str(code_dir)
         sys.exit(server.serve(self.app_factory))
+
+
+def _no_default_predict(data: Any, model: Any) -> Any:
+    raise ModelLoadError("this framework has no default predict_fn: define predict_fn in the module")

@@ -29,7 +29,7 @@ def decode(raw: str) -> Any:
     """JSON-decode a value if possible (``"2"`` -> 2, ``"\\"adam\\""`` -> "adam"), else return it as is."""
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # ValueError also covers integers of over 4,300 digits
         return raw
 
 
@@ -59,7 +59,7 @@ def _convert(key: str, raw: str, target: Any) -> Any:
                 return False
             raise ValueError
         if target is int:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or (isinstance(value, str) and len(value.strip()) > 30):
                 raise ValueError
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
@@ -74,7 +74,8 @@ def _convert(key: str, raw: str, target: Any) -> Any:
         pass
     else:
         raise ConfigurationError(f"hyperparameter '{key}': type {target!r} is not supported")
-    raise ConfigurationError(f"hyperparameter '{key}'={raw!r} is not a valid {expected}")
+    shown = raw if len(raw) <= 60 else f"{raw[:40]}... ({len(raw)} characters)"
+    raise ConfigurationError(f"hyperparameter '{key}'={shown!r} is not a valid {expected}")
 
 
 def parse(cls: type[T], raw: Mapping[str, str]) -> T:

@@ -59,3 +59,8 @@ class MLPaths:
     @property
     def checkpoints_dir(self) -> Path:
         return self.base / "checkpoints"
+
+    @property
+    def code_dir(self) -> Path:
+        """Script mode: where the user's code is (SDK local mode mounts it here)."""
+        return self.base / "code"

@@ -46,14 +46,19 @@ EXECUTION_PARAMETERS_PAYLOAD_MB = 1  # MultiRecord batches of about 1 MB stay we
 class ModelHandler(Protocol):
     """What an image implements: the four-step split of decode, predict, encode (plus the codec lists)."""
 
-    content_types: Sequence[str]  # request types, the first is assumed when Content-Type is absent
-    accept_types: Sequence[str]  # response types, the first is the default
+    @property
+    def content_types(self) -> Sequence[str]:
+        """Request types, the first assumed when Content-Type is absent; ``("*/*",)``: the handler reads any."""
+
+    @property
+    def accept_types(self) -> Sequence[str]:
+        """Response types, the first the default; ``("*/*",)``: the handler decides from the Accept header."""
 
     def decode(self, body: bytes, content_type: str) -> Any: ...
 
     def predict(self, inputs: Any) -> Any: ...
 
-    def encode(self, outputs: Any, accept: str) -> bytes: ...
+    def encode(self, outputs: Any, accept: str) -> bytes | tuple[bytes, str]: ...
 
 
 Loader = Callable[[ServingEnv], ModelHandler]
@@ -152,7 +157,12 @@ async def drain(request: Request, limit: int) -> bool:
 
 def negotiate(request: Request, handler: ModelHandler) -> tuple[str, str]:
     header = request.headers.get("content-type")
-    content_type = content_types.media_type(header) or handler.content_types[0]
+    if tuple(handler.content_types) == (content_types.ANY,):
+        content_type = content_types.media_type(header) or content_types.JSON
+    else:
+        content_type = content_types.media_type(header) or handler.content_types[0]
+    if tuple(handler.accept_types) == (content_types.ANY,):
+        return content_type, content_types.preferred(request.headers.get("accept"))
     if content_type not in handler.content_types:
         raise UnsupportedMediaTypeError(
             f"Content-Type '{header}' is not supported; use one of: {', '.join(handler.content_types)}"
@@ -240,9 +250,9 @@ async def _invoke(request: Request, env: ServingEnv) -> Response:
             raise InvalidPayloadError("request body is empty")
 
         def work() -> Response:
-            return Response(
-                handler.encode(handler.predict(handler.decode(body, content_type)), accept), media_type=accept
-            )
+            encoded = handler.encode(handler.predict(handler.decode(body, content_type)), accept)
+            payload, media_type = encoded if isinstance(encoded, tuple) else (encoded, accept)
+            return Response(payload, media_type=media_type)
 
         gate: Gate = request.state.gate
         return await gate.run(request, work)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 
-from sm_contract import hyperparameters, log_config
+from sm_contract import log_config
 from sm_contract.environment import BASE_DIR_VAR, LOG_LEVEL_VAR, TrainingEnv
 from sm_contract.errors import ContractError, TrainingInterrupted
 from sm_contract.paths import DEFAULT_BASE_DIR, MLPaths
@@ -41,9 +41,15 @@ class StopSignal:
         self._event = threading.Event()
         self.signum: int | None = None
 
-    def install(self) -> None:
-        signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGINT, self._handle)
+    def install(self) -> Callable[[], None]:
+        """Handle SIGTERM and SIGINT from now on; returns a function that puts the previous handlers back."""
+        previous = {signum: signal.signal(signum, self._handle) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+        def restore() -> None:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+        return restore
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         logger.warning("received %s: stopping after the current batch", signal.Signals(signum).name)
@@ -82,30 +88,31 @@ def wait_for_hosts(hosts: tuple[str, ...], timeout_s: float = 900.0) -> None:
                 time.sleep(1.0)
 
 
-TrainFn = Callable[[TrainingEnv, StopSignal], None]
+TrainFn = Callable[[TrainingEnv, StopSignal], int | None]
 
 
 def run_training(train: TrainFn, environ: Mapping[str, str] | None = None) -> int:
-    """Run ``train(env, stop)`` under the SageMaker training contract and return the exit code."""
+    """Run ``train(env, stop)`` under the SageMaker training contract and return the exit code.
+
+    ``train`` returns ``None`` on success or an exit code of its own (a user script's, in script mode).
+    """
     environ = os.environ if environ is None else environ
     log_config.configure(environ.get(LOG_LEVEL_VAR, "INFO"))
     stop = StopSignal()
-    stop.install()
+    restore = stop.install()
     paths = MLPaths(Path(environ.get(BASE_DIR_VAR) or DEFAULT_BASE_DIR))
     try:
         env = TrainingEnv.from_environ(environ)
-        reserved = hyperparameters.reserved(env.hyperparameters)
-        if "sagemaker_program" in reserved:
-            logger.warning(
-                "script mode settings %s ignored: this image runs its built-in training",
-                sorted(reserved),
-            )
         if len(env.hosts) > 1:
             wait_for_hosts(env.hosts)
         started = time.perf_counter()
-        train(env, stop)
-        logger.info("training finished in %.1f s", time.perf_counter() - started)
-        return 0
+        code = train(env, stop) or 0
+        logger.info(
+            "training %s in %.1f s",
+            "finished" if code == 0 else f"ended with exit code {code}",
+            time.perf_counter() - started,
+        )
+        return code
     except TrainingInterrupted as exc:
         write_failure(paths, f"Training stopped by signal: {exc}")
         logger.warning("training stopped: %s", exc)
@@ -118,6 +125,8 @@ def run_training(train: TrainFn, environ: Mapping[str, str] | None = None) -> in
         logger.exception("unexpected error")
         write_failure(paths, f"Unexpected error: {type(exc).__name__}: {exc}")
         return EXIT_UNEXPECTED
+    finally:
+        restore()
 
 
 def output_file(paths: MLPaths, name: str) -> Path:
