@@ -39,6 +39,11 @@ $(VENV_DIR)/%/.installed: containers/%/requirements.txt containers/build-require
 	scripts/make-venv.sh $* $(VENV_DIR)/$*
 	@touch $@
 
+$(VENV_DIR)/toolkit/.installed: tests/toolkit/requirements.txt containers/build-requirements.txt containers/sm_contract/pyproject.toml
+	@echo ">> toolkit venv (the script-mode parity oracle)"
+	scripts/make-venv.sh toolkit $(VENV_DIR)/toolkit
+	@touch $@
+
 node_modules/.installed: package.json package-lock.json
 	@echo ">> node tools (asl-validator)"
 	npm ci --no-audit --no-fund
@@ -85,10 +90,11 @@ lint: $(VENV_DIR)/chainer-mnist/.installed ## ruff on all Python, hadolint on ev
 	$(call venv,chainer-mnist)/mypy --strict containers/sm_contract/src
 
 .PHONY: test-unit
-test-unit: venvs data node_modules/.installed ## unit, contract and in-process model tests (no Docker, no AWS)
+test-unit: venvs $(VENV_DIR)/toolkit/.installed data node_modules/.installed ## unit, contract and in-process model tests (no Docker, no AWS)
 	@echo ">> unit and contract tests"
 	$(call venv,chainer-mnist)/pytest tests/unit/sm_contract tests/contract tests/unit/chainer_mnist tests/models/chainer_mnist tests/repo $(PYTEST_ARGS)
 	$(call venv,keras-text)/pytest tests/unit/keras_text tests/models/keras_text $(PYTEST_ARGS)
+	$(call venv,toolkit)/pytest tests/toolkit $(PYTEST_ARGS)
 	$(call venv,pipelines)/pytest tests/unit/pipelines $(PYTEST_ARGS)
 
 .PHONY: test/%
