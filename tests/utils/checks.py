@@ -65,7 +65,13 @@ def train_in_container(client: docker.DockerClient, image: str, opt_ml: Path, ti
 
 
 @contextlib.contextmanager
-def serving(client: docker.DockerClient, image: str, opt_ml: Path, workers: int = 2) -> Iterator[str]:
+def serving(
+    client: docker.DockerClient,
+    image: str,
+    opt_ml: Path,
+    workers: int = 2,
+    environment: dict[str, str] | None = None,
+) -> Iterator[str]:
     """`docker run IMAGE serve` on a free loopback port until /ping is 200; yields the base URL."""
     tracked = TrackedContainer(client, image)
     try:
@@ -73,7 +79,7 @@ def serving(client: docker.DockerClient, image: str, opt_ml: Path, workers: int 
             "serve",
             opt_ml=opt_ml,
             ports={"8080/tcp": ("127.0.0.1", None)},  # Docker picks a free loopback port
-            environment={"SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)},
+            environment={"SAGEMAKER_MODEL_SERVER_WORKERS": str(workers), **(environment or {})},
         )
         tracked.wait_for_ping(timeout_s=120)
         yield f"http://127.0.0.1:{tracked.host_port()}"

@@ -22,7 +22,8 @@ class TrackedContainer:
         self.container: Container | None = None
 
     def run(self, command: str, opt_ml: Path | None = None, **kwargs: Any) -> Container:
-        volumes = {str(opt_ml): {"bind": "/opt/ml", "mode": "rw"}} if opt_ml else None
+        volumes = {str(opt_ml): {"bind": "/opt/ml", "mode": "rw"}} if opt_ml else {}
+        volumes |= kwargs.pop("volumes", {})
         self.container = self.client.containers.run(self.image, command, detach=True, volumes=volumes, **kwargs)
         return self.container
 

@@ -85,7 +85,8 @@ def test_mpirun_line(tmp_path: Path) -> None:
     assert "--host algo-1:2,algo-2:2 -np 4" in text
     assert "btl_tcp_if_include eth1" in text and "oob_tcp_if_include eth1" in text
     assert "-x PATH -x SM_HOSTS -x FOO --bind-to none" in text and "-x HOSTNAME" not in text
-    assert command[-5:] == ["-m", "sm_contract.script_mode.rank", "--", "python", "t.py"]
+    assert command[-7:] == ["-m", "sm_contract.script_mode.rank", "--", "python", "-m", "mpi4py", "t.py"]
+    assert mpi.abort_on_failure(["/bin/sh", "-c", "./run.sh"]) == ["/bin/sh", "-c", "./run.sh"]
 
 
 @pytest.mark.parametrize(

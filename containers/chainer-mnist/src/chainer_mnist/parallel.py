@@ -73,7 +73,8 @@ class Mpi:
         return bool(self.comm.mpi_comm.allreduce(int(flag), op=MPI.MAX))
 
     def broadcast(self, value: Any) -> Any:
-        return self.comm.bcast_obj(value, root=0)
+        # Wrapped, as ChainerMN takes None from the other ranks only, and refuses None from the root.
+        return self.comm.bcast_obj([value] if self.rank == 0 else None, root=0)[0]
 
 
 def group() -> Group:

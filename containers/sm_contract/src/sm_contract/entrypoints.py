@@ -56,6 +56,7 @@ class Image:
         if len(env.hosts) > 1:
             return run_builtin(env, stop, self.framework)
         trainer = resolve(self.trainer)
+        log_config.configure(env.log_level)  # importing a framework may lower the root level (numpy.distutils)
         trainer(env, stop)
         return None
 

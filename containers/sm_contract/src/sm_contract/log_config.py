@@ -18,6 +18,8 @@ def level_of(value: str | int) -> int:
 
 
 def configure(level: str | int = "INFO") -> None:
+    """One stdout handler on the root logger at ``level`` (again after a library lowered it)."""
     logging.basicConfig(level=level_of(level), format=FORMAT, stream=sys.stdout, force=False)
+    logging.getLogger().setLevel(level_of(level))
     for noisy in ("botocore", "boto3", "urllib3", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

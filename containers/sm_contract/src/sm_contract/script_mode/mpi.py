@@ -118,7 +118,17 @@ def mpirun_command(
         if name not in LOCAL_VARIABLES and name.isidentifier():
             command += ["-x", name]
     command += list(settings.options)
-    return [*command, sys.executable, "-m", "sm_contract.script_mode.rank", "--", *program]
+    return [*command, sys.executable, "-m", "sm_contract.script_mode.rank", "--", *abort_on_failure(program)]
+
+
+def abort_on_failure(program: Sequence[str]) -> list[str]:
+    """A Python program under ``python -m mpi4py``: a rank that fails aborts the whole job.
+
+    Without it, a rank that raises waits in ``MPI_Finalize`` for ranks that wait in a collective for it.
+    """
+    if len(program) > 1 and Path(program[0]).name.startswith("python") and program[1:3] != ["-m", "mpi4py"]:
+        return [program[0], "-m", "mpi4py", *program[1:]]
+    return list(program)
 
 
 def start_sshd() -> subprocess.Popen[bytes]:

@@ -67,7 +67,7 @@ def entry_point_command(code_dir: Path, program: str, args: Sequence[str]) -> li
 def last_error_line(lines: Sequence[str]) -> str | None:
     """The script's own error: its last exception line, else its last non-empty line of stderr."""
     cleaned = [_MPI_TAG.sub("", line).rstrip() for line in lines]
-    cleaned = [line for line in cleaned if line.strip()]
+    cleaned = [line for line in cleaned if any(c.isalnum() for c in line)]  # not blank, not a ---- rule
     for line in reversed(cleaned):
         if _EXCEPTION.match(line):
             return line
@@ -75,26 +75,34 @@ def last_error_line(lines: Sequence[str]) -> str | None:
 
 
 class _Tail:
-    """Copies a pipe to our stderr as it comes and keeps its last lines (for the failure reason)."""
+    """Copies the script's stdout and stderr to ours as they come and keeps their last lines.
 
-    def __init__(self, pipe: IO[bytes]) -> None:
+    Both count: mpirun hands the ranks' stderr on as tagged stdout lines, and a traceback that a program logs
+    goes wherever its logging goes.
+    """
+
+    def __init__(self, pipes: dict[IO[bytes], IO[str]]) -> None:
         self.lines: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        self._thread = threading.Thread(target=self._copy, args=(pipe,), daemon=True)
-        self._thread.start()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._copy, args=item, daemon=True) for item in pipes.items()]
+        for thread in self._threads:
+            thread.start()
 
-    def _copy(self, pipe: IO[bytes]) -> None:
-        out = sys.stderr.buffer if hasattr(sys.stderr, "buffer") else None
+    def _copy(self, pipe: IO[bytes], out: IO[str]) -> None:
+        binary = getattr(out, "buffer", None)
         for raw in iter(pipe.readline, b""):
-            if out is not None:
-                out.write(raw)
-                out.flush()
+            if binary is not None:
+                binary.write(raw)
+                binary.flush()
             else:
-                sys.stderr.write(raw.decode("utf-8", errors="replace"))
-            self.lines.append(raw.decode("utf-8", errors="replace")[:1000])
+                out.write(raw.decode("utf-8", errors="replace"))
+            with self._lock:
+                self.lines.append(raw.decode("utf-8", errors="replace")[:1000])
         pipe.close()
 
     def join(self, timeout_s: float) -> None:
-        self._thread.join(timeout_s)
+        for thread in self._threads:
+            thread.join(timeout_s)
 
 
 def run(
@@ -108,9 +116,11 @@ def run(
 ) -> Outcome:
     """Run ``command`` to its end; a stop request sends SIGTERM to its process group, SIGKILL after ``grace_s``."""
     logger.info("running %s", shlex.join(command))
-    child = subprocess.Popen(list(command), cwd=cwd, env=dict(env), stderr=subprocess.PIPE, start_new_session=True)
-    assert child.stderr is not None
-    tail = _Tail(child.stderr)
+    child = subprocess.Popen(
+        list(command), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    assert child.stdout is not None and child.stderr is not None
+    tail = _Tail({child.stdout: sys.stdout, child.stderr: sys.stderr})
     signalled_at: float | None = None
     while child.poll() is None:
         if stop.requested and signalled_at is None:
