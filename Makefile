@@ -95,8 +95,12 @@ test/%: $(VENV_DIR)/%/.installed data docker build/% ## container tests of one i
 	@echo ">> container tests of $*"
 	$(call venv,$*)/pytest tests/containers/$(subst -,_,$*) --image $*=$(call image,$*) $(PYTEST_ARGS)
 
+.PHONY: docker-registry
+docker-registry: ## install Debian's docker-registry (the registry push test's local registry) if it is missing
+	@scripts/docker/ensure-registry.sh
+
 .PHONY: test-local-mode
-test-local-mode: $(VENV_DIR)/pipelines/.installed data docker build-all ## both images through local mode, compose, a registry push, and Step Functions locally
+test-local-mode: $(VENV_DIR)/pipelines/.installed data docker docker-registry build-all ## both images through local mode, compose, a registry push, and Step Functions locally
 	@echo ">> local mode, compose, registry and Step Functions tests"
 	$(call venv,pipelines)/pytest tests/localmode tests/compose tests/containers/test_registry_push.py tests/pipelines \
 		$(foreach i,$(IMAGES),--image $(i)=$(call image,$(i))) $(PYTEST_ARGS)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-MNIST_DIR = Path(os.environ.get("MNIST_DATA_DIR", REPO / "data" / "mnist"))
+from utils.fixture_data import MNIST_DIR, write_opt_ml
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,26 +40,7 @@ def fake_opt_ml(tmp_path: Path) -> OptMlFactory:
         base: Path | None = None,
         hosts: tuple[str, ...] = ("algo-1",),
     ) -> Path:
-        root = base or tmp_path / "opt_ml"
-        config = root / "input" / "config"
-        config.mkdir(parents=True, exist_ok=True)
-        hps = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (hyperparameters or {}).items()}
-        (config / "hyperparameters.json").write_text(json.dumps(hps))
-        data_config = {}
-        for channel, files in (channels or {}).items():
-            folder = root / "input" / "data" / channel
-            folder.mkdir(parents=True, exist_ok=True)
-            for name, content in files.items():
-                target = folder / name
-                target.write_bytes(content.read_bytes() if isinstance(content, Path) else content)
-            data_config[channel] = {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated"}
-        (config / "inputdataconfig.json").write_text(json.dumps(data_config))
-        (config / "resourceconfig.json").write_text(
-            json.dumps({"current_host": hosts[0], "hosts": list(hosts), "network_interface_name": "eth0"})
-        )
-        for sub in ("model", "output", "checkpoints"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-        return root
+        return write_opt_ml(base or tmp_path / "opt_ml", hyperparameters, channels, hosts)
 
     return make
 

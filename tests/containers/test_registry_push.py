@@ -5,28 +5,26 @@ Docker daemon accepts over plain HTTP (127.0.0.0/8 is an insecure registry by de
 for the `<account>.dkr.ecr.<region>.amazonaws.com` host through `--registry-url`. The pushed blobs are
 checked byte for byte over the registry API, the local tags removed, the image pulled back and trained with.
 
-Run with the pipelines venv: `.venv/pipelines/bin/pytest tests/containers/test_registry_push.py
---image chainer-mnist=byoc/chainer-mnist:latest`.
+`make test-local-mode` installs docker-registry first (`make docker-registry`); by hand, with the pipelines venv:
+`.venv/pipelines/bin/pytest tests/containers/test_registry_push.py --image chainer-mnist=byoc/chainer-mnist:latest`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import requests
 
+from utils.fixture_data import REPO, free_port, random_mnist_bytes, write_opt_ml
 from utils.waiting import wait_until
 
 pytest.importorskip("moto", reason="needs the pipelines venv (moto)")
@@ -39,7 +37,6 @@ ecr_mod = pytest.importorskip("byoc_pipelines.ecr", reason="needs the pipelines 
 
 pytestmark = pytest.mark.container
 
-REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 FAKE_KEY = "testing"  # moto accepts any credentials
 REPOSITORY = "byoc/chainer-mnist"
@@ -65,12 +62,6 @@ http:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def loopback_session() -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # never route loopback requests through an HTTP(S)_PROXY
@@ -78,22 +69,13 @@ def loopback_session() -> requests.Session:
 
 
 def registry_binary() -> str:
-    """/usr/bin/docker-registry, installed with apt when missing and we are root; otherwise skip."""
+    """/usr/bin/docker-registry, which `make docker-registry` installs; skipped without it (failed under CI)."""
     found = shutil.which("docker-registry")
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("needs Debian's docker-registry (apt-get install docker-registry), and cannot install it here")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "docker-registry"]
-    done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900, check=False)
-    if done.returncode != 0:  # stale or missing package lists
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=900, check=False)
-        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900, check=False)
-    found = shutil.which("docker-registry")
-    if done.returncode != 0 or not found:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        pytest.skip(f"could not install docker-registry with apt-get: {last}")
+    if found is None:
+        message = "needs Debian's docker-registry: run `make docker-registry` (scripts/docker/ensure-registry.sh)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     return found
 
 
@@ -193,13 +175,6 @@ def untag_afterwards(docker_client: docker.DockerClient) -> Iterator[list[str]]:
             docker_client.images.remove(reference, noprune=True)
 
 
-def npz_bytes(n: int, seed: int) -> bytes:
-    rng = np.random.default_rng(seed)
-    buffer = io.BytesIO()
-    np.savez(buffer, images=rng.integers(0, 256, (n, 784), dtype=np.uint8), labels=rng.integers(0, 10, n))
-    return buffer.getvalue()
-
-
 def run_push(image: str, registry: str, moto_endpoint: str, env: dict[str, str], *extra: str) -> Any:
     """``python -m byoc_pipelines.ecr push``, as `make push/<image>` runs it, with moto's ECR and ``registry``."""
     command = [sys.executable, "-m", "byoc_pipelines.ecr", "push", image, "--repository", REPOSITORY]
@@ -211,11 +186,11 @@ def test_push_to_local_registry_then_pull_and_train(
     chainer_mnist_image: str,
     docker_client: docker.DockerClient,
     container_factory: Any,
-    fake_opt_ml: Any,
     local_registry: str,
     moto_endpoint: str,
     fake_aws_env: dict[str, str],
     untag_afterwards: list[str],
+    tmp_path: Path,
 ) -> None:
     local = docker_client.images.get(chainer_mnist_image)
     try:
@@ -269,11 +244,12 @@ def test_push_to_local_registry_then_pull_and_train(
     pulled = docker_client.images.pull(f"{local_registry}/{REPOSITORY}", tag=revision)
     assert pulled.id == local.id
 
-    root = fake_opt_ml(
+    root = write_opt_ml(
+        tmp_path / "opt_ml",
         {"epochs": "1", "units": "16", "batch-size": "50"},
         {
-            "train": {"train.npz": npz_bytes(200, seed=1)},
-            "valid": {"valid.npz": npz_bytes(50, seed=2)},
+            "train": {"train.npz": random_mnist_bytes(200, seed=1)},
+            "valid": {"valid.npz": random_mnist_bytes(50, seed=2)},
         },
     )
     container = container_factory(expected[0])

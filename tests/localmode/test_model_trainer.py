@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from byoc_pipelines.local import LocalMode
-from utils.mnist import mnist_subset_bytes
+from utils.fixture_data import KNBC_DIR, mnist_channels, write_files
 
 pytestmark = pytest.mark.container
-KNBC = Path(__file__).resolve().parents[2] / "datasets" / "knbc"
 
 
 def _train(
@@ -42,18 +41,15 @@ def _train(
 
 
 def test_chainer_mnist(chainer_mnist_image: str, tmp_path: Path, mnist_dir: Path) -> None:
-    channels = {}
-    for channel, n in (("train", 2000), ("valid", 300)):
-        channels[channel] = tmp_path / "data" / channel
-        channels[channel].mkdir(parents=True)
-        (channels[channel] / f"{channel}.npz").write_bytes(mnist_subset_bytes(mnist_dir, channel, n))
+    files = mnist_channels(mnist_dir, {"train": 2000, "valid": 300})
+    channels = {channel: write_files(tmp_path / "data" / channel, content) for channel, content in files.items()}
     _, names = _train(chainer_mnist_image, channels, {"epochs": 1, "units": 50}, tmp_path)
     assert {"model.npz", "model.json"} <= {Path(n).name for n in names}
 
 
 def test_keras_text(keras_text_image: str, tmp_path: Path) -> None:
     train = tmp_path / "data" / "train"
-    shutil.copytree(KNBC / "train", train)
+    shutil.copytree(KNBC_DIR / "train", train)
     _, names = _train(
         keras_text_image,
         {"train": train},
