@@ -70,7 +70,7 @@ build-all: $(foreach i,$(IMAGES),build/$(i)) ## build every image
 .PHONY: push/%
 push/%: $(VENV_DIR)/pipelines/.installed docker build/% ## push one image to ECR as <git-sha>[-dirty] and latest (PUSH_ARGS="--region ...")
 	@echo ">> pushing $(call image,$*)" >&2
-	$(call venv,pipelines)/python -m byoc_pipelines.ecr push $(call image,$*) --repository $(IMAGE_PREFIX)/$* $(PUSH_ARGS)
+	$(call venv,pipelines)/python -m byoc_pipelines.cli push $(call image,$*) --repository $(IMAGE_PREFIX)/$* $(PUSH_ARGS)
 
 .PHONY: push-all
 push-all: $(foreach i,$(IMAGES),push/$(i)) ## push every image to ECR
@@ -113,7 +113,7 @@ test: lint test-unit $(foreach i,$(IMAGES),test/$(i)) test-local-mode ## everyth
 .PHONY: demo
 demo: $(VENV_DIR)/pipelines/.installed data docker build-all ## the main job locally: the Chainer Step Functions workflow, then the Keras endpoint
 	@echo ">> demo"
-	$(call venv,pipelines)/python -m byoc_pipelines.demo --chainer-image $(call image,chainer-mnist) \
+	$(call venv,pipelines)/python -m byoc_pipelines.cli demo --chainer-image $(call image,chainer-mnist) \
 		--keras-image $(call image,keras-text) --mnist $(DATA_DIR)/mnist $(DEMO_ARGS)
 
 # ---- Step Functions ---------------------------------------------------------------------------------

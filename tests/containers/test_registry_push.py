@@ -1,4 +1,4 @@
-"""A real `docker push` of the chainer-mnist image through `python -m byoc_pipelines.ecr push`.
+"""A real `docker push` of the chainer-mnist image through `python -m byoc_pipelines.cli push`.
 
 ECR's API is moto's server on loopback; the registry is Debian's `docker-registry` on 127.0.0.1, which the
 Docker daemon accepts over plain HTTP (127.0.0.0/8 is an insecure registry by default) and which stands in
@@ -33,7 +33,8 @@ import boto3
 import docker.errors
 from moto.server import ThreadedMotoServer
 
-ecr_mod = pytest.importorskip("byoc_pipelines.ecr", reason="needs the pipelines venv (byoc_pipelines)")
+from byoc_pipelines.aws import ecr as ecr_mod
+from byoc_pipelines.errors import ConfigurationError
 
 pytestmark = pytest.mark.container
 
@@ -176,8 +177,8 @@ def untag_afterwards(docker_client: docker.DockerClient) -> Iterator[list[str]]:
 
 
 def run_push(image: str, registry: str, moto_endpoint: str, env: dict[str, str], *extra: str) -> Any:
-    """``python -m byoc_pipelines.ecr push``, as `make push/<image>` runs it, with moto's ECR and ``registry``."""
-    command = [sys.executable, "-m", "byoc_pipelines.ecr", "push", image, "--repository", REPOSITORY]
+    """``python -m byoc_pipelines.cli push``, as `make push/<image>` runs it, with moto's ECR and ``registry``."""
+    command = [sys.executable, "-m", "byoc_pipelines.cli", "push", image, "--repository", REPOSITORY]
     command += ["--endpoint-url", moto_endpoint, "--registry-url", registry, *extra]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200, check=False)
 
@@ -195,7 +196,7 @@ def test_push_to_local_registry_then_pull_and_train(
     local = docker_client.images.get(chainer_mnist_image)
     try:
         revision, extra = ecr_mod.git_revision(REPO), []
-    except ecr_mod.ConfigurationError:  # a source tree without git
+    except ConfigurationError:  # a source tree without git
         revision, extra = "test-push", ["--tag-revision", "test-push"]
     expected = [f"{local_registry}/{REPOSITORY}:{tag}" for tag in (revision, "latest")]
     untag_afterwards.extend(expected)

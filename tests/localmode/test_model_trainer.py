@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from byoc_pipelines.local import LocalMode
+from byoc_pipelines.local.session import LocalMode
 from utils.fixture_data import KNBC_DIR, mnist_channels, write_files
 
 pytestmark = pytest.mark.container
