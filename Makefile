@@ -16,6 +16,7 @@ MNIST_IDX_DIR ?= $(firstword $(wildcard ../shared/data/mnist))
 PYTEST_ARGS   ?=
 PUSH_ARGS     ?=
 DEMO_ARGS     ?=
+LOCAL_ARGS    ?=
 
 image = $(IMAGE_PREFIX)/$(1):$(IMAGE_TAG)
 venv  = $(VENV_DIR)/$(1)/bin
@@ -111,9 +112,9 @@ test: lint test-unit $(foreach i,$(IMAGES),test/$(i)) test-local-mode ## everyth
 # ---- running ----------------------------------------------------------------------------------------
 
 .PHONY: demo
-demo: $(VENV_DIR)/pipelines/.installed data docker build-all ## the main job locally: the Chainer Step Functions workflow, then the Keras endpoint
+demo: $(VENV_DIR)/pipelines/.installed data docker build-all ## the main job locally: the Chainer Step Functions workflow, then the Keras endpoint (DEMO_ARGS=--verbose)
 	@echo ">> demo"
-	$(call venv,pipelines)/python -m byoc_pipelines.cli demo --chainer-image $(call image,chainer-mnist) \
+	@$(call venv,pipelines)/python -m byoc_pipelines.cli demo --chainer-image $(call image,chainer-mnist) \
 		--keras-image $(call image,keras-text) --mnist $(DATA_DIR)/mnist $(DEMO_ARGS)
 
 # ---- Step Functions ---------------------------------------------------------------------------------
@@ -141,11 +142,11 @@ pipeline-run: $(VENV_DIR)/pipelines/.installed ## start an execution of DEF on A
 	$(SFN) run $(DEF)
 
 .PHONY: pipeline-local
-pipeline-local: $(VENV_DIR)/pipelines/.installed data docker build-all ## run both definitions on one machine: moto's Step Functions engine + real containers
+pipeline-local: $(VENV_DIR)/pipelines/.installed data docker build-all ## run both definitions on one machine: moto's Step Functions engine + real containers (LOCAL_ARGS=--verbose)
 	@echo ">> the Chainer workflow, locally"
-	$(SFN) local chainer-mnist-batch --image $(call image,chainer-mnist) --data $(DATA_DIR)/mnist
+	@$(SFN) local chainer-mnist-batch --image $(call image,chainer-mnist) --data $(DATA_DIR)/mnist $(LOCAL_ARGS)
 	@echo ">> the Keras endpoint workflow, locally"
-	$(SFN) local keras-text-endpoint --image $(call image,keras-text) --data datasets/knbc
+	@$(SFN) local keras-text-endpoint --image $(call image,keras-text) --data datasets/knbc $(LOCAL_ARGS)
 
 .PHONY: endpoint-up
 endpoint-up: $(VENV_DIR)/pipelines/.installed ## create a model, endpoint config and endpoint on AWS and wait until InService

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from byoc_pipelines.local.artifacts import pictures_from, training_artifacts
 from byoc_pipelines.local.runner import LocalModeRunner
 from byoc_pipelines.local.s3 import S3Folder
 from byoc_pipelines.sagemaker import requests as sm
@@ -99,3 +100,21 @@ def test_a_failing_container_makes_a_failed_job_with_its_reason(tmp_path: Path) 
         "TrainingJobStatus": "Failed",
         "FailureReason": "unknown hyperparameter(s) 'epochz'",
     }
+
+
+def test_pictures_are_extracted_flat_and_listed_with_the_tarballs(tmp_path: Path) -> None:
+    model = tarball(tmp_path / "job" / "model.tar.gz", {"model.npz": b"w"})
+    tarball(
+        tmp_path / "job" / "output.tar.gz",
+        {"data/training_curves.png": b"png", "../../escape.png": b"x", "data/metrics.json": b"{}"},
+    )
+    found = training_artifacts(model, tmp_path / "pictures")
+    assert found == [
+        model,
+        tmp_path / "job" / "output.tar.gz",
+        tmp_path / "pictures" / "training_curves.png",
+        tmp_path / "pictures" / "escape.png",  # its name only: nothing is written outside the target
+    ]
+    assert (tmp_path / "pictures" / "training_curves.png").read_bytes() == b"png"
+    assert not (tmp_path.parent / "escape.png").exists()
+    assert pictures_from(tmp_path / "missing.tar.gz", tmp_path / "pictures") == []

@@ -43,7 +43,7 @@ def _options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         parser.add_argument(flag, default=default, help=text)
     verbose_default = argparse.SUPPRESS if suppress else False
     parser.add_argument(
-        "--verbose", action="store_true", default=verbose_default, help="library logs below WARNING too"
+        "--verbose", action="store_true", default=verbose_default, help="container, SDK and library output too"
     )
 
 
@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for module in (workflows, local, images, endpoints):
         module.register(sub, common)
+    parser.set_defaults(long_run=False)
     return parser
 
 
@@ -83,17 +84,18 @@ def main(
 ) -> int:
     """Run one command; ``clients`` and the streams are for tests (then logging is left as it is)."""
     args = _parser().parse_args(argv)
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    if stdout is None:  # configured by the entry point only, never by library code or tests
-        logs.configure(args.log_level, verbose=args.verbose)
-    factory = clients or aws_clients.factory(args.region, args.profile, args.endpoint_url)
-    context = Context(_config(args), factory, out, err, verbose=args.verbose)
-    try:
-        code: int = args.handler(args, context)
-    except Exception as exc:
-        failure = _failure(exc)
-        if failure is None:
-            raise
-        err.write(f"error: {failure[1]}\n")
-        return failure[0]
+    err = stderr or sys.stderr
+    with logs.console(stdout) as out:
+        if stdout is None:  # configured by the entry point only, never by library code or tests
+            logs.configure(args.log_level, verbose=args.verbose, console=out if args.long_run else None)
+        factory = clients or aws_clients.factory(args.region, args.profile, args.endpoint_url)
+        context = Context(_config(args), factory, out, err, verbose=args.verbose)
+        try:
+            code: int = args.handler(args, context)
+        except Exception as exc:
+            failure = _failure(exc)
+            if failure is None:
+                raise
+            err.write(f"error: {failure[1]}\n")
+            return failure[0]
     return code

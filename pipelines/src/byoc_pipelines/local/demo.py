@@ -4,7 +4,7 @@
    moto's Step Functions engine with real containers: a training job on the MNIST channels, a model from its
    artifact, and a batch transform of ``test.npy``, scored against the held-out labels;
 2. keras-text: a training job on the KNB corpus, a real-time endpoint answering Japanese sentences;
-then everything is torn down and the artifacts are listed.
+then everything is torn down and the artifacts, training-curve pictures and log files are listed.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 
 from byoc_pipelines.aws import endpoint
 from byoc_pipelines.errors import JobFailedError
-from byoc_pipelines.local import pipeline
+from byoc_pipelines.local import artifacts, pipeline
 from byoc_pipelines.local.runner import LocalModeRunner
 from byoc_pipelines.local.session import LocalMode
-from byoc_pipelines.logs import Progress, shown
+from byoc_pipelines.logs import Progress, RunLogs, shown
 from byoc_pipelines.sagemaker import requests as sm
 
 CHAINER_DEFINITION = "chainer-mnist-batch"
@@ -63,11 +63,11 @@ def chainer_mnist(options: DemoOptions, run: Path, progress: Progress) -> tuple[
         execution_name="demo-mnist",
     )
     outcome = pipeline.run(spec, progress)
-    model = outcome.model_tarball()
+    found = artifacts.training_artifacts(outcome.model_tarball(), run / "pictures" / "chainer-mnist")
     transform = outcome.s3.path(outcome.output["transform"]["S3OutputPath"].rstrip("/") + "/test.npy.out")
     if outcome.accuracy is None:
         raise JobFailedError("the batch transform gave no accuracy")
-    return outcome.accuracy, [model, model.with_name("output.tar.gz"), transform]
+    return outcome.accuracy, [*found, transform]
 
 
 def _train_and_create_model(runner: LocalModeRunner, options: DemoOptions, run: Path, progress: Progress) -> Path:
@@ -112,25 +112,32 @@ def keras_text(options: DemoOptions, run: Path, progress: Progress) -> tuple[lis
         answers = _ask(lm, progress)
         lm.sagemaker_client.delete_endpoint(EndpointName="demo-knbc")
         progress.step(KERAS, "endpoint demo-knbc deleted")
-    return answers, [artifact, artifact.with_name("output.tar.gz")]
+    return answers, artifacts.training_artifacts(artifact, run / "pictures" / KERAS)
 
 
-def run(options: DemoOptions, progress: Progress) -> DemoResult:
-    """Both stages, then ``summary.json``."""
+def run(options: DemoOptions, progress: Progress, logs: RunLogs) -> DemoResult:
+    """Both stages, each with its container and SDK output in its own log file; writes ``summary.json``."""
     run_dir = options.run_dir.resolve()
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    accuracy, chainer_files = chainer_mnist(options, run_dir, progress)
-    answers, keras_files = keras_text(options, run_dir, progress)
+    with logs.to("chainer-mnist"):
+        accuracy, chainer_files = chainer_mnist(options, run_dir, progress)
+    with logs.to(KERAS):
+        answers, keras_files = keras_text(options, run_dir, progress)
     summary = {"mnist_transform_accuracy": accuracy, "knbc_answers": answers}
     (run_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return DemoResult(accuracy, answers, [*chainer_files, *keras_files, run_dir / "summary.json"])
 
 
-def report(result: DemoResult, progress: Progress) -> None:
-    """The final summary: accuracy and artifacts."""
+def report(result: DemoResult, progress: Progress, logs: RunLogs) -> None:
+    """The final summary: accuracy, artifacts, pictures, the workflow picture and where the logs are."""
     progress.step("demo", f"done in {progress.elapsed_s:.0f} s; containers and the local network removed")
     progress.detail(f"chainer-mnist batch transform accuracy: {result.accuracy:.4f}")
     progress.detail("artifacts:")
     for path in result.artifacts:
         progress.detail(f"  {shown(path)}")
+    picture = artifacts.workflow_picture(CHAINER_DEFINITION)
+    if picture is not None:
+        progress.detail(f"workflow picture: {shown(picture)}")
+    if logs.files:
+        progress.detail("container and SDK logs: " + ", ".join(shown(path) for path in logs.files))
