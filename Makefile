@@ -79,10 +79,11 @@ push-all: $(foreach i,$(IMAGES),push/$(i)) ## push every image to ECR
 # ---- quality ----------------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: $(VENV_DIR)/chainer-mnist/.installed ## ruff on all Python, hadolint on every Dockerfile
+lint: $(VENV_DIR)/chainer-mnist/.installed $(VENV_DIR)/pipelines/.installed ## ruff on all Python, hadolint on every Dockerfile, mypy --strict
 	@echo ">> lint"
 	$(call venv,chainer-mnist)/ruff check containers pipelines scripts tests bench
 	$(call venv,chainer-mnist)/hadolint $(foreach i,$(IMAGES),containers/$(i)/Dockerfile)
+	$(call venv,pipelines)/mypy --strict pipelines/src
 
 .PHONY: test-unit
 test-unit: venvs data node_modules/.installed ## unit and in-process contract tests (no Docker, no AWS)
