@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from utils.fixture_data import MNIST_DIR, write_opt_ml
+from utils.data import write_opt_ml
+
+REPO = Path(__file__).resolve().parent.parent
+MNIST_DIR = Path(os.environ.get("MNIST_DATA_DIR", REPO / "data" / "mnist"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,7 +36,7 @@ OptMlFactory = Callable[..., Path]
 
 @pytest.fixture
 def fake_opt_ml(tmp_path: Path) -> OptMlFactory:
-    """Write an /opt/ml tree: hyperparameters (as strings, like SageMaker), channels and their files."""
+    """Write an /opt/ml tree (see :func:`utils.data.write_opt_ml`), by default at ``tmp_path/opt_ml``."""
 
     def make(
         hyperparameters: dict[str, Any] | None = None,
@@ -40,7 +44,7 @@ def fake_opt_ml(tmp_path: Path) -> OptMlFactory:
         base: Path | None = None,
         hosts: tuple[str, ...] = ("algo-1",),
     ) -> Path:
-        return write_opt_ml(base or tmp_path / "opt_ml", hyperparameters, channels, hosts)
+        return write_opt_ml(base or tmp_path / "opt_ml", hyperparameters, channels, hosts=hosts)
 
     return make
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import requests
 
-from utils.fixture_data import REPO, free_port
+from utils.data import REPO, free_port
 from utils.images import image_fixture
 from utils.waiting import wait_until
 

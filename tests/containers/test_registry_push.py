@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import shutil
 import subprocess
@@ -21,10 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import requests
 
-from utils.fixture_data import REPO, free_port, random_mnist_bytes, write_opt_ml
+from utils.data import REPO, free_port, write_opt_ml
 from utils.waiting import wait_until
 
 pytest.importorskip("moto", reason="needs the pipelines venv (moto)")
@@ -176,6 +178,14 @@ def untag_afterwards(docker_client: docker.DockerClient) -> Iterator[list[str]]:
             docker_client.images.remove(reference, noprune=True)
 
 
+def npz_bytes(n: int, seed: int) -> bytes:
+    """MNIST-shaped noise: the pulled image only has to train, not to learn."""
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    np.savez(buffer, images=rng.integers(0, 256, (n, 784), dtype=np.uint8), labels=rng.integers(0, 10, n))
+    return buffer.getvalue()
+
+
 def run_push(image: str, registry: str, moto_endpoint: str, env: dict[str, str], *extra: str) -> Any:
     """``python -m byoc_pipelines.cli push``, as `make push/<image>` runs it, with moto's ECR and ``registry``."""
     command = [sys.executable, "-m", "byoc_pipelines.cli", "push", image, "--repository", REPOSITORY]
@@ -249,8 +259,8 @@ def test_push_to_local_registry_then_pull_and_train(
         tmp_path / "opt_ml",
         {"epochs": "1", "units": "16", "batch-size": "50"},
         {
-            "train": {"train.npz": random_mnist_bytes(200, seed=1)},
-            "valid": {"valid.npz": random_mnist_bytes(50, seed=2)},
+            "train": {"train.npz": npz_bytes(200, seed=1)},
+            "valid": {"valid.npz": npz_bytes(50, seed=2)},
         },
     )
     container = container_factory(expected[0])

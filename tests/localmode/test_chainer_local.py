@@ -11,17 +11,20 @@ import pytest
 from byoc_pipelines.local.runner import LocalModeRunner
 from byoc_pipelines.local.session import LocalMode
 from byoc_pipelines.sagemaker import requests as sm
-from utils.fixture_data import mnist_channels, write_files
+from utils.data import mnist_subset_bytes
 
 pytestmark = pytest.mark.container
 
 
 @pytest.fixture
 def channels(tmp_path: Path, mnist_dir: Path) -> dict[str, str]:
-    files = mnist_channels(mnist_dir, {"train": 6000, "valid": 1000})
-    return {
-        channel: f"file://{write_files(tmp_path / 'data' / channel, content)}" for channel, content in files.items()
-    }
+    uris = {}
+    for channel, n in (("train", 6000), ("valid", 1000)):
+        folder = tmp_path / "data" / channel
+        folder.mkdir(parents=True)
+        (folder / f"{channel}.npz").write_bytes(mnist_subset_bytes(mnist_dir, channel, n))
+        uris[channel] = f"file://{folder}"
+    return uris
 
 
 def test_train_model_endpoint_and_transform(

@@ -10,7 +10,7 @@ import pytest
 from byoc_pipelines.local.runner import LocalModeRunner
 from byoc_pipelines.local.session import LocalMode
 from byoc_pipelines.sagemaker import requests as sm
-from utils.fixture_data import knbc_slice, write_files
+from utils.data import write_knbc_slice
 
 pytestmark = pytest.mark.container
 LABELS = {"グルメ", "携帯電話", "京都", "スポーツ"}
@@ -19,7 +19,7 @@ LABELS = {"グルメ", "携帯電話", "京都", "スポーツ"}
 def test_train_endpoint_and_transform(
     local_mode: LocalMode, runner: LocalModeRunner, keras_text_image: str, tmp_path: Path
 ) -> None:
-    write_files(tmp_path / "data" / "train", knbc_slice("train", 1500))
+    write_knbc_slice(tmp_path / "data" / "train", "train", 1500)
     runner.call(
         "CreateTrainingJob",
         sm.training_job(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from byoc_pipelines.local.session import LocalMode
-from utils.fixture_data import KNBC_DIR, mnist_channels, write_files
+from utils.data import KNBC_DIR, mnist_subset_bytes
 
 pytestmark = pytest.mark.container
 
@@ -41,8 +41,11 @@ def _train(
 
 
 def test_chainer_mnist(chainer_mnist_image: str, tmp_path: Path, mnist_dir: Path) -> None:
-    files = mnist_channels(mnist_dir, {"train": 2000, "valid": 300})
-    channels = {channel: write_files(tmp_path / "data" / channel, content) for channel, content in files.items()}
+    channels = {}
+    for channel, n in (("train", 2000), ("valid", 300)):
+        channels[channel] = tmp_path / "data" / channel
+        channels[channel].mkdir(parents=True)
+        (channels[channel] / f"{channel}.npz").write_bytes(mnist_subset_bytes(mnist_dir, channel, n))
     _, names = _train(chainer_mnist_image, channels, {"epochs": 1, "units": 50}, tmp_path)
     assert {"model.npz", "model.json"} <= {Path(n).name for n in names}
 

@@ -18,7 +18,7 @@ pytest.importorskip("moto", reason="needs the pipelines venv (moto)")
 
 from byoc_pipelines.local import pipeline
 from byoc_pipelines.logs import Progress
-from utils.fixture_data import KNBC_DIR, REPO
+from utils.data import KNBC_DIR, REPO
 
 pytestmark = pytest.mark.container
 

@@ -1,7 +1,17 @@
-"""MNIST subsets for tests; they live in :mod:`utils.fixture_data` with the other fixture data."""
+"""Small real MNIST subsets for tests, from the prepared data folder."""
 
 from __future__ import annotations
 
-from utils.fixture_data import mnist_subset_bytes
+import io
+from pathlib import Path
 
-__all__ = ["mnist_subset_bytes"]
+import numpy as np
+
+
+def mnist_subset_bytes(mnist_dir: Path, split: str, n: int) -> bytes:
+    """The first ``n`` images and labels of a prepared split, as an .npz file's bytes."""
+    with np.load(mnist_dir / split / f"{split}.npz") as npz:
+        images, labels = npz["images"][:n], npz["labels"][:n]
+    buffer = io.BytesIO()
+    np.savez(buffer, images=images, labels=labels)
+    return buffer.getvalue()
