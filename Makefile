@@ -16,6 +16,7 @@ MNIST_IDX_DIR ?= datasets/mnist
 PYTEST_ARGS   ?=
 PUSH_ARGS     ?=
 DEMO_ARGS     ?=
+LOCAL_ARGS    ?=
 
 image = $(IMAGE_PREFIX)/$(1):$(IMAGE_TAG)
 venv  = $(VENV_DIR)/$(1)/bin
@@ -75,7 +76,7 @@ build-all: $(foreach i,$(IMAGES),build/$(i)) ## build every image
 .PHONY: push/%
 push/%: $(VENV_DIR)/pipelines/.installed docker build/% ## push one image to ECR as <git-sha>[-dirty] and latest (PUSH_ARGS="--region ...")
 	@echo ">> pushing $(call image,$*)" >&2
-	$(call venv,pipelines)/python -m byoc_pipelines.ecr push $(call image,$*) --repository $(IMAGE_PREFIX)/$* $(PUSH_ARGS)
+	$(call venv,pipelines)/python -m byoc_pipelines.cli push $(call image,$*) --repository $(IMAGE_PREFIX)/$* $(PUSH_ARGS)
 
 .PHONY: push-all
 push-all: $(foreach i,$(IMAGES),push/$(i)) ## push every image to ECR
@@ -83,11 +84,12 @@ push-all: $(foreach i,$(IMAGES),push/$(i)) ## push every image to ECR
 # ---- quality ----------------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: $(VENV_DIR)/chainer-mnist/.installed ## ruff on all Python, hadolint on every Dockerfile, mypy --strict on the libraries
+lint: $(VENV_DIR)/chainer-mnist/.installed $(VENV_DIR)/pipelines/.installed ## ruff on all Python, hadolint on every Dockerfile, mypy --strict on the libraries
 	@echo ">> lint"
-	$(call venv,chainer-mnist)/ruff check containers pipelines scripts tests bench
+	$(call venv,chainer-mnist)/ruff check containers pipelines scripts tests bench examples
 	$(call venv,chainer-mnist)/hadolint $(foreach i,$(IMAGES),containers/$(i)/Dockerfile)
 	$(call venv,chainer-mnist)/mypy --strict containers/sm_contract/src
+	$(call venv,pipelines)/mypy --strict pipelines/src
 
 .PHONY: test-unit
 test-unit: venvs $(VENV_DIR)/toolkit/.installed data node_modules/.installed ## unit, contract and in-process model tests (no Docker, no AWS)
@@ -102,8 +104,12 @@ test/%: $(VENV_DIR)/%/.installed data docker build/% ## container tests of one i
 	@echo ">> container tests of $*"
 	$(call venv,$*)/pytest tests/containers/$(subst -,_,$*) --image $*=$(call image,$*) $(PYTEST_ARGS)
 
+.PHONY: docker-registry
+docker-registry: ## install Debian's docker-registry (the registry push test's local registry) if it is missing
+	@scripts/docker/ensure-registry.sh
+
 .PHONY: test-local-mode
-test-local-mode: $(VENV_DIR)/pipelines/.installed data docker build-all ## both images through local mode, compose, a registry push, and Step Functions locally
+test-local-mode: $(VENV_DIR)/pipelines/.installed data docker docker-registry build-all ## both images through local mode, compose, a registry push, and Step Functions locally
 	@echo ">> local mode, compose, registry and Step Functions tests"
 	$(call venv,pipelines)/pytest tests/localmode tests/compose tests/containers/test_registry_push.py tests/pipelines \
 		$(foreach i,$(IMAGES),--image $(i)=$(call image,$(i))) $(PYTEST_ARGS)
@@ -114,9 +120,9 @@ test: lint test-unit $(foreach i,$(IMAGES),test/$(i)) test-local-mode ## everyth
 # ---- running ----------------------------------------------------------------------------------------
 
 .PHONY: demo
-demo: $(VENV_DIR)/pipelines/.installed data docker build-all ## the main job locally: the Chainer Step Functions workflow, then the Keras endpoint
+demo: $(VENV_DIR)/pipelines/.installed data docker build-all ## the main job locally: the Chainer Step Functions workflow, then the Keras endpoint (DEMO_ARGS=--verbose)
 	@echo ">> demo"
-	$(call venv,pipelines)/python -m byoc_pipelines.demo --chainer-image $(call image,chainer-mnist) \
+	@$(call venv,pipelines)/python -m byoc_pipelines.cli demo --chainer-image $(call image,chainer-mnist) \
 		--keras-image $(call image,keras-text) --mnist $(DATA_DIR)/mnist $(DEMO_ARGS)
 
 # ---- Step Functions ---------------------------------------------------------------------------------
@@ -144,11 +150,11 @@ pipeline-run: $(VENV_DIR)/pipelines/.installed ## start an execution of DEF on A
 	$(SFN) run $(DEF)
 
 .PHONY: pipeline-local
-pipeline-local: $(VENV_DIR)/pipelines/.installed data docker build-all ## run both definitions on one machine: moto's Step Functions engine + real containers
+pipeline-local: $(VENV_DIR)/pipelines/.installed data docker build-all ## run both definitions on one machine: moto's Step Functions engine + real containers (LOCAL_ARGS=--verbose)
 	@echo ">> the Chainer workflow, locally"
-	$(SFN) local chainer-mnist-batch --image $(call image,chainer-mnist) --data $(DATA_DIR)/mnist
+	@$(SFN) local chainer-mnist-batch --image $(call image,chainer-mnist) --data $(DATA_DIR)/mnist $(LOCAL_ARGS)
 	@echo ">> the Keras endpoint workflow, locally"
-	$(SFN) local keras-text-endpoint --image $(call image,keras-text) --data datasets/knbc
+	@$(SFN) local keras-text-endpoint --image $(call image,keras-text) --data datasets/knbc $(LOCAL_ARGS)
 
 .PHONY: endpoint-up
 endpoint-up: $(VENV_DIR)/pipelines/.installed ## create a model, endpoint config and endpoint on AWS and wait until InService

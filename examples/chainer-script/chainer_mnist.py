@@ -74,7 +74,8 @@ def main() -> None:
     args = parse_args()
     comm = chainermn.create_communicator(args.communicator)
     if comm.rank == 0:
-        print(f"{comm.size} process(es) on host {os.environ.get('SM_CURRENT_HOST')}; hosts {os.environ.get('SM_HOSTS')}")
+        host, hosts = os.environ.get("SM_CURRENT_HOST"), os.environ.get("SM_HOSTS")
+        print(f"{comm.size} process(es) on host {host}; hosts {hosts}")
 
     model = L.Classifier(Net(args.units))
     optimizer = chainermn.create_multi_node_optimizer(chainer.optimizers.Adam(), comm)
@@ -93,11 +94,22 @@ def main() -> None:
     trainer.extend(chainermn.create_multi_node_evaluator(extensions.Evaluator(test_iter, model), comm))
     if comm.rank == 0:
         trainer.extend(extensions.LogReport())
-        trainer.extend(extensions.PrintReport(["epoch", "main/loss", "validation/main/loss", "main/accuracy",
-                                               "validation/main/accuracy", "elapsed_time"]))
+        trainer.extend(
+            extensions.PrintReport(
+                [
+                    "epoch",
+                    "main/loss",
+                    "validation/main/loss",
+                    "main/accuracy",
+                    "validation/main/accuracy",
+                    "elapsed_time",
+                ]
+            )
+        )
         trainer.extend(extensions.PlotReport(["main/loss", "validation/main/loss"], "epoch", filename="loss.png"))
-        trainer.extend(extensions.PlotReport(["main/accuracy", "validation/main/accuracy"], "epoch",
-                                             filename="accuracy.png"))
+        trainer.extend(
+            extensions.PlotReport(["main/accuracy", "validation/main/accuracy"], "epoch", filename="accuracy.png")
+        )
     trainer.run()
 
     if comm.rank == 0:

@@ -13,12 +13,11 @@ import numpy as np
 import pytest
 import requests
 
-from byoc_pipelines.local import free_port
+from utils.data import REPO, free_port
 from utils.images import image_fixture
 from utils.waiting import wait_until
 
 pytestmark = pytest.mark.container
-REPO = Path(__file__).resolve().parents[2]
 chainer_mnist_image = image_fixture("chainer-mnist")
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from byoc_pipelines import requests as sm
-from byoc_pipelines.local import LocalMode
+from byoc_pipelines.local.runner import LocalModeRunner
+from byoc_pipelines.local.session import LocalMode
+from byoc_pipelines.sagemaker import requests as sm
 from utils.data import mnist_subset_bytes
 
 pytestmark = pytest.mark.container
@@ -27,9 +28,14 @@ def channels(tmp_path: Path, mnist_dir: Path) -> dict[str, str]:
 
 
 def test_train_model_endpoint_and_transform(
-    local_mode: LocalMode, chainer_mnist_image: str, channels: dict[str, str], tmp_path: Path, mnist_dir: Path
+    local_mode: LocalMode,
+    runner: LocalModeRunner,
+    chainer_mnist_image: str,
+    channels: dict[str, str],
+    tmp_path: Path,
+    mnist_dir: Path,
 ) -> None:
-    local_mode.call(
+    runner.call(
         "CreateTrainingJob",
         sm.training_job(
             "mnist-train",
@@ -40,12 +46,13 @@ def test_train_model_endpoint_and_transform(
             role_arn="arn:aws:iam::123456789012:role/sagemaker",
         ),
     )
-    job = local_mode.describe_training_job("mnist-train")
+    job = runner.call("DescribeTrainingJob", {"TrainingJobName": "mnist-train"})
     assert job["TrainingJobStatus"] == "Completed"
     artifact = job["ModelArtifacts"]["S3ModelArtifacts"]  # never built by hand: local and AWS paths differ
+    assert artifact == f"file://{tmp_path}/output/mnist-train/output/model.tar.gz"  # laid out as on AWS
 
-    local_mode.call("CreateModel", sm.model("mnist-model", chainer_mnist_image, artifact))
-    local_mode.call("CreateEndpointConfig", sm.endpoint_config("mnist-config", "mnist-model"))
+    runner.call("CreateModel", sm.model("mnist-model", chainer_mnist_image, artifact))
+    runner.call("CreateEndpointConfig", sm.endpoint_config("mnist-config", "mnist-model"))
     local_mode.sagemaker_client.create_endpoint(EndpointName="mnist-endpoint", EndpointConfigName="mnist-config")
     assert local_mode.wait_for_endpoint("mnist-endpoint")["EndpointStatus"] == "InService"
     test_images = np.load(mnist_dir / "transform" / "test.npy")
@@ -71,7 +78,9 @@ def test_train_model_endpoint_and_transform(
         content_type="application/x-npy",
         split_type="None",
     )
-    local_mode.call("CreateTransformJob", request)
+    assert runner.call("CreateTransformJob", request) == {
+        "TransformJobArn": "arn:aws:sagemaker:us-east-1:123456789012:transform-job/mnist-transform"
+    }
     assert (
         local_mode.sagemaker_client.describe_transform_job(TransformJobName="mnist-transform")["TransformJobStatus"]
         == "Completed"
@@ -83,10 +92,10 @@ def test_train_model_endpoint_and_transform(
 
 
 def test_failed_training_job_is_failed_with_its_reason(
-    local_mode: LocalMode, chainer_mnist_image: str, channels: dict[str, str], tmp_path: Path
+    runner: LocalModeRunner, chainer_mnist_image: str, channels: dict[str, str], tmp_path: Path
 ) -> None:
     request = sm.training_job("mnist-bad", chainer_mnist_image, channels, f"file://{tmp_path}/output", {"epochz": 1})
-    local_mode.call("CreateTrainingJob", request)
-    job = local_mode.describe_training_job("mnist-bad")
+    runner.call("CreateTrainingJob", request)  # as on AWS, the create call itself succeeds
+    job = runner.call("DescribeTrainingJob", {"TrainingJobName": "mnist-bad"})
     assert job["TrainingJobStatus"] == "Failed"
     assert job["FailureReason"].startswith("unknown hyperparameter(s) 'epochz'")

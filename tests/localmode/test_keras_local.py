@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import pytest
 
-from byoc_pipelines import requests as sm
-from byoc_pipelines.local import LocalMode
+from byoc_pipelines.local.runner import LocalModeRunner
+from byoc_pipelines.local.session import LocalMode
+from byoc_pipelines.sagemaker import requests as sm
+from utils.data import write_knbc_slice
 
 pytestmark = pytest.mark.container
-KNBC = Path(__file__).resolve().parents[2] / "datasets" / "knbc"
 LABELS = {"グルメ", "携帯電話", "京都", "スポーツ"}
 
 
-def _slice(source: Path, target: Path, rows: int) -> None:
-    target.mkdir(parents=True)
-    for name in ("features.csv", "labels.csv"):
-        with (source / name).open(encoding="utf-8", newline="") as handle:
-            lines = list(csv.reader(handle))[: rows + 1]
-        with (target / name).open("w", encoding="utf-8", newline="") as handle:
-            csv.writer(handle, lineterminator="\n").writerows(lines)
-
-
-def test_train_endpoint_and_transform(local_mode: LocalMode, keras_text_image: str, tmp_path: Path) -> None:
-    _slice(KNBC / "train", tmp_path / "data" / "train", 1500)
-    local_mode.call(
+def test_train_endpoint_and_transform(
+    local_mode: LocalMode, runner: LocalModeRunner, keras_text_image: str, tmp_path: Path
+) -> None:
+    write_knbc_slice(tmp_path / "data" / "train", "train", 1500)
+    runner.call(
         "CreateTrainingJob",
         sm.training_job(
             "knbc-train",
@@ -37,11 +30,11 @@ def test_train_endpoint_and_transform(local_mode: LocalMode, keras_text_image: s
             {"epochs": 3, "hidden": 16, "embedding-dim": 32, "vocab-size": 2000},
         ),
     )
-    job = local_mode.describe_training_job("knbc-train")
+    job = runner.call("DescribeTrainingJob", {"TrainingJobName": "knbc-train"})
     assert job["TrainingJobStatus"] == "Completed", job
-    local_mode.call("CreateModel", sm.model("knbc-model", keras_text_image, job["ModelArtifacts"]["S3ModelArtifacts"]))
-    local_mode.call("CreateEndpointConfig", sm.endpoint_config("knbc-config", "knbc-model"))
-    local_mode.call("CreateEndpoint", {"EndpointName": "knbc-endpoint", "EndpointConfigName": "knbc-config"})
+    runner.call("CreateModel", sm.model("knbc-model", keras_text_image, job["ModelArtifacts"]["S3ModelArtifacts"]))
+    runner.call("CreateEndpointConfig", sm.endpoint_config("knbc-config", "knbc-model"))
+    runner.call("CreateEndpoint", {"EndpointName": "knbc-endpoint", "EndpointConfigName": "knbc-config"})
     assert local_mode.wait_for_endpoint("knbc-endpoint")["EndpointStatus"] == "InService"
 
     response = local_mode.sagemaker_runtime_client.invoke_endpoint(
@@ -59,7 +52,7 @@ def test_train_endpoint_and_transform(local_mode: LocalMode, keras_text_image: s
     queries = ["電波が悪い", "ラーメンが美味しい", "金閣寺に行った"]
     (tmp_path / "batch").mkdir()
     (tmp_path / "batch" / "queries.jsonl").write_text("".join(json.dumps({"q": q}) + "\n" for q in queries))
-    local_mode.call(
+    runner.call(
         "CreateTransformJob",
         sm.transform_job(
             "knbc-transform",

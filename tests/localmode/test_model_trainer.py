@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from byoc_pipelines.local import LocalMode
-from utils.data import mnist_subset_bytes
+from byoc_pipelines.local.session import LocalMode
+from utils.data import KNBC_DIR, mnist_subset_bytes
 
 pytestmark = pytest.mark.container
-KNBC = Path(__file__).resolve().parents[2] / "datasets" / "knbc"
 
 
 def _train(
@@ -53,7 +52,7 @@ def test_chainer_mnist(chainer_mnist_image: str, tmp_path: Path, mnist_dir: Path
 
 def test_keras_text(keras_text_image: str, tmp_path: Path) -> None:
     train = tmp_path / "data" / "train"
-    shutil.copytree(KNBC / "train", train)
+    shutil.copytree(KNBC_DIR / "train", train)
     _, names = _train(
         keras_text_image,
         {"train": train},

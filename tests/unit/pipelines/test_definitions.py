@@ -7,17 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from byoc_pipelines import definitions as defs
-from byoc_pipelines.arns import Api, Pattern, Service, integration_arn, operation_name
+from byoc_pipelines.asl import definitions as defs
+from byoc_pipelines.asl import graph
+from byoc_pipelines.asl.arns import Api, Pattern, Service, integration_arn, operation, operation_name
+from byoc_pipelines.asl.states import Ref, StateName, parameters
 from byoc_pipelines.config import PipelineConfig
 from byoc_pipelines.errors import DefinitionError
-from byoc_pipelines.states import Ref, StateName, parameters
 
 GOLDEN = Path(__file__).resolve().parents[3] / "pipelines" / "definitions"
 
 
 @pytest.mark.parametrize("name", list(defs.BUILDERS))
 def test_builder_output_matches_the_committed_golden_json(name: str) -> None:
+    assert defs.RENDERED_DIR == GOLDEN
     golden = json.loads((GOLDEN / f"{name}.json").read_text())
     assert defs.build(name, PipelineConfig()) == golden, f"re-render with `python -m byoc_pipelines.cli render {name}`"
 
@@ -25,7 +27,7 @@ def test_builder_output_matches_the_committed_golden_json(name: str) -> None:
 @pytest.mark.parametrize("name", list(defs.BUILDERS))
 def test_graph_is_sound_and_states_come_from_the_enum(name: str) -> None:
     definition = defs.build(name, PipelineConfig())
-    defs.check_graph(definition)
+    graph.check_graph(definition)
     assert set(definition["States"]) <= {s.value for s in StateName}
 
 
@@ -37,6 +39,8 @@ def test_arn_function_and_operation_names() -> None:
         "aws-sdk:sagemaker",
         "DescribeEndpoint",
     )
+    assert operation("createTransformJob.waitForTaskToken") == "CreateTransformJob"
+    assert operation("describeEndpoint") == "DescribeEndpoint"
 
 
 def test_names_derive_from_the_execution_name() -> None:
@@ -101,7 +105,7 @@ def test_graph_check_reports_dangling_and_unreachable_states() -> None:
     definition = defs.build("chainer-mnist-batch", PipelineConfig())
     definition["States"]["Train Model"]["Next"] = "Create Modle"
     with pytest.raises(DefinitionError, match=r"missing state 'Create Modle'.*'Create Model' is unreachable"):
-        defs.check_graph(definition)
+        graph.check_graph(definition)
 
 
 def test_config_from_environment_and_flags() -> None:

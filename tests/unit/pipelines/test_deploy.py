@@ -17,11 +17,13 @@ import boto3
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from byoc_pipelines import cli, deploy, endpoint, executions, policies
-from byoc_pipelines import definitions as defs
-from byoc_pipelines.botocore_check import request_errors
+from byoc_pipelines import cli
+from byoc_pipelines.asl import definitions as defs
+from byoc_pipelines.aws import deploy, endpoint, executions, policies
 from byoc_pipelines.config import PipelineConfig
 from byoc_pipelines.errors import DeployError
+from byoc_pipelines.sagemaker import requests
+from byoc_pipelines.sagemaker.shapes import request_errors
 from utils.aws import REGION, isolate_aws_env
 
 ACCOUNT = "123456789012"  # moto's account
@@ -190,10 +192,8 @@ def test_endpoint_is_deleted_when_a_step_fails(aws: Any) -> None:
 
 
 def test_endpoint_requests_match_botocore() -> None:
-    from byoc_pipelines import requests as sm
-
-    assert request_errors("CreateModel", sm.model("m", "i", "s3://b/k", role_arn=CONFIG.role_arn)) == []
-    assert request_errors("CreateEndpointConfig", sm.endpoint_config("c", "m")) == []
+    assert request_errors("CreateModel", requests.model("m", "i", "s3://b/k", role_arn=CONFIG.role_arn)) == []
+    assert request_errors("CreateEndpointConfig", requests.endpoint_config("c", "m")) == []
 
 
 def test_cli_deploy_run_status_and_endpoint(aws: Any, tmp_path: Path) -> None:

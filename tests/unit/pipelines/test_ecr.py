@@ -1,4 +1,4 @@
-"""byoc_pipelines.ecr against moto's ECR (no AWS account) and a recording stand-in for the Docker client."""
+"""ECR push (``byoc_pipelines.aws.ecr`` and ``cli push``) against moto's ECR and a recording stand-in for Docker."""
 
 from __future__ import annotations
 
@@ -20,9 +20,12 @@ import boto3
 import docker.errors
 from moto import mock_aws
 
+from byoc_pipelines import cli
+from byoc_pipelines.aws import docker_push
+from byoc_pipelines.aws import ecr as ecr_mod
+from byoc_pipelines.cli.images import default_repository
+from byoc_pipelines.errors import ConfigurationError, PushError
 from utils.aws import REGION, isolate_aws_env
-
-ecr_mod = pytest.importorskip("byoc_pipelines.ecr", reason="needs the pipelines venv (byoc_pipelines)")
 
 ACCOUNT = "123456789012"  # moto's default account
 REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
@@ -151,15 +154,15 @@ def test_password_may_contain_colons() -> None:
     ],
 )
 def test_bad_authorization_data_is_one_clear_line(data: dict[str, str], message: str) -> None:
-    with pytest.raises(ecr_mod.PushError, match=message) as caught:
+    with pytest.raises(PushError, match=message) as caught:
         ecr_mod.decode_authorization(data)
     assert "\n" not in str(caught.value)
 
 
 def test_registry_host_strips_scheme_and_path() -> None:
-    assert ecr_mod.registry_host(f"https://{REGISTRY}") == REGISTRY
-    assert ecr_mod.registry_host(f"{REGISTRY}/byoc/x") == REGISTRY
-    assert ecr_mod.registry_host("127.0.0.1:5000") == "127.0.0.1:5000"
+    assert docker_push.registry_host(f"https://{REGISTRY}") == REGISTRY
+    assert docker_push.registry_host(f"{REGISTRY}/byoc/x") == REGISTRY
+    assert docker_push.registry_host("127.0.0.1:5000") == "127.0.0.1:5000"
     assert ecr_mod.image_uri(f"https://{REGISTRY}/", "byoc/x", "abc") == f"{REGISTRY}/byoc/x:abc"
 
 
@@ -222,7 +225,7 @@ def test_error_in_push_stream_fails_with_one_line(ecr: Any) -> None:
         {"errorDetail": {"message": "denied: not authorized\nto push"}, "error": "denied: not authorized\nto push"},
         {"status": "never reached"},
     ]
-    with pytest.raises(ecr_mod.PushError) as caught:
+    with pytest.raises(PushError) as caught:
         ecr_mod.push(
             "byoc/chainer-mnist:latest",
             "byoc/chainer-mnist",
@@ -234,15 +237,15 @@ def test_error_in_push_stream_fails_with_one_line(ecr: Any) -> None:
 
 
 def test_missing_local_image_fails_before_any_aws_call(ecr: Any) -> None:
-    with pytest.raises(ecr_mod.PushError, match="local image byoc/nope:latest not found"):
+    with pytest.raises(PushError, match="local image byoc/nope:latest not found"):
         ecr_mod.push("byoc/nope:latest", "byoc/nope", ecr_client=ecr, docker_client=FakeDocker(), revision="r1")
     assert ecr.describe_repositories()["repositories"] == []
 
 
 def test_default_repository_is_the_image_name_without_tag() -> None:
-    assert ecr_mod._default_repository("byoc/chainer-mnist:latest") == "byoc/chainer-mnist"
-    assert ecr_mod._default_repository("byoc/chainer-mnist") == "byoc/chainer-mnist"
-    assert ecr_mod._default_repository("127.0.0.1:5000/byoc/x@sha256:00") == "127.0.0.1:5000/byoc/x"
+    assert default_repository("byoc/chainer-mnist:latest") == "byoc/chainer-mnist"
+    assert default_repository("byoc/chainer-mnist") == "byoc/chainer-mnist"
+    assert default_repository("127.0.0.1:5000/byoc/x@sha256:00") == "127.0.0.1:5000/byoc/x"
 
 
 # ---- configuration errors (exit 2) --------------------------------------------------------------------------
@@ -250,7 +253,7 @@ def test_default_repository_is_the_image_name_without_tag() -> None:
 
 def run_main(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = ecr_mod.main(list(argv), stdout=out, stderr=err)
+    code = cli.main(list(argv), stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -262,16 +265,45 @@ def test_no_credentials_is_one_line_and_exit_2(no_aws_env: None, monkeypatch: py
     assert err.count("\n") == 1
 
 
-def test_no_credentials_raised_by_botocore_is_handled_too(ecr: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_credentials_raised_by_botocore_is_handled_too(fake_aws_env: None) -> None:
     import botocore.exceptions
 
-    def no_credentials(*args: Any, **kwargs: Any) -> Any:
+    def no_credentials(service: str) -> Any:
         raise botocore.exceptions.NoCredentialsError()
 
-    monkeypatch.setattr(ecr_mod, "ecr_client_from_environment", no_credentials)
-    code, _, err = run_main("push", "byoc/chainer-mnist:latest", "--tag-revision", "r1")
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["push", "byoc/chainer-mnist:latest", "--tag-revision", "r1"], no_credentials, out, err)
     assert code == 2
-    assert err.startswith("error: no AWS credentials found") and err.count("\n") == 1
+    assert err.getvalue().startswith("error: no AWS credentials found") and err.getvalue().count("\n") == 1
+
+
+def test_cli_push_prints_only_the_uri_on_stdout(ecr: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    docker_client = FakeDocker()
+    monkeypatch.setattr("byoc_pipelines.cli.images.docker.from_env", lambda **kwargs: docker_client)
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["push", "byoc/chainer-mnist:latest", "--tag-revision", "r1", "--region", REGION]
+    assert cli.main(argv, lambda service: ecr, out, err) == 0, err.getvalue()
+    assert out.getvalue() == f"{REGISTRY}/byoc/chainer-mnist:r1\n"  # the repository defaults to the image name
+    assert err.getvalue().startswith("created ECR repository byoc/chainer-mnist")
+    assert err.getvalue().endswith(
+        f"pushed {REGISTRY}/byoc/chainer-mnist:r1, {REGISTRY}/byoc/chainer-mnist:latest (sha256:{'c' * 64})\n"
+    )
+    assert [call[0] for call in docker_client.calls] == ["login", "tag", "tag", "push", "push"]
+
+
+def test_cli_ecr_api_error_is_one_line_and_exit_1(ecr: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.stub import Stubber
+
+    monkeypatch.setattr("byoc_pipelines.cli.images.docker.from_env", lambda **kwargs: FakeDocker())
+    with Stubber(ecr) as stub:
+        stub.add_client_error("create_repository", "AccessDeniedException", "not allowed\nat all")
+        out, err = io.StringIO(), io.StringIO()
+        code = cli.main(["push", "byoc/chainer-mnist:latest", "--tag-revision", "r1"], lambda service: ecr, out, err)
+    assert (code, out.getvalue()) == (1, "")
+    assert err.getvalue().startswith(
+        "error: An error occurred (AccessDeniedException) when calling the CreateRepository"
+    )
+    assert err.getvalue().endswith("not allowed at all\n") and err.getvalue().count("\n") == 1
 
 
 def test_no_region_is_one_line_and_exit_2(no_aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -291,7 +323,7 @@ def test_invalid_tag_revision_is_exit_2(fake_aws_env: None) -> None:
 def test_module_entry_point_reports_missing_credentials(no_aws_env: None, tmp_path: Path) -> None:
     env = {**os.environ, "AWS_DEFAULT_REGION": REGION}
     done = subprocess.run(
-        [sys.executable, "-m", "byoc_pipelines.ecr", "push", "byoc/x:latest", "--tag-revision", "r1"],
+        [sys.executable, "-m", "byoc_pipelines.cli", "push", "byoc/x:latest", "--tag-revision", "r1"],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -356,12 +388,12 @@ def test_new_commit_changes_the_revision(work_tree: Path) -> None:
 
 def test_outside_a_git_repository_asks_for_tag_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    with pytest.raises(ecr_mod.ConfigurationError, match=r"cannot work out the git revision .*pass --tag-revision"):
+    with pytest.raises(ConfigurationError, match=r"cannot work out the git revision .*pass --tag-revision"):
         ecr_mod.git_revision(tmp_path)
 
 
 def test_repository_without_commits_asks_for_tag_revision(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q")
-    with pytest.raises(ecr_mod.ConfigurationError, match="pass --tag-revision") as caught:
+    with pytest.raises(ConfigurationError, match="pass --tag-revision") as caught:
         ecr_mod.git_revision(tmp_path)
     assert "\n" not in str(caught.value)

@@ -1,4 +1,4 @@
-"""Request builders produce valid AWS requests (checked against botocore's model) and local rewrites."""
+"""Request builders produce valid AWS requests (checked against botocore's model); the local-mode rewrite."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from byoc_pipelines import requests as sm
+from byoc_pipelines.local.runner import to_local
+from byoc_pipelines.sagemaker import requests as sm
+from byoc_pipelines.sagemaker.shapes import request_errors
 
 SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
@@ -53,12 +55,16 @@ def test_validation_catches_a_typo() -> None:
     request = _training()
     request["TrainingJobNam"] = request.pop("TrainingJobName")
     assert 'Unknown parameter in input: "TrainingJobNam"' in _errors("CreateTrainingJob", request)
+    problems = request_errors("CreateTrainingJob", request)
+    assert 'Missing required parameter in input: "TrainingJobName"' in problems
+    assert any(p.startswith('Unknown parameter in input: "TrainingJobNam", must be one of') for p in problems)
+    assert request_errors("CreateTrainingJobb", request) == ["sagemaker has no operation 'CreateTrainingJobb'"]
 
 
 def test_local_rewrite_of_training() -> None:
     request = _training()
     request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = "file:///data/train"
-    local = sm.to_local("CreateTrainingJob", request)
+    local = to_local("CreateTrainingJob", request)
     assert local["ResourceConfig"]["InstanceType"] == "local"
     for key in ("RoleArn", "StoppingCondition", "CheckpointConfig"):
         assert key not in local
@@ -70,10 +76,10 @@ def test_local_rewrite_of_training() -> None:
 
 
 def test_local_rewrite_of_model_config_and_transform() -> None:
-    model = sm.to_local("CreateModel", sm.model("m", "img", "file:///out/model.tar.gz", role_arn=ROLE))
+    model = to_local("CreateModel", sm.model("m", "img", "file:///out/model.tar.gz", role_arn=ROLE))
     assert "ExecutionRoleArn" not in model and model["PrimaryContainer"]["Environment"] == {}
-    config = sm.to_local("CreateEndpointConfig", sm.endpoint_config("c", "m"))
+    config = to_local("CreateEndpointConfig", sm.endpoint_config("c", "m"))
     assert config["ProductionVariants"][0]["InstanceType"] == "local"
-    transform = sm.to_local("CreateTransformJob", sm.transform_job("t", "m", "file:///in", "file:///out"))
+    transform = to_local("CreateTransformJob", sm.transform_job("t", "m", "file:///in", "file:///out"))
     assert transform["TransformResources"]["InstanceType"] == "local"
     assert transform["BatchStrategy"] == "MultiRecord" and transform["TransformOutput"]["AssembleWith"] == "Line"

@@ -16,14 +16,13 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+from byoc_pipelines.aws.policies import inline_policies, trust_policy
 from byoc_pipelines.config import PipelineConfig
 from byoc_pipelines.errors import DeployError
-from byoc_pipelines.policies import inline_policies, trust_policy
+from byoc_pipelines.functions import LAMBDA_SOURCE
 
 logger = logging.getLogger(__name__)
 
-LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda"  # pipelines/lambda in the source tree
-LAMBDA_SOURCE = LAMBDA_DIR / "create_model.py"
 LAMBDA_RUNTIME = "python3.12"
 LAMBDA_HANDLER = "create_model.handler"
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)  # fixed timestamps: the same source gives the same zip (and CodeSha256)

@@ -15,8 +15,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
-from byoc_pipelines import requests as sm
 from byoc_pipelines.errors import DeployError
+from byoc_pipelines.sagemaker import requests as sm
 
 logger = logging.getLogger(__name__)
 

@@ -14,15 +14,12 @@ import os
 import shutil
 import socket
 import subprocess
-import tarfile
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-
-from byoc_pipelines.requests import to_local
 
 logger = logging.getLogger(__name__)
 
@@ -40,22 +37,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _failure_reason(request: Mapping[str, Any]) -> str | None:
-    """``failure`` from the job's ``output.tar.gz`` (local mode writes it straight into the output folder)."""
-    output = request["OutputDataConfig"]["S3OutputPath"]
-    if not output.startswith("file://"):
-        return None
-    archive = Path(output.removeprefix("file://")) / "output.tar.gz"
-    if not archive.is_file():
-        return None
-    with tarfile.open(archive) as tar:
-        member = next((m for m in tar.getmembers() if Path(m.name).name == "failure"), None)
-        if member is None:
-            return None
-        handle = tar.extractfile(member)
-        return handle.read().decode("utf-8", errors="replace").strip()[:1024] if handle else None
 
 
 def _docker(*args: str) -> str:
@@ -78,7 +59,10 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 
 
 class LocalMode(contextlib.AbstractContextManager["LocalMode"]):
-    """``with LocalMode() as lm: lm.sagemaker_client.create_training_job(**request)``."""
+    """``with LocalMode() as lm: lm.sagemaker_client.create_training_job(**request)``.
+
+    :class:`byoc_pipelines.local.runner.LocalModeRunner` takes AWS-shaped requests on top of it.
+    """
 
     def __init__(self, root: Path | None = None, region: str = "us-east-1", serving_port: int | None = None) -> None:
         self._own_root = root is None
@@ -88,7 +72,6 @@ class LocalMode(contextlib.AbstractContextManager["LocalMode"]):
         self._stack = contextlib.ExitStack()
         self._containers_before: set[str] = set()
         self.session: Any = None
-        self._failed: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def __enter__(self) -> LocalMode:
@@ -138,37 +121,6 @@ class LocalMode(contextlib.AbstractContextManager["LocalMode"]):
     @property
     def sagemaker_runtime_client(self) -> Any:
         return self.session.sagemaker_runtime_client
-
-    def call(self, operation: str, request: Mapping[str, Any]) -> Any:
-        """Run an AWS-shaped SageMaker request (``"CreateTrainingJob"``, ...) in local mode.
-
-        As on AWS, a training job that fails does not make the create call fail: the job ends ``Failed``
-        and :meth:`describe_training_job` gives the container's failure reason.
-        """
-        from botocore import xform_name
-
-        if operation == "DescribeTrainingJob":
-            return self.describe_training_job(request["TrainingJobName"])
-        local = to_local(operation, request)
-        if operation != "CreateTrainingJob":
-            return getattr(self.sagemaker_client, xform_name(operation))(**local)
-        name = local["TrainingJobName"]
-        try:
-            self.sagemaker_client.create_training_job(**local)
-        except RuntimeError as exc:  # Compose v2 reports the container's exit code
-            self._failed[name] = _failure_reason(local) or str(exc)
-        else:  # docker-compose 1.29 exits 0 even when the container failed: read the failure file
-            reason = _failure_reason(local)
-            if reason:
-                self._failed[name] = reason
-        return {"TrainingJobArn": f"arn:aws:sagemaker:{self.region}:000000000000:training-job/{name}"}
-
-    def describe_training_job(self, name: str) -> dict[str, Any]:
-        """The SDK's description, with ``Failed`` and ``FailureReason`` for a job whose container failed."""
-        if name in self._failed:
-            return {"TrainingJobName": name, "TrainingJobStatus": "Failed", "FailureReason": self._failed[name]}
-        described: dict[str, Any] = self.sagemaker_client.describe_training_job(TrainingJobName=name)
-        return described
 
     def delete_endpoints(self) -> None:
         """Stop every endpoint this process started (the SDK keeps them in class-level state)."""

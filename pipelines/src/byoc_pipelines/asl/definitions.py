@@ -1,4 +1,4 @@
-"""Whole state machine definitions (Chainer batch, Keras endpoint), their sample inputs and graph checks.
+"""Whole state machine definitions (Chainer batch, Keras endpoint) and their sample execution inputs.
 
 Per-run values come from the execution input (``$.image``, ``$.role_arn``, ``$.inputs.*``, ``$.outputs.*``,
 ``$.hyperparameters``, ``$.instance_types.*``, ``$.wait_seconds``); job, model and endpoint names are made from
@@ -8,15 +8,13 @@ result (``ModelArtifacts.S3ModelArtifacts``): AWS and local mode lay out the out
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Any
+from pathlib import Path
+from typing import Any, TypedDict
 
-from byoc_pipelines import requests as sm
-from byoc_pipelines.arns import Api, Service, integration_arn
-from byoc_pipelines.config import PipelineConfig
-from byoc_pipelines.errors import DefinitionError
-from byoc_pipelines.states import (
+from byoc_pipelines.asl.arns import Api, Service, integration_arn
+from byoc_pipelines.asl.states import (
     Ref,
     StateName,
     choice_state,
@@ -29,7 +27,11 @@ from byoc_pipelines.states import (
     task,
     wait_state,
 )
+from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.errors import DefinitionError
+from byoc_pipelines.sagemaker import requests as sm
 
+RENDERED_DIR = Path(__file__).resolve().parents[3] / "definitions"  # pipelines/definitions: JSON and pictures
 EXECUTION_NAME = "$$.Execution.Name"
 NAMES = "$.names"
 
@@ -41,7 +43,12 @@ class CreateModelVia(StrEnum):
     LAMBDA = "lambda"
 
 
-def _retrying(config: PipelineConfig) -> dict[str, int]:
+class _Retrying(TypedDict):
+    max_attempts: int
+    retry_interval_s: int
+
+
+def _retrying(config: PipelineConfig) -> _Retrying:
     return {"max_attempts": config.max_attempts, "retry_interval_s": config.retry_interval_seconds}
 
 
@@ -231,41 +238,3 @@ def sample_input(name: str, config: PipelineConfig, image: str | None = None) ->
         "instance_types": {"training": config.training_instance_type, "endpoint": config.endpoint_instance_type},
         "wait_seconds": config.endpoint_wait_seconds,
     }
-
-
-# -- graph checks ----------------------------------------------------------------------------------------------
-def transitions(state: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """``(label, target)`` of every transition out of a state: Next, Choice branches and Default, Catch."""
-    if "Next" in state:
-        yield "", state["Next"]
-    for rule in state.get("Choices", []):
-        yield f"{rule.get('StringEquals', '')}", rule["Next"]
-    if "Default" in state:
-        yield "default", state["Default"]
-    for handler in state.get("Catch", []):
-        yield "catch " + ",".join(handler["ErrorEquals"]), handler["Next"]
-
-
-def check_graph(definition: Mapping[str, Any]) -> None:
-    """Every transition lands on a state, every state is reachable, and some state ends the execution."""
-    states: Mapping[str, Any] = definition["States"]
-    problems = [
-        f"state {name!r} goes to missing state {target!r}"
-        for name, state in states.items()
-        for _, target in transitions(state)
-        if target not in states
-    ]
-    if definition["StartAt"] not in states:
-        problems.append(f"StartAt {definition['StartAt']!r} is not a state")
-    seen, todo = set(), [definition["StartAt"]]
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in states:
-            continue
-        seen.add(name)
-        todo.extend(target for _, target in transitions(states[name]))
-    problems += [f"state {name!r} is unreachable" for name in states if name not in seen]
-    if not any(s.get("End") or s["Type"] in ("Succeed", "Fail") for s in states.values()):
-        problems.append("no state ends the execution")
-    if problems:
-        raise DefinitionError("; ".join(problems))

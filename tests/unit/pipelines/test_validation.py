@@ -11,9 +11,11 @@ import pytest
 
 pytest.importorskip("moto", reason="needs the pipelines venv (moto)")
 
-from byoc_pipelines import definitions as defs
-from byoc_pipelines import validate
+from byoc_pipelines import validation
+from byoc_pipelines.asl import definitions as defs
+from byoc_pipelines.asl import lint
 from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.errors import ToolMissingError
 
 CONFIG = PipelineConfig(endpoint_wait_seconds=0)
 PAYLOADS = {CONFIG.create_model_function: "CreateModel"}
@@ -22,8 +24,8 @@ PAYLOADS = {CONFIG.create_model_function: "CreateModel"}
 def _asl_validator_or_skip() -> None:
     """Skips on a developer machine without node_modules; CI (`make test` installs it) must not skip."""
     try:
-        validate.asl_validator_path()
-    except validate.ToolMissingError as exc:
+        lint.asl_validator_path()
+    except ToolMissingError as exc:
         if os.environ.get("CI"):
             pytest.fail(str(exc))
         pytest.skip(str(exc))
@@ -38,18 +40,18 @@ def _dangling_next() -> dict[str, Any]:
 @pytest.mark.parametrize("name", list(defs.BUILDERS))
 def test_all_validators_pass_our_definitions(name: str) -> None:
     _asl_validator_or_skip()
-    results = validate.validate(defs.build(name, CONFIG), defs.sample_input(name, CONFIG), PAYLOADS)
+    results = validation.validate(defs.build(name, CONFIG), defs.sample_input(name, CONFIG), PAYLOADS)
     assert results == {"graph": [], "statelint": [], "asl-validator": [], "botocore": []}
 
 
 def test_statelint_rejects_a_dangling_next() -> None:
-    problems = validate.statelint(_dangling_next())
+    problems = lint.statelint(_dangling_next())
     assert any("Batch Transfrom" in p for p in problems), problems
 
 
 def test_asl_validator_rejects_a_dangling_next() -> None:
     _asl_validator_or_skip()
-    problems = validate.asl_validator(_dangling_next())
+    problems = lint.asl_validator(_dangling_next())
     assert problems and any("Batch Transfrom" in p or "invalid" in p.lower() for p in problems), problems
 
 
@@ -58,21 +60,21 @@ def test_asl_validator_rejects_a_malformed_intrinsic() -> None:
     definition = defs.build("chainer-mnist-batch", CONFIG)
     names = definition["States"]["Name Resources"]["Parameters"]
     names["model.$"] = names["model.$"].rstrip(")")
-    assert validate.asl_validator(definition)
+    assert lint.asl_validator(definition)
 
 
 def test_botocore_check_rejects_a_misspelled_parameter() -> None:
     definition = defs.build("chainer-mnist-batch", CONFIG)
     params = definition["States"]["Train Model"]["Parameters"]
     params["TrainingJobNam.$"] = params.pop("TrainingJobName.$")
-    problems = validate.request_shapes(definition, defs.sample_input("chainer-mnist-batch", CONFIG))
+    problems = validation.request_shapes(definition, defs.sample_input("chainer-mnist-batch", CONFIG))
     assert any('Train Model: CreateTrainingJob: Unknown parameter in input: "TrainingJobNam"' in p for p in problems)
 
 
 def test_botocore_check_rejects_a_wrong_type_from_the_input() -> None:
     sample = defs.sample_input("chainer-mnist-batch", CONFIG)
     sample["hyperparameters"] = {"epochs": 1}  # HyperParameters is a string map
-    problems = validate.request_shapes(defs.build("chainer-mnist-batch", CONFIG), sample)
+    problems = validation.request_shapes(defs.build("chainer-mnist-batch", CONFIG), sample)
     assert any("Invalid type for parameter HyperParameters.epochs" in p for p in problems), problems
 
 
@@ -80,7 +82,7 @@ def test_botocore_check_rejects_a_misspelled_resource() -> None:
     definition = defs.build("chainer-mnist-batch", CONFIG)
     definition["States"]["Train Model"]["Resource"] += "b"  # createTrainingJob.syncb -> still "CreateTrainingJob"
     definition["States"]["Create Model"]["Resource"] = "arn:aws:states:::sagemaker:createModell"
-    assert validate.resources_known(definition) == [
+    assert validation.resources_known(definition) == [
         "Create Model: arn:aws:states:::sagemaker:createModell is not a SageMaker operation"
     ]
 
@@ -89,13 +91,13 @@ def test_botocore_check_covers_the_lambda_payload() -> None:
     definition = defs.build("chainer-mnist-batch-lambda", CONFIG)
     payload = definition["States"]["Create Model"]["Parameters"]["Payload"]
     payload["PrimaryContainer"]["ModelDataUri.$"] = payload["PrimaryContainer"].pop("ModelDataUrl.$")
-    problems = validate.request_shapes(definition, defs.sample_input("chainer-mnist-batch-lambda", CONFIG), PAYLOADS)
+    problems = validation.request_shapes(definition, defs.sample_input("chainer-mnist-batch-lambda", CONFIG), PAYLOADS)
     assert any("Create Model: CreateModel" in p and "ModelDataUri" in p for p in problems), problems
 
 
 def test_resolved_parameters_are_what_the_task_receives() -> None:
     config = replace(CONFIG, prefix="chk")
-    tasks = validate.scheduled_tasks(
+    tasks = validation.scheduled_tasks(
         defs.build("keras-text-endpoint", config), defs.sample_input("keras-text-endpoint", config)
     )
     by_state = {t.state: t for t in tasks}

@@ -1,15 +1,14 @@
-"""A definition as a Graphviz picture: DOT source (pure), PNG and SVG through the ``dot`` executable."""
+"""A definition as a graph: its transitions, the soundness checks, and its Graphviz picture (DOT, PNG, SVG)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from byoc_pipelines.definitions import transitions
-from byoc_pipelines.errors import PipelineError
+from byoc_pipelines.errors import DefinitionError, ToolMissingError
 
 START, END = "__start__", "__end__"
 FILL = {
@@ -20,6 +19,54 @@ FILL = {
     "Succeed": "#d8f0d2",
     "Fail": "#f8d0d0",
 }
+
+
+def transitions(state: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """``(label, target)`` of every transition out of a state: Next, Choice branches and Default, Catch."""
+    if "Next" in state:
+        yield "", state["Next"]
+    for rule in state.get("Choices", []):
+        yield f"{rule.get('StringEquals', '')}", rule["Next"]
+    if "Default" in state:
+        yield "default", state["Default"]
+    for handler in state.get("Catch", []):
+        yield "catch " + ",".join(handler["ErrorEquals"]), handler["Next"]
+
+
+def _ends(state: Mapping[str, Any]) -> bool:
+    return bool(state.get("End")) or state["Type"] in ("Succeed", "Fail")
+
+
+def problems(definition: Mapping[str, Any]) -> list[str]:
+    """Dangling transitions, a missing ``StartAt``, unreachable states, no state that ends the execution."""
+    states: Mapping[str, Any] = definition["States"]
+    found = [
+        f"state {name!r} goes to missing state {target!r}"
+        for name, state in states.items()
+        for _, target in transitions(state)
+        if target not in states
+    ]
+    if definition["StartAt"] not in states:
+        found.append(f"StartAt {definition['StartAt']!r} is not a state")
+    seen: set[str] = set()
+    todo = [definition["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in states:
+            continue
+        seen.add(name)
+        todo.extend(target for _, target in transitions(states[name]))
+    found += [f"state {name!r} is unreachable" for name in states if name not in seen]
+    if not any(_ends(state) for state in states.values()):
+        found.append("no state ends the execution")
+    return found
+
+
+def check_graph(definition: Mapping[str, Any]) -> None:
+    """Every transition lands on a state, every state is reachable, and some state ends the execution."""
+    found = problems(definition)
+    if found:
+        raise DefinitionError("; ".join(found))
 
 
 def _quote(text: str) -> str:
@@ -55,7 +102,7 @@ def to_dot(title: str, definition: Mapping[str, Any]) -> str:
             style = ', style=dashed, color="#c0392b"' if label.startswith("catch") else ""
             text = f", label={_quote(label)}" if label else ""
             lines.append(f"  {_quote(name)} -> {_quote(target)} [{text.lstrip(', ')}{style}];")
-        if state.get("End") or state["Type"] in ("Succeed", "Fail"):
+        if _ends(state):
             lines.append(f"  {_quote(name)} -> {END};")
     lines.append("}")
     return "\n".join(lines).replace("[, ", "[") + "\n"
@@ -65,8 +112,8 @@ def render(dot_source: str, target: Path, formats: tuple[str, ...] = ("png", "sv
     """Write ``target`` with each suffix in ``formats`` using Graphviz ``dot``."""
     dot = shutil.which("dot")
     if dot is None:
-        raise PipelineError("Graphviz 'dot' is not installed (apt-get install graphviz)")
-    written = []
+        raise ToolMissingError("Graphviz 'dot' is not installed (apt-get install graphviz)")
+    written: list[Path] = []
     for fmt in formats:
         path = target.with_suffix(f".{fmt}")
         subprocess.run([dot, f"-T{fmt}", "-o", str(path)], input=dot_source, text=True, check=True)

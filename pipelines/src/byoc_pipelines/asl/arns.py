@@ -38,12 +38,16 @@ def integration_arn(service: Service, api: Api, pattern: Pattern = Pattern.REQUE
     return f"arn:aws:states:::{service.value}:{api.value}{pattern.value}"
 
 
-def operation_name(resource: str) -> tuple[str, str]:
-    """``(service, Operation)`` of an integration ARN: ``("sagemaker", "CreateTrainingJob")``.
+def operation(action: str) -> str:
+    """The SageMaker operation of a Step Functions action: ``createTrainingJob.sync`` -> ``CreateTrainingJob``.
 
     The ``.sync``/``.waitForTaskToken`` suffix is dropped and the first letter upper-cased: the botocore name.
     """
-    tail = resource.removeprefix("arn:aws:states:::")
-    service, _, action = tail.rpartition(":")
-    action = action.split(".", 1)[0]
-    return service, action[:1].upper() + action[1:]
+    name = action.split(".", 1)[0]
+    return name[:1].upper() + name[1:]
+
+
+def operation_name(resource: str) -> tuple[str, str]:
+    """``(service, Operation)`` of an integration ARN: ``("sagemaker", "CreateTrainingJob")``."""
+    service, _, action = resource.removeprefix("arn:aws:states:::").rpartition(":")
+    return service, operation(action)

@@ -1,14 +1,11 @@
-"""SageMaker API requests as plain dicts, the shapes CreateTrainingJob & co. take on AWS, in Step Functions
-task parameters and (rewritten by :func:`to_local`) in SDK local mode.
+"""SageMaker API requests as plain dicts: the shapes CreateTrainingJob & co. take on AWS and in Step Functions
+task parameters (SDK local mode gets them rewritten by :func:`byoc_pipelines.local.runner.to_local`).
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
-
-LOCAL_INSTANCE = "local"
 
 
 def training_job(
@@ -126,32 +123,3 @@ def _to_string(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def to_local(operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
-    """Rewrite an AWS request for SDK local mode, never the other way round.
-
-    Instance types become ``local``; ``file://`` channels become ``FileDataSource``; fields the local client
-    does not take (``RoleArn``, ``StoppingCondition``, ``CheckpointConfig``, ...) are dropped.
-    """
-    local = copy.deepcopy(dict(request))
-    if operation == "CreateTrainingJob":
-        local["ResourceConfig"]["InstanceType"] = LOCAL_INSTANCE
-        for key in ("RoleArn", "StoppingCondition", "CheckpointConfig", "EnableManagedSpotTraining", "Tags"):
-            local.pop(key, None)
-        local["AlgorithmSpecification"].pop("MetricDefinitions", None)
-        for channel in local.get("InputDataConfig", []):
-            uri = channel["DataSource"].get("S3DataSource", {}).get("S3Uri", "")
-            if uri.startswith("file://"):
-                channel["DataSource"] = {
-                    "FileDataSource": {"FileUri": uri, "FileDataDistributionType": "FullyReplicated"}
-                }
-    elif operation == "CreateModel":
-        local.pop("ExecutionRoleArn", None)
-        local["PrimaryContainer"].setdefault("Environment", {})  # the local client reads it unconditionally
-    elif operation == "CreateEndpointConfig":
-        for variant in local["ProductionVariants"]:
-            variant["InstanceType"] = LOCAL_INSTANCE
-    elif operation == "CreateTransformJob":
-        local["TransformResources"]["InstanceType"] = LOCAL_INSTANCE
-    return local

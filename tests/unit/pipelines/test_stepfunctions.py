@@ -9,10 +9,12 @@ import pytest
 
 pytest.importorskip("moto", reason="needs the pipelines venv (moto)")
 
-from byoc_pipelines import definitions as defs
-from byoc_pipelines import executions, sfn_local
+from byoc_pipelines import functions
+from byoc_pipelines.asl import definitions as defs
+from byoc_pipelines.aws import executions
 from byoc_pipelines.config import PipelineConfig
-from byoc_pipelines.fake_sagemaker import FakeSageMaker
+from byoc_pipelines.local import stepfunctions as sfn_local
+from utils.fake_sagemaker import FakeSageMaker
 
 CONFIG = PipelineConfig(endpoint_wait_seconds=0, retry_interval_seconds=1)
 
@@ -21,7 +23,7 @@ def test_moto_is_the_pinned_version_and_the_patched_factory_exists() -> None:
     """Fails loudly when a moto upgrade moves the seam the adapter patches (see stepfunctions-local.md §3)."""
     import moto
 
-    assert moto.__version__ == "5.2.5", "re-verify byoc_pipelines.sfn_local against this moto, then update the pin"
+    assert moto.__version__ == "5.2.5", "re-verify byoc_pipelines.local against this moto, then update the pin"
     module = importlib.import_module(sfn_local.FACTORY_MODULE)
     assert callable(module.state_task_service_for)
     task_for = importlib.import_module(sfn_local.FACTORY_MODULE).state_task_for
@@ -37,11 +39,10 @@ def test_adapter_restores_the_original_factory() -> None:
 
 
 def _run(name: str, fake: FakeSageMaker, config: PipelineConfig = CONFIG) -> tuple[dict, list[dict]]:
-    functions = {config.create_model_function: lambda event: fake.call("CreateModel", event)}
     return sfn_local.execute(
         defs.build(name, config),
         defs.sample_input(name, config),
-        sfn_local.Integrations(fake, functions),
+        sfn_local.Integrations(fake, functions.in_process(config, fake)),
         name="exec-1",
         timeout_s=60,
     )
@@ -112,9 +113,7 @@ def test_endpoint_that_fails_ends_in_endpoint_failed() -> None:
 
 
 def test_lambda_handler_passes_the_request_to_create_model() -> None:
-    from byoc_pipelines.pipeline_local import _load_lambda
-
-    handler = _load_lambda()
+    handler = functions.load_create_model()
     fake = FakeSageMaker()
 
     class Client:

@@ -1,7 +1,7 @@
 """Pure builders of Amazon States Language (JSONPath) states, each returning a plain dict.
 
-Task parameters reuse :mod:`byoc_pipelines.requests`: a builder is called with :class:`Ref` values where a field
-is dynamic, and :func:`parameters` turns every ``"Key": Ref("$.path")`` into ``"Key.$": "$.path"``.
+Task parameters reuse :mod:`byoc_pipelines.sagemaker.requests`: a builder is called with :class:`Ref` values
+where a field is dynamic, and :func:`parameters` turns every ``"Key": Ref("$.path")`` into ``"Key.$": "$.path"``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
-from byoc_pipelines.arns import Api, Pattern, Service, integration_arn
+from byoc_pipelines.asl.arns import Api, Pattern, Service, integration_arn
 
 ERROR_PATH = "$.error"
 # Errors worth retrying: SageMaker API failures (throttling shows up as AmazonSageMakerException) and throttling.

@@ -1,4 +1,4 @@
-"""An in-memory SageMaker for checks and tests: jobs complete at once, endpoints come up after a few polls."""
+"""An in-memory SageMaker for tests that need throttling, failing jobs or slow endpoints (moto's has none)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from byoc_pipelines.botocore_check import request_errors
+from byoc_pipelines.sagemaker.shapes import request_errors
 
 
 def client_error(code: str, message: str, operation: str) -> ClientError:
@@ -17,7 +17,7 @@ def client_error(code: str, message: str, operation: str) -> ClientError:
 
 @dataclass
 class FakeSageMaker:
-    """Answers AWS-shaped SageMaker requests like :class:`byoc_pipelines.local.LocalMode` does, without Docker.
+    """A :class:`byoc_pipelines.sagemaker.runner.SageMakerRunner` answering AWS-shaped requests in memory.
 
     ``throttle`` makes the first N calls of an operation fail with ``ThrottlingException``; ``failing_jobs``
     lists training job names that end ``Failed``; ``creating_polls`` is how many DescribeEndpoint calls answer

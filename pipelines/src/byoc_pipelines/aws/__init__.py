@@ -1,0 +1,1 @@
+"""Where AWS is called, always through clients passed in: deploy, policies, executions, ECR push, endpoints."""

@@ -1,0 +1,177 @@
+"""Push a locally built image to Amazon ECR under its git revision and ``latest``.
+
+``python -m byoc_pipelines.cli push byoc/chainer-mnist:latest --repository byoc/chainer-mnist``
+
+1. the ECR repository is created when missing (scan on push on, mutable tags so ``latest`` can move);
+2. Docker is logged in with a token from ``ecr.get_authorization_token``;
+3. the local image is tagged ``<registry>/<repository>:<revision>`` and ``:latest`` and both are pushed,
+   progress going to ``log``;
+4. the revision URI (``<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<revision>``) is returned.
+
+The account is the repository's ``registryId``, so no STS call is made. ``registry_url`` sends the image to
+another registry than the one the token is for (a local registry standing in for ECR in tests). Every function
+takes its clients as arguments so tests can hand in moto-backed ECR clients and any Docker client.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import docker.errors
+
+from byoc_pipelines.aws.docker_push import RegistryAuth, docker_login, push_reference, registry_host
+from byoc_pipelines.errors import ConfigurationError, PushError
+
+LATEST = "latest"
+# Docker's rule for a tag: word character first, then up to 127 of [A-Za-z0-9_.-].
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+@dataclass(frozen=True)
+class PushResult:
+    uri: str  # the revision tag, what pipelines should deploy
+    uris: tuple[str, ...]  # every pushed reference (revision first, then latest)
+    digest: str | None  # manifest digest reported by the registry
+    repository_created: bool
+
+
+# ---- ECR ------------------------------------------------------------------------------------------------
+
+
+def ensure_repository(ecr: Any, name: str, log: TextIO | None = None) -> tuple[dict[str, Any], bool]:
+    """The repository ``name``, created with scan on push when missing; returns it and whether it was created.
+
+    An existing repository is left as it is (its owners may have chosen other settings); a warning is logged
+    when it does not scan on push.
+    """
+    try:
+        created = ecr.create_repository(
+            repositoryName=name,
+            imageScanningConfiguration={"scanOnPush": True},
+            imageTagMutability="MUTABLE",  # `latest` is re-pointed on every push
+        )
+        return created["repository"], True
+    except ecr.exceptions.RepositoryAlreadyExistsException:
+        pass
+    repository: dict[str, Any] = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+    if log is not None and not repository.get("imageScanningConfiguration", {}).get("scanOnPush", False):
+        log.write(f"warning: ECR repository {name} exists without scan on push; leaving it unchanged\n")
+    return repository, False
+
+
+def decode_authorization(data: Mapping[str, Any]) -> RegistryAuth:
+    """One ``authorizationData`` entry: base64 ``user:password`` (the user is ``AWS``) plus the endpoint."""
+    try:
+        decoded = base64.b64decode(data["authorizationToken"], validate=True).decode("utf-8")
+    except (KeyError, binascii.Error, UnicodeDecodeError) as exc:
+        raise PushError(f"ECR returned an unreadable authorization token ({exc.__class__.__name__})") from None
+    username, sep, password = decoded.partition(":")
+    if not sep or not username or not password:
+        raise PushError("ECR authorization token is not of the form 'user:password'")
+    endpoint = data.get("proxyEndpoint")
+    if not endpoint:
+        raise PushError("ECR authorization data has no proxyEndpoint")
+    return RegistryAuth(username=username, password=password, proxy_endpoint=str(endpoint))
+
+
+def registry_auth(ecr: Any, registry_id: str | None = None) -> RegistryAuth:
+    """Docker credentials for the registry of account ``registry_id`` (the caller's default registry if None)."""
+    kwargs = {"registryIds": [registry_id]} if registry_id else {}
+    entries = ecr.get_authorization_token(**kwargs).get("authorizationData") or []
+    if not entries:
+        raise PushError("ECR returned no authorization data")
+    return decode_authorization(entries[0])
+
+
+def image_uri(host: str, repository: str, tag: str) -> str:
+    return f"{registry_host(host)}/{repository}:{tag}"
+
+
+# ---- git ------------------------------------------------------------------------------------------------
+
+
+def git_revision(cwd: Path | str | None = None) -> str:
+    """Short SHA of HEAD, with ``-dirty`` when the work tree differs from it.
+
+    Untracked (not ignored) files count as dirty: a build context picks them up, so an image built with
+    them is not reproducible from the commit alone.
+    """
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+        except FileNotFoundError:
+            raise ConfigurationError("git is not installed; pass --tag-revision") from None
+        except subprocess.CalledProcessError as exc:
+            reason = (exc.stderr.strip().splitlines() or ["git failed"])[-1]
+            raise ConfigurationError(f"cannot work out the git revision ({reason}); pass --tag-revision") from None
+        return done.stdout.strip()
+
+    sha = git("rev-parse", "--short", "HEAD")
+    dirty = bool(git("status", "--porcelain"))
+    return f"{sha}-dirty" if dirty else sha
+
+
+def check_tag(tag: str) -> str:
+    if not _TAG.fullmatch(tag):
+        raise ConfigurationError(f"{tag!r} is not a valid Docker tag (letters, digits, '_', '.', '-'; max 128)")
+    return tag
+
+
+# ---- the whole push ---------------------------------------------------------------------------------------
+
+
+def _registry(repo: Mapping[str, Any], auth: RegistryAuth, registry_url: str | None) -> tuple[str, str]:
+    """``(host images are tagged with, registry to log in to)``: the repository's, or ``registry_url``'s."""
+    if registry_url:
+        return registry_host(registry_url), registry_host(registry_url)
+    return registry_host(repo.get("repositoryUri") or auth.proxy_endpoint), auth.proxy_endpoint
+
+
+def push(
+    local_image: str,
+    repository: str,
+    *,
+    ecr_client: Any,
+    docker_client: Any,
+    revision: str,
+    registry_url: str | None = None,
+    log: TextIO | None = None,
+) -> PushResult:
+    """Create ``repository`` if needed, log in, tag ``local_image`` as ``revision`` and ``latest``, push both.
+
+    ``registry_url`` (``host:port``) replaces the registry host of the ECR repository, e.g. a local registry
+    standing in for ECR; the credentials are still the ECR token's.
+    """
+    check_tag(revision)
+    try:
+        image = docker_client.images.get(local_image)
+    except docker.errors.ImageNotFound:
+        raise PushError(f"local image {local_image} not found; build it first") from None
+
+    repo, created = ensure_repository(ecr_client, repository, log)
+    if log is not None:
+        verb = "created" if created else "using existing"
+        log.write(f"{verb} ECR repository {repo['repositoryName']} (account {repo['registryId']})\n")
+    auth = registry_auth(ecr_client, repo["registryId"])
+
+    host, login_to = _registry(repo, auth, registry_url)
+    docker_login(docker_client, auth, login_to)
+
+    target = f"{host}/{repository}"
+    tags = [revision] if revision == LATEST else [revision, LATEST]
+    digest = None
+    for tag in tags:
+        if not image.tag(target, tag=tag):
+            raise PushError(f"could not tag {local_image} as {target}:{tag}")
+    for tag in tags:
+        digest = push_reference(docker_client, target, tag, auth, log) or digest
+    uris = tuple(f"{target}:{tag}" for tag in tags)
+    return PushResult(uri=uris[0], uris=uris, digest=digest, repository_created=created)

@@ -1,0 +1,76 @@
+"""Commands on a real-time endpoint on AWS: ``endpoint-up``, ``invoke`` and ``endpoint-down``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from byoc_pipelines.aws import endpoint, executions
+from byoc_pipelines.cli.context import Context
+from byoc_pipelines.errors import ConfigurationError
+
+
+def _name(args: argparse.Namespace, ctx: Context) -> str:
+    return str(args.name or f"{ctx.config.prefix}-keras-text")
+
+
+def _spec(args: argparse.Namespace, ctx: Context) -> endpoint.EndpointSpec:
+    model_data = args.model_data
+    if args.execution_arn:
+        output = executions.outcome(ctx.clients("stepfunctions").describe_execution(executionArn=args.execution_arn))
+        model_data = output["training"]["ModelArtifacts"]
+    if not model_data:
+        raise ConfigurationError("give --model-data s3://.../model.tar.gz or --execution-arn of a training execution")
+    config = ctx.with_account()
+    return endpoint.EndpointSpec(
+        _name(args, ctx),
+        args.image or config.image_uri("keras-text"),
+        model_data,
+        config.role_arn,
+        args.instance_type or config.endpoint_instance_type,
+    )
+
+
+def cmd_endpoint_up(args: argparse.Namespace, ctx: Context) -> int:
+    spec = _spec(args, ctx)
+    described = endpoint.endpoint_up(ctx.clients("sagemaker"), spec, endpoint.Waiting(args.delay, args.attempts))
+    ctx.out.write(f"{described['EndpointName']} {described['EndpointStatus']}\n")
+    return 0
+
+
+def cmd_invoke(args: argparse.Namespace, ctx: Context) -> int:
+    payload = json.loads(args.body) if args.body else {"q": args.query}
+    answer = endpoint.invoke(ctx.clients("sagemaker-runtime"), _name(args, ctx), payload)
+    ctx.out.write(json.dumps(answer, ensure_ascii=False) + "\n")
+    return 0
+
+
+def cmd_endpoint_down(args: argparse.Namespace, ctx: Context) -> int:
+    name = _name(args, ctx)
+    endpoint.endpoint_down(ctx.clients("sagemaker"), name, waiting=endpoint.Waiting(args.delay, args.attempts))
+    ctx.out.write(f"deleted {name}\n")
+    return 0
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    commands = (
+        ("endpoint-up", "model, config, endpoint; wait InService", cmd_endpoint_up),
+        ("invoke", "query the endpoint", cmd_invoke),
+        ("endpoint-down", "delete endpoint, config, model", cmd_endpoint_down),
+    )
+    for command, text, handler in commands:
+        parser = sub.add_parser(command, parents=[common], help=text)
+        parser.set_defaults(handler=handler)
+        parser.add_argument("--name", help="endpoint name (default: <prefix>-keras-text)")
+        if command == "invoke":
+            parser.add_argument("--query", default="電波が悪い")
+            parser.add_argument("--body", help='raw JSON body instead of {"q": QUERY}')
+            continue
+        parser.add_argument("--delay", type=int, default=30, help="seconds between status checks")
+        parser.add_argument("--attempts", type=int, default=60)
+        if command == "endpoint-up":
+            parser.add_argument("--image")
+            parser.add_argument("--model-data", help="s3:// URI of model.tar.gz")
+            parser.add_argument("--execution-arn", help="take the model from this execution's training result")
+            parser.add_argument("--instance-type")
