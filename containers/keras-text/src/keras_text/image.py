@@ -5,7 +5,7 @@ from sm_contract.script_mode import Framework
 
 IMAGE = Image(
     trainer="keras_text.train:train",
-    loader="keras_text.predictor:TextHandler.load",
+    loader="keras_text.serving:load",
     app_factory="keras_text.image:IMAGE.app",
     framework=Framework(
         name="tensorflow",
@@ -15,4 +15,7 @@ IMAGE = Image(
     ),
     # Serving runs the SavedModel and never needs tf-keras: TensorFlow then skips importing it in every worker.
     serve_environment={"TF_USE_LEGACY_KERAS": "0"},
+    serve_prepare="keras_text.serving:prepare",  # code/requirements.txt, as AWS's TF Serving container does
+    serve_rest_port=True,  # TF Serving's REST API on 8501, where handlers' context.rest_uri points
+    routes="keras_text.serving:ROUTES",
 )

@@ -45,6 +45,11 @@ class Image:
     framework: Framework  # script mode and multi-host training
     # Environment set for ``serve`` before any worker starts (e.g. switches read when a framework is imported).
     serve_environment: Mapping[str, str] = field(default_factory=dict)
+    # (ServingEnv) -> None, run once before the workers start (e.g. a model's requirements.txt); may raise
+    # ContractError to stop the container with one line.
+    serve_prepare: str | None = None
+    serve_rest_port: bool = False  # also listen on ServingEnv.rest_port (a model server's own API)
+    routes: str | None = None  # a sequence of extra Starlette routes of the built-in model's app
 
     def train(self) -> None:
         sys.exit(run_training(self.training_job))
@@ -66,7 +71,7 @@ class Image:
             return server.app_from_environ(
                 functools.partial(user_module.UserModuleHandler.load, defaults=self.defaults())
             )
-        return server.app_from_environ(resolve(self.loader))
+        return server.app_from_environ(resolve(self.loader), routes=resolve(self.routes) if self.routes else ())
 
     def defaults(self) -> dict[str, Callable[..., Any]]:
         """The framework's default serving functions (predict_fn always comes from the framework)."""
@@ -81,15 +86,16 @@ class Image:
     def serve(self) -> None:
         os.environ.update(self.serve_environment)
         env = ServingEnv.from_environ()
-        if env.script is not None:
-            log_config.configure(env.log_level)
-            try:  # once, before the workers start: they import the module from the local copy
-                code_dir = user_module.prepare(env.script, env)
-            except ContractError as exc:
-                logger.error("cannot serve %s: %s", env.script.program, exc)
-                sys.exit(STARTUP_FAILURE)
-            os.environ[SUBMIT_DIR_PARAM.upper()] = str(code_dir)
-        sys.exit(server.serve(self.app_factory))
+        log_config.configure(env.log_level)
+        try:  # once, before the workers start
+            if env.script is not None:  # the workers import the user's module from this local copy
+                os.environ[SUBMIT_DIR_PARAM.upper()] = str(user_module.prepare(env.script, env))
+            elif self.serve_prepare:
+                resolve(self.serve_prepare)(env)
+        except ContractError as exc:
+            logger.error("cannot serve: %s", exc)
+            sys.exit(STARTUP_FAILURE)
+        sys.exit(server.serve(self.app_factory, extra_ports=[env.rest_port] if self.serve_rest_port else []))
 
 
 def _no_default_predict(data: Any, model: Any) -> Any:

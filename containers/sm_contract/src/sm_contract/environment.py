@@ -22,6 +22,8 @@ PROGRAM_PARAM = "sagemaker_program"  # SAGEMAKER_PROGRAM in the environment (a m
 SUBMIT_DIR_PARAM = "sagemaker_submit_directory"
 
 DEFAULT_PORT = 8080
+SAFE_PORT_RANGE_VAR = "SAGEMAKER_SAFE_PORT_RANGE"  # extra ports a container may open (inference pipelines)
+DEFAULT_REST_PORT = 8501
 DEFAULT_TIMEOUT_S = 60  # InvokeEndpoint answers within 60 s
 # InvokeEndpoint and batch transform's default MaxPayloadInMB: 6 MB (botocore BodyBlob max 6,291,456 bytes).
 DEFAULT_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -248,6 +250,21 @@ class ServingEnv:
     def script(self) -> ScriptSettings | None:
         """A user module to serve (``SAGEMAKER_PROGRAM`` on the model), or ``None`` for the image's own model."""
         return script_settings({}, self.environ)
+
+    @property
+    def rest_port(self) -> int:
+        """A second port for an image that also offers a model server's own API (TF Serving's REST API): the
+        second of ``SAGEMAKER_SAFE_PORT_RANGE`` when SageMaker gives one, else TF Serving's 8501."""
+        raw = self.environ.get(SAFE_PORT_RANGE_VAR, "").strip()
+        if not raw:
+            return DEFAULT_REST_PORT
+        try:
+            low, high = (int(part) for part in raw.split("-", 1))
+        except ValueError:
+            raise ConfigurationError(f"{SAFE_PORT_RANGE_VAR}={raw!r} is not a range like 20000-20999") from None
+        if not low < high:
+            raise ConfigurationError(f"{SAFE_PORT_RANGE_VAR}={raw!r} holds fewer than two ports")
+        return low + 1
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ServingEnv:

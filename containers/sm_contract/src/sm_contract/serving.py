@@ -54,7 +54,8 @@ class ModelHandler(Protocol):
     def accept_types(self) -> Sequence[str]:
         """Response types, the first the default; ``("*/*",)``: the handler decides from the Accept header."""
 
-    def decode(self, body: bytes, content_type: str) -> Any: ...
+    def decode(self, body: bytes, content_type: str) -> Any:
+        """The request's content; a handler with ``reads_headers = True`` also gets the request's headers."""
 
     def predict(self, inputs: Any) -> Any: ...
 
@@ -249,8 +250,12 @@ async def _invoke(request: Request, env: ServingEnv) -> Response:
         if not body:
             raise InvalidPayloadError("request body is empty")
 
+        headers = dict(request.headers) if getattr(handler, "reads_headers", False) else None
+
         def work() -> Response:
-            encoded = handler.encode(handler.predict(handler.decode(body, content_type)), accept)
+            decode: Any = handler.decode
+            decoded = decode(body, content_type, headers) if headers is not None else decode(body, content_type)
+            encoded = handler.encode(handler.predict(decoded), accept)
             payload, media_type = encoded if isinstance(encoded, tuple) else (encoded, accept)
             return Response(payload, media_type=media_type)
 
