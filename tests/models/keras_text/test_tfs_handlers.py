@@ -33,6 +33,10 @@ HANDLER = """
             raise RuntimeError("the handler broke")
         if "bad" in body:
             raise ValueError("field 'bad' is not allowed")
+        if "csv" in body:
+            error = ValueError("send JSON, not CSV")
+            error.status_code = 415
+            raise error
         answer = requests.post(context.rest_uri, data=json.dumps({"instances": body["x"]}))
         seen = {k: getattr(context, k) for k in ("model_name", "model_version", "method", "rest_uri",
                                                     "request_content_type", "accept_header", "content_length")}
@@ -100,7 +104,9 @@ def test_handler_errors_are_4xx_about_the_request_and_500_otherwise(artifact: Pa
     with _client(artifact, HANDLER) as client:
         bad = client.post("/invocations", json={"bad": 1})
         broken = client.post("/invocations", json={"boom": 1})
+        named = client.post("/invocations", json={"csv": 1})
     assert (bad.status_code, bad.json()) == (400, {"error": "field 'bad' is not allowed"})
+    assert (named.status_code, named.json()) == (415, {"error": "send JSON, not CSV"})
     assert broken.status_code == 500
 
 

@@ -5,7 +5,9 @@ as the container's Python service calls it (``data`` a readable stream, ``contex
 ``code/lib/`` is on ``sys.path``; without ``inference.py`` the container's own JSON / JSON Lines / CSV handling
 applies. The TF Serving REST API the handlers talk to runs in this process (:mod:`rest`); a ``requests`` call
 to ``context.rest_uri`` never leaves it (:mod:`transport`), and any other HTTP client reaches the same API on
-the REST port. Errors are ``{"error": "..."}``: 4xx when the request is at fault, 500 otherwise.
+the REST port. Errors are ``{"error": "..."}``: 4xx when the request is at fault (an exception from
+``input_handler``, a ValueError / LookupError / TypeError, a 4xx from the REST API, or an exception whose
+``status_code`` attribute names a 4xx), 500 otherwise (AWS's container answers 500 to every handler exception).
 """
 
 from __future__ import annotations
@@ -229,6 +231,9 @@ class TfsHandler:
             raise
         except Exception as exc:
             status = transport.last_status.value
+            chosen = getattr(exc, "status_code", None)
+            if isinstance(chosen, int) and 400 <= chosen < 500:  # the handler names the status (our own model does)
+                raise TfsError(chosen, str(exc) or type(exc).__name__) from None
             if client_fault or 400 <= status < 500:
                 raise TfsError(status if 400 <= status < 500 else 400, str(exc) or type(exc).__name__) from None
             if isinstance(exc, ValueError | LookupError | TypeError):  # the handler found the request unusable

@@ -72,7 +72,8 @@ def run_builtin(env: TrainingEnv, stop: StopSignal, framework: Framework) -> int
     training = script_env.training_env(env)
     command = [sys.executable, "-m", framework.builtin_module]
     label = f"the built-in {framework.name} trainer"
-    return _launch(env, stop, framework, Launch(command, _environment(env, training, None), Path.cwd(), label))
+    launch = Launch(command, _environment(env, training, None), Path.cwd(), label)
+    return _launch(env, stop, framework, launch, tf_config=True)
 
 
 def _environment(env: TrainingEnv, training: Mapping[str, Any], code_dir: Path | None) -> dict[str, str]:
@@ -82,7 +83,10 @@ def _environment(env: TrainingEnv, training: Mapping[str, Any], code_dir: Path |
     return environment
 
 
-def _launch(env: TrainingEnv, stop: StopSignal, framework: Framework, launch: Launch) -> int:
+def _launch(
+    env: TrainingEnv, stop: StopSignal, framework: Framework, launch: Launch, *, tf_config: bool = False
+) -> int:
+    """``tf_config``: give every host a TF_CONFIG even when the job did not ask (the built-in trainer's case)."""
     _, reserved = script_env.split_hyperparameters(env.hyperparameters)
     several = len(env.hosts) > 1
     settings = mpi.MpiSettings.from_hyperparameters(reserved, default=several and framework.multi_host == "mpi")
@@ -92,8 +96,7 @@ def _launch(env: TrainingEnv, stop: StopSignal, framework: Framework, launch: La
         return _mpi(env, stop, settings, launch)
     if not several:
         return _run(env, stop, launch)
-    tf_config = bool(reserved.get(MWMS_SWITCH))
-    return _per_host(env, stop, launch, tf_config)
+    return _per_host(env, stop, launch, tf_config or bool(reserved.get(MWMS_SWITCH)))
 
 
 def _per_host_hint(framework: Framework) -> str:

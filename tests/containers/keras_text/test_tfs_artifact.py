@@ -1,0 +1,106 @@
+"""A model.tar.gz made for AWS's TF Serving container (a TF1 ``simple_save`` model, ``code/inference.py`` and
+``code/requirements.txt``) served by the keras-text image: requirements from PyPI before /ping, then handlers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from utils.checks import serving
+from utils.containers import TrackedContainer
+from utils.tfs_models import tf1_scaler, tf2_adder, write_code
+
+pytestmark = pytest.mark.container
+
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")  # the host's, for PyPI from inside a container
+CONTAINER_CA = "/etc/ssl/certs/host-ca.crt"
+
+INFERENCE = """
+    import json
+    import requests
+    import tabulate  # from code/requirements.txt
+
+    def handler(data, context):
+        instances = json.loads(data.read().decode())["values"]
+        response = requests.post(context.rest_uri, data=json.dumps({"instances": instances}))
+        if response.status_code != 200:
+            raise ValueError(response.json()["error"])
+        predictions = response.json()["predictions"]
+        table = tabulate.tabulate([[v, p[0]] for v, p in zip(instances, predictions)])
+        return json.dumps({"predictions": predictions, "table": table, "model": context.rest_uri}), "application/json"
+"""
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tfs_artifact")
+    tf1_scaler(root / "model" / "1", 2.0)
+    tf1_scaler(root / "model" / "2", 5.0)
+    write_code(root / "model" / "code", INFERENCE, {"requirements.txt": "tabulate==0.9.0\n"})
+    return root
+
+
+def test_the_articles_kind_of_artifact_serves_unchanged(keras_text_image, docker_client, artifact) -> None:
+    pypi = {"PIP_CERT": CONTAINER_CA}
+    tracked = TrackedContainer(docker_client, keras_text_image)
+    try:
+        tracked.run(
+            "serve",
+            opt_ml=artifact,
+            ports={"8080/tcp": ("127.0.0.1", None)},
+            environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "1", **pypi},
+            volumes={str(CA_BUNDLE): {"bind": CONTAINER_CA, "mode": "ro"}},
+        )
+        tracked.wait_for_ping(timeout_s=240)
+        assert "Successfully installed tabulate-0.9.0" in tracked.logs()
+        url = f"http://127.0.0.1:{tracked.host_port()}"
+        latest = requests.post(f"{url}/invocations", json={"values": [1.0, 3.0]}, timeout=30).json()
+        assert latest["predictions"] == [[5.0], [15.0]] and "15" in latest["table"]
+        older = requests.post(
+            f"{url}/invocations",
+            json={"values": [1.0]},
+            headers={"X-Amzn-SageMaker-Custom-Attributes": "tfs-model-version=1"},
+            timeout=30,
+        ).json()
+        assert older["predictions"] == [[2.0]] and older["model"].endswith("/v1/models/model/versions/1:predict")
+        wrong = requests.post(f"{url}/invocations", json={"values": ["x"]}, timeout=30)
+        assert wrong.status_code == 400 and "cannot convert to float32" in wrong.json()["error"]
+    finally:
+        tracked.remove()
+
+
+def test_a_requirement_that_cannot_install_stops_the_container(keras_text_image, docker_client, tmp_path) -> None:
+    tf1_scaler(tmp_path / "model" / "1", 2.0)
+    write_code(tmp_path / "model" / "code", INFERENCE, {"requirements.txt": "--no-index\nno-such-dist-byoc==1\n"})
+    tracked = TrackedContainer(docker_client, keras_text_image)
+    try:
+        tracked.run("serve", opt_ml=tmp_path)
+        assert tracked.wait(timeout_s=120) != 0
+        assert "cannot serve: requirements.txt could not be installed" in tracked.logs()
+        assert "no-such-dist-byoc==1" in tracked.logs()
+    finally:
+        tracked.remove()
+
+
+def test_default_handling_and_named_models_without_inference_py(keras_text_image, docker_client, tmp_path) -> None:
+    tf1_scaler(tmp_path / "model" / "scaler" / "1", 3.0)
+    tf2_adder(tmp_path / "model" / "adder" / "1")
+    with serving(docker_client, keras_text_image, tmp_path, workers=2) as url:
+        scaled = requests.post(
+            f"{url}/invocations",
+            data=b"1.0\n2.0\n",
+            headers={"Content-Type": "text/csv", "X-Amzn-SageMaker-Custom-Attributes": "tfs-model-name=scaler"},
+            timeout=30,
+        )
+        assert scaled.json() == {"predictions": [[3.0], [6.0]]}
+        added = requests.post(
+            f"{url}/invocations",
+            json={"instances": [{"a": [1.0, 1.0], "b": 1}]},
+            headers={"X-Amzn-SageMaker-Custom-Attributes": "tfs-model-name=adder"},
+            timeout=30,
+        )
+        assert added.json() == {"predictions": [{"sum": 13.0, "double": [2.0, 2.0]}]}
+        rest = requests.post(f"{url}/v1/models/scaler:predict", json={"instances": [1.0]}, timeout=30)
+        assert rest.json() == {"predictions": [[3.0]]}
