@@ -35,7 +35,7 @@ $(VENV_DIR)/pipelines/.installed: pipelines/requirements.txt pipelines/pyproject
 	scripts/make-venv.sh pipelines $(VENV_DIR)/pipelines
 	@touch $@
 
-$(VENV_DIR)/%/.installed: containers/%/requirements.txt containers/build-requirements.txt requirements-dev.txt containers/%/pyproject.toml containers/sm_contract/pyproject.toml
+$(VENV_DIR)/%/.installed: containers/%/requirements.txt containers/%/requirements.in containers/build-requirements.txt requirements-dev.txt containers/%/pyproject.toml containers/sm_contract/pyproject.toml
 	@echo ">> venv for $*"
 	scripts/make-venv.sh $* $(VENV_DIR)/$*
 	@touch $@
@@ -49,6 +49,11 @@ node_modules/.installed: package.json package-lock.json
 	@echo ">> node tools (asl-validator)"
 	npm ci --no-audit --no-fund
 	@touch $@
+
+.PHONY: lock
+lock: $(VENV_DIR)/pipelines/.installed ## regenerate the images' hash-locked requirements.txt from their requirements.in
+	@echo ">> locking requirements (uv)"
+	scripts/lock-requirements.sh $(call venv,pipelines)/uv
 
 .PHONY: docker
 docker: ## make Docker usable here (install and start dockerd, base image) if it is not already

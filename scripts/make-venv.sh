@@ -12,7 +12,7 @@ python=${PYTHON:-python3}
 rm -rf "$venv"
 "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
-"${pip[@]}" -r "$root/containers/build-requirements.txt"
+"${pip[@]}" --require-hashes -r "$root/containers/build-requirements.txt"
 if [[ $image == toolkit ]]; then  # the script-mode parity oracle: AWS's toolkit next to sm_contract
   "${pip[@]}" -r "$root/tests/toolkit/requirements.txt"
   "${pip[@]}" --no-build-isolation --no-deps -e "$root/containers/sm_contract"
@@ -20,7 +20,9 @@ elif [[ $image == pipelines ]]; then
   "${pip[@]}" -r "$root/pipelines/requirements.txt" -r "$root/requirements-dev.txt"
   "${pip[@]}" --no-build-isolation --no-deps -e "$root/pipelines"
 else
-  "${pip[@]}" --no-build-isolation -r "$root/containers/$image/requirements.txt" -r "$root/requirements-dev.txt"
+  # The image's own hash-locked set (as its Dockerfile installs it), then the test tools.
+  "${pip[@]}" --require-hashes --no-deps --no-build-isolation -r "$root/containers/$image/requirements.txt"
+  "${pip[@]}" -r "$root/requirements-dev.txt"
   "${pip[@]}" --no-build-isolation --no-deps -e "$root/containers/sm_contract" -e "$root/containers/$image"
 fi
 echo ">> $venv ready" >&2
