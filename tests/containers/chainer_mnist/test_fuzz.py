@@ -1,0 +1,30 @@
+"""Hostile bodies of every content type the chainer-mnist server reads: a 4xx JSON error each, never a 5xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from utils.checks import serving, train_in_container
+from utils.data import mnist_subset_bytes, write_opt_ml
+from utils.fuzz import CSV, JSON, NPY, assert_refused_as_client_errors, hostile_bodies
+
+pytestmark = pytest.mark.container
+
+
+@pytest.fixture(scope="module")
+def url(chainer_mnist_image, docker_client, mnist_dir: Path, tmp_path_factory) -> Iterator[str]:
+    channels = {c: {f"{c}.npz": mnist_subset_bytes(mnist_dir, c, 500)} for c in ("train", "valid")}
+    root = write_opt_ml(tmp_path_factory.mktemp("fuzz"), {"epochs": "1", "units": "32"}, channels)
+    train_in_container(docker_client, chainer_mnist_image, root)
+    with serving(docker_client, chainer_mnist_image, root, workers=1) as base_url:
+        yield base_url
+
+
+def test_hostile_bodies_are_client_errors_and_the_server_stays_up(url: str) -> None:
+    statuses = assert_refused_as_client_errors(url, hostile_bodies((JSON, CSV, NPY)))
+    assert statuses["over 6 MB (application/json)"] == 413
+    assert statuses["200,000 tiny lines (text/csv)"] == 413
+    assert statuses["a declared shape of 10^12 elements (application/x-npy)"] == 400
