@@ -90,12 +90,15 @@ def main() -> None:
         model = build(tokenizer.get_piece_size(), args.max_len, args.dim, args.units, len(names))
     model.fit(data.with_options(options), epochs=args.epochs, verbose=2)
 
-    # Every worker saves (MultiWorkerMirroredStrategy needs them all); only the chief's copy is the model.
-    target = os.path.join(os.environ["SM_MODEL_DIR"], "1") if chief else os.path.join(work, "model")
-    serve = tf.function(lambda tokens: {"probabilities": model(tokens, training=False)})
-    signature = serve.get_concrete_function(tf.TensorSpec([None, args.max_len], tf.int32, name="tokens"))
-    tf.saved_model.save(model, target, signatures={"serving_default": signature})
+    # The chief exports a copy built outside the strategy (no worker devices in the graph); the other workers
+    # have nothing to keep.
     if chief:
+        target = os.path.join(os.environ["SM_MODEL_DIR"], "1")
+        plain = build(tokenizer.get_piece_size(), args.max_len, args.dim, args.units, len(names))
+        plain.set_weights(model.get_weights())
+        serve = tf.function(lambda tokens: {"probabilities": plain(tokens, training=False)})
+        signature = serve.get_concrete_function(tf.TensorSpec([None, args.max_len], tf.int32, name="tokens"))
+        tf.saved_model.save(plain, target, signatures={"serving_default": signature})
         code = shutil.copytree(os.path.join(HERE, "code"), os.path.join(os.environ["SM_MODEL_DIR"], "code"))
         shutil.copyfile(os.path.join(work, "tokenizer.model"), os.path.join(code, "tokenizer.model"))
         with open(os.path.join(code, "labels.json"), "w", encoding="utf-8") as handle:

@@ -100,3 +100,11 @@ def test_mpirun_line(tmp_path: Path) -> None:
 )
 def test_mpi_switches(settings: dict[str, object], default: bool, enabled: bool) -> None:
     assert mpi.MpiSettings.from_hyperparameters(settings, default=default).enabled is enabled
+
+
+def test_channel_folders_stand_in_for_a_missing_inputdataconfig(tmp_path: Path) -> None:
+    root = write_opt_ml(tmp_path / "opt_ml", {}, {"train": {"a.npz": b"x"}})
+    (root / "input/config/inputdataconfig.json").unlink()
+    env = TrainingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(root)})
+    variables = script_env.env_vars(script_env.training_env(env, num_cpus=1, num_gpus=0))
+    assert variables["SM_CHANNEL_TRAIN"] == str(root / "input/data/train")

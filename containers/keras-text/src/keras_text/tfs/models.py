@@ -101,14 +101,28 @@ def _spec(info: Any) -> TensorSpec:
     return TensorSpec(info.name, np.dtype(object) if is_string else np.dtype(dtype.as_numpy_dtype), shape, is_string)
 
 
+def _clear_devices(saved_model: Any) -> None:
+    """Drop device placements, in the graph and in every function: a model saved inside a distribution strategy
+    pins its ops to devices like /job:worker/task:0 that a serving process does not have."""
+    for meta in saved_model.meta_graphs:
+        for node in meta.graph_def.node:
+            node.device = ""
+        for function in meta.graph_def.library.function:
+            for node in function.node_def:
+                node.device = ""
+
+
 def load(name: str, version: int, path: Path) -> Servable:
     """A SavedModel in a session of its own (TF1 and TF2 ones alike), with its signature defs."""
     import tensorflow as tf
+    from tensorflow.python.saved_model import loader_impl  # the loader, to edit the parsed SavedModel first
 
     graph = tf.Graph()
     session = tf.compat.v1.Session(graph=graph)
+    loader = loader_impl.SavedModelLoader(str(path))
+    _clear_devices(loader.saved_model)
     with graph.as_default():
-        meta = tf.compat.v1.saved_model.loader.load(session, [tf.saved_model.SERVING], str(path))
+        meta = loader.load(session, [tf.saved_model.SERVING])
     signatures = {
         key: Signature(
             sig.method_name or PREDICT,

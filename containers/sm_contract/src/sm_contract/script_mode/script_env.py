@@ -126,12 +126,14 @@ def training_env(
     else:
         distribution_hosts = list(hosts)
     master = distribution_hosts[0] if distribution_hosts else env.current_host
+    # Without inputdataconfig.json (a hand-made /opt/ml), the channel folders stand in for it.
+    data_config = dict(env.input_data_config) or {name: {"TrainingInputMode": "File"} for name in env.channels}
     program = env.script.program if env.script else None
     module_dir = env.script.submit_directory if env.script and env.script.submit_directory else str(env.paths.code_dir)
     paths = env.paths
     return {
         "additional_framework_parameters": framework,
-        "channel_input_dirs": {name: str(paths.channel_dir(name)) for name in env.input_data_config},
+        "channel_input_dirs": {name: str(paths.channel_dir(name)) for name in data_config},
         "current_host": env.current_host,
         "current_instance_group": group,
         "current_instance_group_hosts": next(
@@ -144,7 +146,7 @@ def training_env(
         "hosts": hosts,
         "hyperparameters": user,
         "input_config_dir": str(paths.config_dir),
-        "input_data_config": dict(env.input_data_config),
+        "input_data_config": data_config,
         "input_dir": str(paths.base / "input"),
         "instance_groups": [g["instance_group_name"] for g in groups_config],
         "instance_groups_dict": {g["instance_group_name"]: g for g in groups_config},
