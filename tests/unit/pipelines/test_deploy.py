@@ -348,3 +348,19 @@ def test_cli_run_refuses_a_moving_or_missing_image(aws: Any, argv: list[str], me
     code, _, err = _run_cli(aws, "run", "chainer-mnist-batch", "--no-follow", *argv)
     assert code == 2
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--program", "chainer_mnist.py"], "--program needs --source-dir"),
+        (["--source-dir", "examples/chainer-script", "--program", "train.py"], "is not a file in --source-dir"),
+        (["--hyperparameter", "epochs"], "--hyperparameter takes KEY=VALUE"),
+    ],
+)
+def test_cli_local_checks_its_arguments_before_anything_runs(tmp_path: Path, argv: list[str], message: str) -> None:
+    err = io.StringIO()
+    base = ["local", "chainer-mnist-batch", "--image", "byoc/chainer-mnist:latest", "--data", str(tmp_path)]
+    assert cli.main([*base, "--root", str(tmp_path / "run"), *argv], None, io.StringIO(), err) == 2
+    assert message in err.getvalue() and err.getvalue().count("\n") == 1
+    assert not (tmp_path / "run").exists()

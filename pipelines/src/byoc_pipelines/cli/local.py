@@ -48,10 +48,10 @@ def _report_local(progress: Progress, logs: RunLogs, definition: str, files: lis
 def cmd_local(args: argparse.Namespace, ctx: Context) -> int:
     from byoc_pipelines.local import artifacts, pipeline
 
+    workflows.script_of(args, ctx.config, "")  # the same checks of --source-dir and --program as `run`
     root = Path(args.root) if args.root else LOCAL_RUNS / args.definition
     if not args.root:
         shutil.rmtree(root, ignore_errors=True)  # the default folder holds the last run only
-    workflows.script_of(args, ctx.config, "")  # the same checks of --source-dir and --program as `run`
     spec = pipeline.LocalRun(
         args.definition,
         args.image,
