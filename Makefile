@@ -17,6 +17,9 @@ PYTEST_ARGS   ?=
 PUSH_ARGS     ?=
 DEMO_ARGS     ?=
 LOCAL_ARGS    ?=
+RUN_ARGS      ?=
+# The tutorial's script-mode flow: its script from examples/chainer-script, trained with ChainerMN on 2 hosts.
+SCRIPT_FLOW   ?= --source-dir examples/chainer-script --program chainer_mnist.py --instance-count 2
 
 image = $(IMAGE_PREFIX)/$(1):$(IMAGE_TAG)
 venv  = $(VENV_DIR)/$(1)/bin
@@ -102,7 +105,7 @@ test-unit: venvs $(VENV_DIR)/toolkit/.installed data node_modules/.installed ## 
 	$(call venv,chainer-mnist)/pytest tests/unit/sm_contract tests/contract tests/unit/chainer_mnist tests/models/chainer_mnist tests/repo $(PYTEST_ARGS)
 	$(call venv,keras-text)/pytest tests/unit/keras_text tests/models/keras_text $(PYTEST_ARGS)
 	$(call venv,toolkit)/pytest tests/toolkit $(PYTEST_ARGS)
-	$(call venv,pipelines)/pytest tests/unit/pipelines $(PYTEST_ARGS)
+	$(call venv,pipelines)/pytest tests/unit/pipelines tests/scripts $(PYTEST_ARGS)
 
 .PHONY: test/%
 test/%: $(VENV_DIR)/%/.installed data docker build/% ## container tests of one image, e.g. make test/chainer-mnist
@@ -142,22 +145,23 @@ pipeline-render: $(VENV_DIR)/pipelines/.installed ## write the definitions (JSON
 	$(SFN) render
 
 .PHONY: pipeline-validate
-pipeline-validate: $(VENV_DIR)/pipelines/.installed node_modules/.installed ## statelint, asl-validator and botocore request shapes for every definition
+pipeline-validate: $(VENV_DIR)/pipelines/.installed node_modules/.installed ## statelint, asl-validator and botocore request shapes for every definition; parliament on the IAM policies
 	@echo ">> validating the state machines"
 	$(SFN) validate
 
 .PHONY: pipeline-deploy
-pipeline-deploy: $(VENV_DIR)/pipelines/.installed ## deploy to AWS: IAM role, Lambda, state machines (create or update)
+pipeline-deploy: $(VENV_DIR)/pipelines/.installed ## deploy to AWS: three IAM roles, Lambda, state machines (create or update)
 	$(SFN) deploy
 
 .PHONY: pipeline-run
-pipeline-run: $(VENV_DIR)/pipelines/.installed ## start an execution of DEF on AWS and follow it (DEF=chainer-mnist-batch)
-	$(SFN) run $(DEF)
+pipeline-run: $(VENV_DIR)/pipelines/.installed ## start an execution of DEF on AWS and follow it (DEF=chainer-mnist-batch; RUN_ARGS: flags of `run`, see README)
+	$(SFN) run $(DEF) $(RUN_ARGS)
 
 .PHONY: pipeline-local
 pipeline-local: $(VENV_DIR)/pipelines/.installed data docker build-all ## run both definitions on one machine: moto's Step Functions engine + real containers (LOCAL_ARGS=--verbose)
-	@echo ">> the Chainer workflow, locally"
-	@$(SFN) local chainer-mnist-batch --image $(call image,chainer-mnist) --data $(DATA_DIR)/mnist $(LOCAL_ARGS)
+	@echo ">> the Chainer workflow, locally: the tutorial's script on 2 hosts (script mode)"
+	@$(SFN) local chainer-mnist-batch --image $(call image,chainer-mnist) --data $(DATA_DIR)/mnist $(SCRIPT_FLOW) \
+		--hyperparameter epochs=2 --hyperparameter units=100 --hyperparameter batch-size=50 $(LOCAL_ARGS)
 	@echo ">> the Keras endpoint workflow, locally"
 	@$(SFN) local keras-text-endpoint --image $(call image,keras-text) --data datasets/knbc $(LOCAL_ARGS)
 

@@ -4,19 +4,29 @@
 #
 # When something is missing (needs root, Debian/apt):
 #   - installs docker.io, docker-compose (v1) and debootstrap,
-#   - starts dockerd detached (log: /var/log/dockerd.log), clearing a stale
-#     /var/run/docker.pid left by a daemon that was killed,
+#   - starts dockerd detached (log: /var/log/dockerd.log) unless a daemon is
+#     already there: a running dockerd, or a socket that accepts connections,
+#     is waited for, never replaced; files it did not create are never deleted
+#     (dockerd itself replaces a stale socket, and a pid file held by another
+#     live process makes this script give its daemon a pid file of its own),
 #   - pulls debian:bookworm-slim, or, when no registry is reachable, builds it
-#     with debootstrap from the host's Debian mirror and imports it.
+#     with debootstrap from the host's Debian mirror, checking the Release
+#     signatures against Debian's archive keyring, and imports it.
 #
 # Environment:
 #   DOCKERD_OPTS            extra dockerd flags (word-split), e.g. "--storage-driver vfs"
 #   DOCKERD_PIDFILE         pid file of the daemon started here (/var/run/docker.pid)
+#   DOCKERD_OWN_PIDFILE     the one used instead when that names a live process (/var/run/byoc-dockerd.pid)
 #   DOCKERD_LOG             its log (/var/log/dockerd.log)
+#   DOCKERD_WAIT_S          seconds to wait for a daemon to answer (60)
 #   DOCKER_HOST             a unix:// socket here is where the started daemon listens
 #   PULL_TIMEOUT            seconds to try `docker pull` of the base image (20)
 #   DEBIAN_MIRROR           mirror for debootstrap (default: from host apt sources)
 #   DEBIAN_SECURITY_MIRROR  security mirror written into the image (idem)
+#   DEBIAN_SNAPSHOT         1: the mirrors are frozen snapshots whose Release files
+#                           have expired, so the image's apt sources skip the
+#                           Valid-Until check (signatures are still checked); 0: never.
+#                           Default: apt in the new root filesystem is asked.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,6 +39,8 @@ BASE_IMAGE=debian:bookworm-slim
 SUITE=bookworm
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/dockerd.log}
 DOCKERD_PID=${DOCKERD_PIDFILE:-/var/run/docker.pid}
+OWN_PIDFILE=${DOCKERD_OWN_PIDFILE:-/var/run/byoc-dockerd.pid} # if DOCKERD_PID names a live process not ours
+ARCHIVE_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 DOCKERD_SOCK=${DOCKER_HOST:-unix:///var/run/docker.sock}
 case $DOCKERD_SOCK in
   unix://*) DOCKERD_SOCK=${DOCKERD_SOCK#unix://} ;;
@@ -48,31 +60,49 @@ apt_install() {
   log "installed $* in $((SECONDS - t0))s"
 }
 
-# Wait until `docker info` answers; give up early if process $1 dies.
+# Wait until `docker info` answers; give up early if process $1 (when given) dies.
 wait_for_daemon() {
   local pid=$1 i
-  for ((i = 0; i < 60; i++)); do
+  for ((i = 0; i < ${DOCKERD_WAIT_S:-60}; i++)); do
     docker_ok 5 && return 0
-    kill -0 "$pid" 2>/dev/null || return 1
+    [[ -z $pid ]] || kill -0 "$pid" 2>/dev/null || return 1
     sleep 1
   done
   return 1
 }
 
+# Is something listening on unix socket $1? (python3 connects; without it, assume yes and never take it over.)
+socket_in_use() {
+  [[ -S $1 ]] || return 1
+  command -v python3 >/dev/null || return 0
+  python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(2)
+try:
+    s.connect(sys.argv[1])
+except OSError:
+    sys.exit(1)' "$1"
+}
+
+# pid of a running dockerd (any: a service manager's, an earlier run of this script), if there is one.
+running_dockerd() { pgrep -x dockerd | sed -n 1p; }
+
 start_dockerd() {
   local pid
   [[ $DOCKERD_SOCK != remote ]] || die "DOCKER_HOST=$DOCKER_HOST does not answer; start that daemon"
-  if [[ -s $DOCKERD_PID ]]; then
-    pid=$(<"$DOCKERD_PID")
-    # After a restart the pid may belong to some other process: check its name too.
-    if [[ $pid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]]; then
-      log "dockerd (pid $pid) is running but not answering yet; waiting"
-      wait_for_daemon "$pid" && return 0
-      die "dockerd (pid $pid) does not answer; see $DOCKERD_LOG"
-    fi
-    log "removing stale $DOCKERD_PID (pid ${pid:-?} is not a running dockerd)"
+  # A daemon that is there but slow (busy, or still starting) is waited for, never replaced or cleaned up after.
+  pid=$(running_dockerd || true)
+  if [[ -n $pid ]] || socket_in_use "$DOCKERD_SOCK"; then
+    log "a Docker daemon is there (${pid:+dockerd pid $pid, }socket $DOCKERD_SOCK) but does not answer yet; waiting"
+    wait_for_daemon "$pid" && return 0
+    die "the Docker daemon on $DOCKERD_SOCK does not answer 'docker info'; see its log (e.g. $DOCKERD_LOG)"
   fi
-  rm -f "$DOCKERD_PID" "$DOCKERD_SOCK"
+  # No daemon: start ours. dockerd replaces a stale socket itself and overwrites a pid file whose process is
+  # gone; a pid file naming another live process (pid reuse after a restart) stays, and ours goes elsewhere.
+  if [[ -s $DOCKERD_PID ]] && kill -0 "$(<"$DOCKERD_PID")" 2>/dev/null; then
+    log "$DOCKERD_PID names a live process that is not dockerd; leaving it, using $OWN_PIDFILE"
+    DOCKERD_PID=$OWN_PIDFILE
+  fi
 
   local -a opts=() extra=()
   [[ $DOCKERD_PID == /var/run/docker.pid ]] || opts+=(--pidfile "$DOCKERD_PID")
@@ -86,7 +116,7 @@ start_dockerd() {
   pid=$!
   if ! wait_for_daemon "$pid"; then
     tail -n 15 "$DOCKERD_LOG" >&2 || true
-    die "dockerd did not come up within 60s; see $DOCKERD_LOG"
+    die "dockerd did not come up within ${DOCKERD_WAIT_S:-60}s; see $DOCKERD_LOG"
   fi
   log "dockerd is up (pid $pid, storage driver: $("$DOCKER_CLI" info --format '{{.Driver}}' 2>/dev/null))"
 }
@@ -124,9 +154,29 @@ host_mirror() {
   return 0
 }
 
+# Write the image's apt sources: main and security suites, signed by Debian's archive keyring, plus option $4.
+write_sources() {
+  local root=$1 mirror=$2 security=$3 option=$4
+  printf '%s\n' \
+    "Types: deb" "URIs: $mirror" "Suites: $SUITE $SUITE-updates" "Components: main" \
+    "Signed-By: $ARCHIVE_KEYRING" ${option:+"$option"} "" \
+    "Types: deb" "URIs: $security" "Suites: $SUITE-security" "Components: main" \
+    "Signed-By: $ARCHIVE_KEYRING" ${option:+"$option"} >"$root/etc/apt/sources.list.d/debian.sources"
+}
+
+# Does apt, in the new root filesystem with its own sources, refuse the mirror only because its signed
+# Release files have expired? DEBIAN_SNAPSHOT=1/0 answers instead of asking.
+mirror_frozen() {
+  local root=$1 out
+  case ${DEBIAN_SNAPSHOT:-} in 1) return 0 ;; 0) return 1 ;; esac
+  out=$(chroot "$root" apt-get update 2>&1) && return 1
+  grep -q 'is expired' <<<"$out"
+}
+
 # Build $BASE_IMAGE with debootstrap (no registry needed) and `docker import` it.
 build_base_image() {
   command -v debootstrap >/dev/null || apt_install debootstrap
+  [[ -s $ARCHIVE_KEYRING ]] || apt_install debian-archive-keyring
   local mirror security root t0=$SECONDS
   mirror=${DEBIAN_MIRROR:-$(host_mirror "$SUITE" | sed -n 1p)}
   mirror=${mirror:-http://deb.debian.org/debian}
@@ -136,8 +186,10 @@ build_base_image() {
   root=$(mktemp -d "${TMPDIR:-/var/tmp}/bookworm-rootfs.XXXXXX")
   # shellcheck disable=SC2064
   trap "cleanup_rootfs '$root'" EXIT
-  log "debootstrap --variant=minbase $SUITE from $mirror (takes a few minutes)"
-  if ! debootstrap --variant=minbase "$SUITE" "$root" "$mirror" >"$root.log" 2>&1; then
+  log "debootstrap --variant=minbase $SUITE from $mirror, signatures checked (takes a few minutes)"
+  # --force-check-gpg: stop instead of going on unchecked when a Release signature cannot be verified.
+  if ! debootstrap --variant=minbase --force-check-gpg --keyring="$ARCHIVE_KEYRING" \
+    "$SUITE" "$root" "$mirror" >"$root.log" 2>&1; then
     tail -n 20 "$root.log" >&2
     die "debootstrap failed (full log: $root.log)"
   fi
@@ -145,23 +197,14 @@ build_base_image() {
 
   log "slimming the root filesystem"
   rm -f "$root/etc/apt/sources.list"
-  cat >"$root/etc/apt/sources.list.d/debian.sources" <<EOF
-Types: deb
-URIs: $mirror
-Suites: $SUITE $SUITE-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+  write_sources "$root" "$mirror" "$security" ""
+  # The image's own apt settings, never the host's: signed sources, and only for a frozen mirror (signed
+  # Release files past their Valid-Until, as snapshots are) that freshness check off, per source.
+  if mirror_frozen "$root"; then
+    log "the mirror's Release files have expired (a frozen snapshot): its sources skip the Valid-Until check"
+    write_sources "$root" "$mirror" "$security" "Check-Valid-Until: no"
+  fi
 
-Types: deb
-URIs: $security
-Suites: $SUITE-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-  # The host's mirror settings (e.g. snapshot mirrors whose Release files have expired).
-  local host_conf
-  host_conf=$(grep -hE '^[[:space:]]*Acquire::Check-(Valid-Until|Date)' /etc/apt/apt.conf /etc/apt/apt.conf.d/* 2>/dev/null || true)
-  [[ -z $host_conf ]] || printf '%s\n' "$host_conf" >"$root/etc/apt/apt.conf.d/99host-mirror"
   # Keep the image slim now and after later `apt-get install`s.
   cat >"$root/etc/apt/apt.conf.d/99slim" <<'EOF'
 Acquire::Languages "none";

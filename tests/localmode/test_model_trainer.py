@@ -1,6 +1,7 @@
 """The high-level path a user writes: ModelTrainer in LOCAL_CONTAINER mode trains each image.
 
-ModelTrainer's local compose file has no `command`, so this relies on each image's CMD ["train"].
+ModelTrainer's local compose file has no `command`, so this relies on each image's CMD ["train"]. Its
+``local_container_root`` lies under the LocalMode root, which is how LocalMode knows the containers are its own.
 """
 
 from __future__ import annotations
@@ -23,19 +24,19 @@ def _train(
     from sagemaker.core.training.configs import Compute, InputData
     from sagemaker.train.model_trainer import Mode, ModelTrainer
 
-    with LocalMode(root / "lm"):
+    with LocalMode(root / "lm") as local_mode:
         trainer = ModelTrainer(
             training_image=image,
             training_mode=Mode.LOCAL_CONTAINER,
             compute=Compute(instance_type="local_cpu", instance_count=1),
             hyperparameters=hyperparameters,
             input_data_config=[InputData(channel_name=name, data_source=str(path)) for name, path in channels.items()],
-            local_container_root=str(root / "trainer"),
+            local_container_root=str(local_mode.root / "trainer"),
             role="arn:aws:iam::123456789012:role/sagemaker",
             base_job_name="model-trainer",
         )
         trainer.train()
-    artifact = root / "trainer" / "compressed_artifacts" / "model.tar.gz"
+    artifact = root / "lm" / "trainer" / "compressed_artifacts" / "model.tar.gz"
     with tarfile.open(artifact) as tar:
         return artifact.parent, tar.getnames()
 

@@ -45,7 +45,14 @@ def test_chainer_lambda_variant_with_a_quiet_console(chainer_mnist_image: str, m
     steps = [line for line in done.stdout.splitlines() if line.startswith(">> [")]
     assert all(re.match(r">> \[ *\d+\.\d s\] [a-z-]+: ", line) for line in steps), steps
     entered = re.findall(r"StateEntered name=(.+)", done.stdout)
-    assert entered == ["Name Resources", "Train Model", "Create Model", "Batch Transform"]
+    assert entered == [
+        "Name Resources",
+        "Build Channels",
+        *["Channel"] * 3,
+        "Train Model",
+        "Create Model",
+        "Batch Transform",
+    ]
     assert "TaskScheduled resource=invoke" in done.stdout
     accuracy = float(re.search(r"accuracy (0\.\d+)", done.stdout).group(1))  # type: ignore[union-attr]
     assert accuracy > 0.5  # 2,000 images, one epoch
@@ -59,6 +66,27 @@ def test_chainer_lambda_variant_with_a_quiet_console(chainer_mnist_image: str, m
     log = tmp_path / "logs" / "chainer-mnist-batch-lambda.log"
     assert done.stdout.rstrip().endswith(f"container and SDK logs: {log}")
     assert "epoch=1 " in log.read_text()  # the container's output went to the file instead
+
+
+def test_the_tutorials_script_mode_flow_on_two_hosts(chainer_mnist_image: str, mnist_dir: Path, tmp_path: Path) -> None:
+    """`make pipeline-local`'s Chainer run: sourcedir.tar.gz under the run's prefix, ChainerMN on 2 hosts, the
+    model serving the script's module, the batch transform of test.npy through its input_fn and output_fn."""
+    done = run_cli(
+        *("local", "chainer-mnist-batch", "--image", chainer_mnist_image, "--data", str(mnist_dir)),
+        *("--root", str(tmp_path), "--train-size", "2000", "--name", "script-test", "--instance-count", "2"),
+        *("--source-dir", "examples/chainer-script", "--program", "chainer_mnist.py"),
+        *("--hyperparameter", "epochs=2", "--hyperparameter", "units=100", "--hyperparameter", "batch-size=50"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    code = "s3://byoc-sagemaker-data/code/chainer-mnist/script-test/sourcedir.tar.gz"
+    assert f"script mode: chainer_mnist.py from examples/chainer-script on 2 hosts, as {code}" in done.stdout
+    assert (tmp_path / "s3" / code.removeprefix("s3://")).is_file()
+    log = (tmp_path / "logs" / "chainer-mnist-batch.log").read_text()
+    assert '"instance_count": 2' in log and '"sagemaker_program": "chainer_mnist.py"' in log  # the input sent
+    assert re.search(r"2 process\(es\) on host algo-1-\w+", log), log[-3000:]
+    assert "serving chainer_mnist.py from /opt/ml/code" in log  # the model serves the script's module
+    accuracy = float(re.search(r"accuracy (0\.\d+)", done.stdout).group(1))  # type: ignore[union-attr]
+    assert accuracy > 0.7  # 2,000 images, two short epochs; labels from the script's output_fn
 
 
 def test_verbose_puts_container_output_on_the_console(

@@ -1,21 +1,34 @@
-"""Pipeline defaults (``PipelineConfig``): names, bucket, instance types; per-run values come from the input."""
+"""Pipeline defaults (``PipelineConfig``): names, roles, bucket layout, instance types; the rest comes per run."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 ENV_PREFIX = "BYOC_"  # BYOC_REGION, BYOC_BUCKET, ... override the defaults
+PROJECT_TAG = "project"  # every role, function and repository the project creates carries project=<prefix>
+# DNS suffix of a partition's service endpoints (ECR registries), for the partitions outside "aws".
+_DNS_SUFFIX = {"aws-cn": "amazonaws.com.cn"}
+
+
+@functools.cache
+def partition_of(region: str) -> str:
+    """``aws``, ``aws-cn``, ``aws-us-gov``, ... for a region, from botocore's endpoint data."""
+    import botocore.session
+
+    return str(botocore.session.get_session().get_partition_for_region(region))
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
     """Defaults for rendering, deploying and running the workflows.
 
-    ``prefix`` starts every SageMaker job, model and endpoint name, the role, the Lambda function and the state
-    machines, so IAM policies can be scoped to ``<prefix>-*`` instead of wildcards.
+    ``prefix`` starts every SageMaker job, model and endpoint name, the roles, the Lambda function and the state
+    machines, so IAM policies can be scoped to ``<prefix>-*`` instead of wildcards. The bucket holds data and
+    code anywhere, but SageMaker containers may write only under ``model_prefix`` and ``transform_prefix``.
     """
 
     prefix: str = "byoc"
@@ -23,20 +36,50 @@ class PipelineConfig:
     account_id: str = "123456789012"
     bucket: str = "byoc-sagemaker-data"
     ecr_namespace: str = "byoc"
+    model_prefix: str = "models/"  # training jobs write model.tar.gz under it
+    transform_prefix: str = "transform/"  # batch transforms write their .out files under it
+    code_prefix: str = "code/"  # sourcedir.tar.gz of script-mode runs (read-only for the containers)
     training_instance_type: str = "ml.m5.large"
     transform_instance_type: str = "ml.m5.large"
     endpoint_instance_type: str = "ml.t2.medium"
     endpoint_wait_seconds: int = 60
+    endpoint_max_polls: int = 30  # DescribeEndpoint polls before the workflow gives up (30 x 60 s)
     max_attempts: int = 3  # per retried task
     retry_interval_seconds: int = 5  # first retry delay, doubled each time
 
     @property
-    def role_name(self) -> str:
-        return f"{self.prefix}-pipelines"
+    def partition(self) -> str:
+        return partition_of(self.region)
+
+    @property
+    def dns_suffix(self) -> str:
+        return _DNS_SUFFIX.get(self.partition, "amazonaws.com")
+
+    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
+        """``arn:<partition>:<service>:<region>:<account>:<resource>`` (region or account left empty on request)."""
+        where = f"{self.region if region else ''}:{self.account_id if account else ''}"
+        return f"arn:{self.partition}:{service}:{where}:{resource}"
+
+    # -- the three roles: who runs the state machine, what SageMaker jobs run as, what the function runs as
+    @property
+    def states_role_name(self) -> str:
+        return f"{self.prefix}-states"
+
+    @property
+    def sagemaker_role_name(self) -> str:
+        return f"{self.prefix}-sagemaker"
+
+    @property
+    def lambda_role_name(self) -> str:
+        return f"{self.prefix}-lambda"
+
+    def role_arn_of(self, role_name: str) -> str:
+        return self.arn("iam", f"role/{role_name}", region=False)
 
     @property
     def role_arn(self) -> str:
-        return f"arn:aws:iam::{self.account_id}:role/{self.role_name}"
+        """The SageMaker execution role: what training jobs, models and transforms run as."""
+        return self.role_arn_of(self.sagemaker_role_name)
 
     @property
     def create_model_function(self) -> str:
@@ -45,8 +88,17 @@ class PipelineConfig:
     def state_machine_name(self, definition: str) -> str:
         return f"{self.prefix}-{definition}"
 
-    def image_uri(self, image: str, tag: str = "latest") -> str:
-        return f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com/{self.ecr_namespace}/{image}:{tag}"
+    def repository(self, image: str) -> str:
+        return f"{self.ecr_namespace}/{image}"
+
+    @property
+    def registry(self) -> str:
+        return f"{self.account_id}.dkr.ecr.{self.region}.{self.dns_suffix}"
+
+    def image_uri(self, image: str, tag: str) -> str:
+        """``<registry>/<namespace>/<image>:<tag>``; deploy by revision tag or digest, never ``latest``."""
+        separator = "@" if tag.startswith("sha256:") else ":"
+        return f"{self.registry}/{self.repository(image)}{separator}{tag}"
 
     def s3_uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key.lstrip('/')}"

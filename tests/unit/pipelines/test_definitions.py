@@ -29,6 +29,8 @@ def test_graph_is_sound_and_states_come_from_the_enum(name: str) -> None:
     definition = defs.build(name, PipelineConfig())
     graph.check_graph(definition)
     assert set(definition["States"]) <= {s.value for s in StateName}
+    inner = [state["ItemProcessor"]["States"] for state in definition["States"].values() if "ItemProcessor" in state]
+    assert inner and all(set(states) <= {s.value for s in StateName} for states in inner)
 
 
 def test_arn_function_and_operation_names() -> None:
@@ -79,16 +81,64 @@ def test_lambda_variant_invokes_the_create_model_function() -> None:
     assert state["ResultSelector"] == {"ModelArn.$": "$.Payload.ModelArn"}
 
 
-def test_keras_definition_polls_the_endpoint_until_in_service() -> None:
-    states = defs.build("keras-text-endpoint", PipelineConfig())["States"]
+def test_keras_definition_polls_the_endpoint_a_bounded_number_of_times() -> None:
+    states = defs.build("keras-text-endpoint", PipelineConfig(endpoint_max_polls=7))["States"]
+    assert states["Create Endpoint"]["ResultSelector"] == {"EndpointArn.$": "$.EndpointArn", "Polls": 0}
     assert states["Wait For Endpoint"] == {"Type": "Wait", "SecondsPath": "$.wait_seconds", "Next": "Describe Endpoint"}
     assert states["Describe Endpoint"]["Resource"] == "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint"
     choice = states["Endpoint Ready?"]
-    assert [(c["StringEquals"], c["Next"]) for c in choice["Choices"]] == [
-        ("InService", "Endpoint In Service"),
-        ("Failed", "Endpoint Failed"),
+    assert choice["Choices"] == [
+        {"Variable": "$.endpoint_status.EndpointStatus", "StringEquals": "InService", "Next": "Endpoint In Service"},
+        {"Variable": "$.endpoint_status.EndpointStatus", "StringEquals": "Failed", "Next": "Endpoint Failed"},
+        {"Variable": "$.endpoint.Polls", "NumericGreaterThanEquals": 7, "Next": "Endpoint Timed Out"},
     ]
-    assert choice["Default"] == "Wait For Endpoint"
+    assert choice["Default"] == "Count Endpoint Poll"
+    count = states["Count Endpoint Poll"]
+    assert count["Parameters"]["Polls.$"] == "States.MathAdd($.endpoint.Polls, 1)"
+    assert (count["ResultPath"], count["Next"]) == ("$.endpoint", "Wait For Endpoint")
+    assert states["Endpoint Timed Out"]["Error"] == "EndpointTimedOut"
+
+
+def test_channels_instance_count_and_model_environment_come_from_the_input() -> None:
+    states = defs.build("chainer-mnist-batch", PipelineConfig())["States"]
+    channels = states["Build Channels"]
+    assert (channels["Type"], channels["ItemsPath"], channels["ResultPath"]) == (
+        "Map",
+        "$.channels",
+        "$.input_data_config",
+    )
+    assert channels["ItemProcessor"]["ProcessorConfig"] == {"Mode": "INLINE"}
+    assert channels["ItemSelector"] == {
+        "ChannelName.$": "$$.Map.Item.Value.name",
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri.$": "$$.Map.Item.Value.uri",
+                "S3DataDistributionType": "FullyReplicated",
+            }
+        },
+    }
+    train = states["Train Model"]["Parameters"]
+    assert train["InputDataConfig.$"] == "$.input_data_config"
+    assert train["ResourceConfig"]["InstanceCount.$"] == "$.instance_count"
+    assert train["HyperParameters.$"] == "$.hyperparameters"
+    assert states["Create Model"]["Parameters"]["PrimaryContainer"]["Environment.$"] == "$.model_environment"
+    assert states["Batch Transform"]["Parameters"]["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri.$"] == (
+        "$.transform_input"
+    )
+
+
+def test_the_partition_comes_from_the_region() -> None:
+    china = PipelineConfig(region="cn-north-1")
+    assert china.partition == "aws-cn"
+    assert china.role_arn == "arn:aws-cn:iam::123456789012:role/byoc-sagemaker"
+    assert china.image_uri("chainer-mnist", "abc1234") == (
+        "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/byoc/chainer-mnist:abc1234"
+    )
+    resources = {s.get("Resource") for s in defs.build("keras-text-endpoint", china)["States"].values()} - {None}
+    assert resources and all(r.startswith("arn:aws-cn:states:::") for r in resources)
+    assert PipelineConfig(region="us-gov-west-1").partition == "aws-us-gov"
+    assert PipelineConfig(region="eu-west-1").arn("s3", "b", region=False, account=False) == "arn:aws:s3:::b"
 
 
 def test_parameters_render_refs_as_paths_and_reject_refs_in_lists() -> None:
@@ -108,7 +158,15 @@ def test_graph_check_reports_dangling_and_unreachable_states() -> None:
         graph.check_graph(definition)
 
 
+def test_graph_check_looks_inside_the_map() -> None:
+    definition = defs.build("chainer-mnist-batch", PipelineConfig())
+    definition["States"]["Build Channels"]["ItemProcessor"]["StartAt"] = "Chanel"
+    with pytest.raises(DefinitionError, match=r"Build Channels: StartAt 'Chanel' is not a state"):
+        graph.check_graph(definition)
+
+
 def test_config_from_environment_and_flags() -> None:
     config = PipelineConfig.from_env({"BYOC_BUCKET": "b", "BYOC_MAX_ATTEMPTS": "5"}, prefix="x", region=None)
     assert (config.bucket, config.max_attempts, config.prefix, config.region) == ("b", 5, "x", "us-east-1")
-    assert config.role_arn == "arn:aws:iam::123456789012:role/x-pipelines"
+    assert config.role_arn == "arn:aws:iam::123456789012:role/x-sagemaker"
+    assert (config.states_role_name, config.lambda_role_name) == ("x-states", "x-lambda")

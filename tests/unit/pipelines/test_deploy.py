@@ -29,6 +29,7 @@ from utils.aws import REGION, isolate_aws_env
 ACCOUNT = "123456789012"  # moto's account
 CONFIG = PipelineConfig(region=REGION, bucket="proj-bucket", prefix="proj")
 MOTO = {"lambda": {"use_docker": False}, "iam": {"load_aws_managed_policies": True}}
+ANY_S3 = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
 
 
 @pytest.fixture
@@ -52,25 +53,6 @@ def _no_sleep(_seconds: float) -> None:
     return None
 
 
-def test_policies_are_scoped_to_the_project() -> None:
-    documents = policies.inline_policies(CONFIG)
-    statements = [s for doc in documents.values() for s in doc["Statement"]]
-    wildcards = {s["Sid"] for s in statements if s["Resource"] == "*"}
-    assert wildcards == {"RegistryLogin", "TrainingMetrics"}  # AWS authorises these only on "*"
-    pass_role = next(s for s in statements if s["Action"] == "iam:PassRole")
-    assert pass_role["Resource"] == f"arn:aws:iam::{CONFIG.account_id}:role/proj-pipelines"
-    jobs = next(s for s in statements if s["Sid"] == "SageMakerJobs")
-    assert all(":training-job/proj-*" in r or ":transform-job/proj-*" in r for r in jobs["Resource"])
-    bucket = [s["Resource"] for s in statements if s["Sid"].endswith("ProjectBucket")]
-    assert bucket == ["arn:aws:s3:::proj-bucket", "arn:aws:s3:::proj-bucket/*"]
-    trust = policies.trust_policy(CONFIG)["Statement"][0]
-    assert set(trust["Principal"]["Service"]) == {
-        "sagemaker.amazonaws.com",
-        "states.amazonaws.com",
-        "lambda.amazonaws.com",
-    }
-
-
 def test_deploy_is_idempotent(aws: Any) -> None:
     clients = {s: aws(s) for s in ("iam", "stepfunctions", "lambda")}
     definitions = {name: defs.build(name, CONFIG) for name in defs.BUILDERS}
@@ -78,7 +60,9 @@ def test_deploy_is_idempotent(aws: Any) -> None:
     definitions["chainer-mnist-batch"]["Comment"] = "changed"
     second = deploy.deploy(clients, CONFIG, definitions, sleep=_no_sleep)
     assert first == second
-    assert first["role"] == f"arn:aws:iam::{ACCOUNT}:role/proj-pipelines"
+    assert (first["states_role"], first["sagemaker_role"], first["lambda_role"]) == tuple(
+        f"arn:aws:iam::{ACCOUNT}:role/proj-{kind}" for kind in ("states", "sagemaker", "lambda")
+    )
     sfn = clients["stepfunctions"]
     assert sorted(m["name"] for m in sfn.list_state_machines()["stateMachines"]) == [
         "proj-chainer-mnist-batch",
@@ -87,11 +71,38 @@ def test_deploy_is_idempotent(aws: Any) -> None:
     ]
     described = sfn.describe_state_machine(stateMachineArn=first["chainer-mnist-batch"])
     assert json.loads(described["definition"])["Comment"] == "changed"
-    assert described["roleArn"] == first["role"]
+    assert described["roleArn"] == first["states_role"]
     iam = clients["iam"]
-    assert sorted(iam.list_role_policies(RoleName="proj-pipelines")["PolicyNames"]) == ["proj-data", "proj-sagemaker"]
+    for kind in ("states", "sagemaker", "lambda"):
+        assert iam.list_role_policies(RoleName=f"proj-{kind}")["PolicyNames"] == [f"proj-{kind}"]
+        assert iam.list_role_tags(RoleName=f"proj-{kind}")["Tags"] == [{"Key": "project", "Value": "proj"}]
+    trusted = json.loads(json.dumps(iam.get_role(RoleName="proj-sagemaker")["Role"]["AssumeRolePolicyDocument"]))
+    assert trusted["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
     function = clients["lambda"].get_function(FunctionName="proj-create-model")["Configuration"]
-    assert (function["Handler"], function["Role"]) == ("create_model.handler", first["role"])
+    assert (function["Handler"], function["Role"]) == ("create_model.handler", first["lambda_role"])
+
+
+def test_a_role_without_the_project_tag_is_refused_not_rewritten(aws: Any) -> None:
+    iam = aws("iam")
+    trust = json.dumps(policies.trust_policies(CONFIG)["proj-sagemaker"])
+    iam.create_role(RoleName="proj-sagemaker", AssumeRolePolicyDocument=trust)
+    iam.put_role_policy(RoleName="proj-sagemaker", PolicyName="theirs", PolicyDocument=json.dumps(ANY_S3))
+    clients = {s: aws(s) for s in ("iam", "stepfunctions", "lambda")}
+    with pytest.raises(DeployError, match="role proj-sagemaker exists without the tag project=proj"):
+        deploy.deploy(
+            clients, CONFIG, {"chainer-mnist-batch": defs.build("chainer-mnist-batch", CONFIG)}, sleep=_no_sleep
+        )
+    assert iam.list_role_policies(RoleName="proj-sagemaker")["PolicyNames"] == ["theirs"]
+    assert aws("stepfunctions").list_state_machines()["stateMachines"] == []
+
+
+def test_inline_policies_deploy_no_longer_writes_are_removed_from_our_roles(aws: Any) -> None:
+    iam = aws("iam")
+    trust = json.dumps(policies.trust_policies(CONFIG)["proj-states"])
+    iam.create_role(RoleName="proj-states", AssumeRolePolicyDocument=trust, Tags=[{"Key": "project", "Value": "proj"}])
+    iam.put_role_policy(RoleName="proj-states", PolicyName="proj-data", PolicyDocument=json.dumps(ANY_S3))
+    deploy.ensure_roles(iam, CONFIG, {"keras-text-endpoint": defs.build("keras-text-endpoint", CONFIG)})
+    assert iam.list_role_policies(RoleName="proj-states")["PolicyNames"] == ["proj-states"]
 
 
 def test_lambda_package_is_reproducible() -> None:
@@ -115,11 +126,12 @@ def test_create_state_machine_request_is_pinned_with_stubber() -> None:
             {
                 "name": "proj-keras-text-endpoint",
                 "definition": json.dumps(definition, indent=2),
-                "roleArn": CONFIG.role_arn,
+                "roleArn": CONFIG.role_arn_of(CONFIG.states_role_name),
                 "type": "STANDARD",
             },
         )
-        assert deploy.ensure_state_machine(sfn, "proj-keras-text-endpoint", definition, CONFIG.role_arn) == (arn, True)
+        role = CONFIG.role_arn_of(CONFIG.states_role_name)
+        assert deploy.ensure_state_machine(sfn, "proj-keras-text-endpoint", definition, role) == (arn, True)
         stub.assert_no_pending_responses()
 
 
@@ -282,3 +294,73 @@ def test_cli_validate_and_render(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "keras-text-endpoint.json").read_text()) == defs.build(
         "keras-text-endpoint", PipelineConfig()
     )
+
+
+def _run_cli(aws: Any, *argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["--prefix", "proj", "--region", REGION, "--bucket", "proj-bucket", *argv], aws, out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_run_deploys_by_digest_and_uploads_the_script(aws: Any) -> None:
+    assert _run_cli(aws, "deploy", "chainer-mnist-batch")[0] == 0
+    ecr, s3 = aws("ecr"), aws("s3")
+    s3.create_bucket(Bucket="proj-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+    ecr.create_repository(repositoryName="byoc/chainer-mnist")
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"})
+    digest = ecr.put_image(repositoryName="byoc/chainer-mnist", imageManifest=manifest, imageTag="abc1234")["image"][
+        "imageId"
+    ]["imageDigest"]
+
+    code, out, err = _run_cli(
+        aws,
+        *("run", "chainer-mnist-batch", "--name", "r2", "--no-follow", "--revision", "abc1234"),
+        *("--source-dir", "examples/chainer-script", "--program", "chainer_mnist.py", "--instance-count", "2"),
+    )
+    assert code == 0, err
+    sent = json.loads(aws("stepfunctions").describe_execution(executionArn=out.split()[-1])["input"])
+    assert sent["image"] == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/byoc/chainer-mnist@{digest}"
+    tarball = "s3://proj-bucket/code/chainer-mnist/r2/sourcedir.tar.gz"
+    assert sent["hyperparameters"]["sagemaker_submit_directory"] == tarball
+    assert sent["model_environment"] == {"SAGEMAKER_PROGRAM": "chainer_mnist.py", "SAGEMAKER_SUBMIT_DIRECTORY": tarball}
+    assert sent["instance_count"] == 2
+    uploaded = s3.get_object(Bucket="proj-bucket", Key="code/chainer-mnist/r2/sourcedir.tar.gz")["Body"].read()
+    assert uploaded == deploy_sourcedir("examples/chainer-script")
+
+
+def deploy_sourcedir(folder: str) -> bytes:
+    from byoc_pipelines.sagemaker.script_mode import sourcedir_tarball
+
+    return sourcedir_tarball(Path(__file__).resolve().parents[3] / folder)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--image", "repo/chainer-mnist:latest"], "is not pinned"),
+        (["--image", "repo/chainer-mnist"], "is not pinned"),
+        (["--revision", "nope123"], "no image tagged nope123 in ECR repository byoc/chainer-mnist: push it first"),
+    ],
+)
+def test_cli_run_refuses_a_moving_or_missing_image(aws: Any, argv: list[str], message: str) -> None:
+    assert _run_cli(aws, "deploy", "chainer-mnist-batch")[0] == 0
+    aws("ecr").create_repository(repositoryName="byoc/chainer-mnist")
+    code, _, err = _run_cli(aws, "run", "chainer-mnist-batch", "--no-follow", *argv)
+    assert code == 2
+    assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--program", "chainer_mnist.py"], "--program needs --source-dir"),
+        (["--source-dir", "examples/chainer-script", "--program", "train.py"], "is not a file in --source-dir"),
+        (["--hyperparameter", "epochs"], "--hyperparameter takes KEY=VALUE"),
+    ],
+)
+def test_cli_local_checks_its_arguments_before_anything_runs(tmp_path: Path, argv: list[str], message: str) -> None:
+    err = io.StringIO()
+    base = ["local", "chainer-mnist-batch", "--image", "byoc/chainer-mnist:latest", "--data", str(tmp_path)]
+    assert cli.main([*base, "--root", str(tmp_path / "run"), *argv], None, io.StringIO(), err) == 2
+    assert message in err.getvalue() and err.getvalue().count("\n") == 1
+    assert not (tmp_path / "run").exists()

@@ -68,7 +68,7 @@ class FakeImages:
         return FakeImage(self.calls)
 
     def push(self, repository: str, tag: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        self.calls.append(("push", repository, tag, kwargs["auth_config"]))
+        self.calls.append(("push", repository, tag, kwargs["auth_config"]))  # None: no credentials sent
         assert kwargs["stream"] and kwargs["decode"]
         default = [
             {"status": f"The push refers to repository [{repository}]"},
@@ -201,8 +201,8 @@ def test_push_tags_revision_and_latest_and_returns_the_ecr_uri(ecr: Any) -> None
     assert "0a1b: Pushed" in lines
 
 
-def test_registry_url_replaces_the_registry_host(ecr: Any) -> None:
-    docker_client = FakeDocker()
+def test_registry_url_gets_the_image_but_never_the_ecr_token(ecr: Any) -> None:
+    docker_client, log = FakeDocker(), io.StringIO()
     result = ecr_mod.push(
         "byoc/chainer-mnist:latest",
         "byoc/chainer-mnist",
@@ -210,13 +210,64 @@ def test_registry_url_replaces_the_registry_host(ecr: Any) -> None:
         docker_client=docker_client,
         revision="latest",
         registry_url="http://127.0.0.1:5999",
+        log=log,
     )
     assert result.uris == ("127.0.0.1:5999/byoc/chainer-mnist:latest",)  # latest only once
-    assert docker_client.calls[0][1]["registry"] == "127.0.0.1:5999"
-    assert [c[:3] for c in docker_client.calls[1:]] == [
+    assert docker_client.calls == [  # no login, and the push carries no credentials
         ("tag", "127.0.0.1:5999/byoc/chainer-mnist", "latest"),
-        ("push", "127.0.0.1:5999/byoc/chainer-mnist", "latest"),
+        ("push", "127.0.0.1:5999/byoc/chainer-mnist", "latest", None),
     ]
+    assert f"pushing to 127.0.0.1:5999 without the ECR token (it is sent only to {REGISTRY})" in log.getvalue()
+
+
+def test_credentials_are_never_pushed_to_another_host() -> None:
+    auth = docker_push.RegistryAuth("AWS", "secret", f"https://{REGISTRY}")
+    with pytest.raises(PushError, match=f"refusing to send the credentials for {REGISTRY} to evil.example:443"):
+        docker_push.push_reference(FakeDocker(), "evil.example:443/byoc/x", "r1", auth)
+
+
+def test_a_token_for_another_registry_than_the_repository_is_refused(ecr: Any) -> None:
+    class OtherEndpoint:
+        """An ECR client whose token names a registry other than the repository's."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(ecr, name)
+
+        def get_authorization_token(self, **kwargs: Any) -> dict[str, Any]:
+            answer = ecr.get_authorization_token(**kwargs)
+            answer["authorizationData"][0]["proxyEndpoint"] = "https://attacker.example"
+            return answer
+
+    docker_client = FakeDocker()
+    with pytest.raises(PushError, match=f"ECR issued a token for attacker.example, not for .*{REGISTRY}"):
+        ecr_mod.push(
+            "byoc/chainer-mnist:latest",
+            "byoc/chainer-mnist",
+            ecr_client=OtherEndpoint(),
+            docker_client=docker_client,
+            revision="r1",
+        )
+    assert docker_client.calls == []
+
+
+@pytest.mark.parametrize(
+    ("image", "pinned"),
+    [
+        (f"{REGISTRY}/byoc/x@sha256:{'a' * 64}", True),
+        (f"{REGISTRY}/byoc/x:1a2b3c4", True),
+        ("127.0.0.1:5000/byoc/x:1a2b3c4-dirty", True),
+        (f"{REGISTRY}/byoc/x:latest", False),
+        (f"{REGISTRY}/byoc/x", False),
+        ("127.0.0.1:5000/byoc/x", False),
+        (f"{REGISTRY}/byoc/x@sha256:short", False),
+    ],
+)
+def test_pipelines_take_images_by_digest_or_revision_only(image: str, pinned: bool) -> None:
+    if pinned:
+        assert ecr_mod.require_pinned(image) == image
+    else:
+        with pytest.raises(ConfigurationError, match="is not pinned"):
+            ecr_mod.require_pinned(image)
 
 
 def test_error_in_push_stream_fails_with_one_line(ecr: Any) -> None:

@@ -13,6 +13,7 @@ from byoc_pipelines.local.artifacts import pictures_from, training_artifacts
 from byoc_pipelines.local.runner import LocalModeRunner
 from byoc_pipelines.local.s3 import S3Folder
 from byoc_pipelines.sagemaker import requests as sm
+from byoc_pipelines.sagemaker.script_mode import Script, sourcedir_tarball
 
 
 def tarball(path: Path, members: dict[str, bytes]) -> Path:
@@ -53,8 +54,9 @@ class RecordingClient:
 class FakeLocalMode:
     region = "eu-west-1"
 
-    def __init__(self, client: RecordingClient) -> None:
+    def __init__(self, client: RecordingClient, root: Path) -> None:
         self.sagemaker_client = client
+        self.root = root
 
 
 def test_s3_uris_are_folders_both_ways(tmp_path: Path) -> None:
@@ -70,7 +72,7 @@ def test_s3_uris_are_folders_both_ways(tmp_path: Path) -> None:
 
 def test_training_runs_in_aws_layout_and_answers_in_s3_terms(tmp_path: Path) -> None:
     client = RecordingClient()
-    runner = LocalModeRunner(FakeLocalMode(client), S3Folder(tmp_path), account="111122223333")  # type: ignore[arg-type]
+    runner = LocalModeRunner(FakeLocalMode(client, tmp_path / "lm"), S3Folder(tmp_path), account="111122223333")  # type: ignore[arg-type]
     request = sm.training_job("job-1", "img", {"train": "s3://b/in/"}, "s3://b/out/", role_arn="arn:role")
     assert runner.call("CreateTrainingJob", request) == {
         "TrainingJobArn": "arn:aws:sagemaker:eu-west-1:111122223333:training-job/job-1"
@@ -91,7 +93,8 @@ def test_training_runs_in_aws_layout_and_answers_in_s3_terms(tmp_path: Path) -> 
 
 
 def test_a_failing_container_makes_a_failed_job_with_its_reason(tmp_path: Path) -> None:
-    runner = LocalModeRunner(FakeLocalMode(RecordingClient(failure="unknown hyperparameter(s) 'epochz'\n")))  # type: ignore[arg-type]
+    client = RecordingClient(failure="unknown hyperparameter(s) 'epochz'\n")
+    runner = LocalModeRunner(FakeLocalMode(client, tmp_path / "lm"))  # type: ignore[arg-type]
     runner.call(
         "CreateTrainingJob", sm.training_job("bad", "img", {"train": f"file://{tmp_path}"}, f"file://{tmp_path}")
     )
@@ -118,3 +121,63 @@ def test_pictures_are_extracted_flat_and_listed_with_the_tarballs(tmp_path: Path
     assert (tmp_path / "pictures" / "training_curves.png").read_bytes() == b"png"
     assert not (tmp_path.parent / "escape.png").exists()
     assert pictures_from(tmp_path / "missing.tar.gz", tmp_path / "pictures") == []
+
+
+def test_script_mode_code_is_handed_to_local_mode_as_a_folder(tmp_path: Path) -> None:
+    """A raw s3:// sourcedir.tar.gz (as Step Functions sends it) becomes a JSON-encoded file:// folder."""
+    source = tmp_path / "src"
+    (source / "pkg").mkdir(parents=True)
+    (source / "train.py").write_text("print('hi')\n")
+    (source / "pkg" / "util.py").write_text("X = 1\n")
+    s3 = S3Folder(tmp_path / "s3")
+    script = Script("train.py", "s3://b/code/run-1/sourcedir.tar.gz")
+    s3.put_bytes(sourcedir_tarball(source), script.code_uri)
+    client = RecordingClient()
+    runner = LocalModeRunner(FakeLocalMode(client, tmp_path / "lm"), s3)  # type: ignore[arg-type]
+
+    request = sm.training_job("job-2", "img", {"train": "s3://b/in/"}, "s3://b/out/", {"epochs": "1"})
+    request["HyperParameters"] |= script.hyperparameters()
+    runner.call("CreateTrainingJob", request)
+    sent = client.calls[0][1]["HyperParameters"]
+    folder = tmp_path / "lm" / "code" / "training-job" / "job-2"
+    assert sent == {
+        "epochs": "1",
+        "sagemaker_program": "train.py",
+        "sagemaker_submit_directory": f'"file://{folder}"',  # the SDK json.loads this value
+    }
+    assert (folder / "train.py").read_text() == "print('hi')\n"
+    assert (folder / "pkg" / "util.py").is_file()
+
+    runner.call("CreateModel", sm.model("m-2", "img", "s3://b/out/job-2/output/model.tar.gz"))
+    model = sm.model("m-3", "img", "s3://b/out/job-2/output/model.tar.gz", environment=script.model_environment())
+    runner.call("CreateModel", model)
+    assert client.calls[1][1]["PrimaryContainer"]["Environment"] == {}
+    environment = client.calls[2][1]["PrimaryContainer"]["Environment"]
+    model_folder = tmp_path / "lm" / "code" / "model" / "m-3"
+    assert environment == {"SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": f"file://{model_folder}"}
+    assert (model_folder / "train.py").is_file()
+
+
+def test_a_code_folder_or_an_encoded_value_is_encoded_once(tmp_path: Path) -> None:
+    from byoc_pipelines.local import code
+
+    folder_uri = f"file://{tmp_path}"
+    assert code.training_hyperparameters({"sagemaker_submit_directory": folder_uri}, tmp_path / "x") == {
+        "sagemaker_submit_directory": f'"{folder_uri}"'
+    }
+    assert code.training_hyperparameters({"sagemaker_submit_directory": f'"{folder_uri}"'}, tmp_path / "x") == {
+        "sagemaker_submit_directory": f'"{folder_uri}"'
+    }
+    assert code.training_hyperparameters({"epochs": "2"}, tmp_path / "x") == {"epochs": "2"}
+    assert not (tmp_path / "x").exists()
+
+
+def test_sourcedir_tarball_is_reproducible_and_leaves_caches_out(tmp_path: Path) -> None:
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "train.cpython-311.pyc").write_bytes(b"x")
+    (tmp_path / "train.py").write_text("pass\n")
+    first = sourcedir_tarball(tmp_path)
+    (tmp_path / "train.py").touch()  # a new timestamp does not change the archive
+    assert sourcedir_tarball(tmp_path) == first
+    with tarfile.open(fileobj=io.BytesIO(first)) as tar:
+        assert [(m.name, m.mtime, m.uid) for m in tar.getmembers()] == [("train.py", 0, 0)]

@@ -11,6 +11,7 @@ pytest.importorskip("moto", reason="needs the pipelines venv (moto)")
 
 from byoc_pipelines import functions
 from byoc_pipelines.asl import definitions as defs
+from byoc_pipelines.asl import inputs
 from byoc_pipelines.aws import executions
 from byoc_pipelines.config import PipelineConfig
 from byoc_pipelines.local import stepfunctions as sfn_local
@@ -41,7 +42,7 @@ def test_adapter_restores_the_original_factory() -> None:
 def _run(name: str, fake: FakeSageMaker, config: PipelineConfig = CONFIG) -> tuple[dict, list[dict]]:
     return sfn_local.execute(
         defs.build(name, config),
-        defs.sample_input(name, config),
+        inputs.sample_input(name, config),
         sfn_local.Integrations(fake, functions.in_process(config, fake)),
         name="exec-1",
         timeout_s=60,
@@ -92,7 +93,7 @@ def test_lambda_error_fails_the_execution() -> None:
     config = replace(CONFIG, max_attempts=1)
     described, _ = sfn_local.execute(
         defs.build("chainer-mnist-batch-lambda", config),
-        defs.sample_input("chainer-mnist-batch-lambda", config),
+        inputs.sample_input("chainer-mnist-batch-lambda", config),
         sfn_local.Integrations(FakeSageMaker(), {config.create_model_function: broken}),
         name="exec-2",
         timeout_s=60,
@@ -128,3 +129,42 @@ def test_lambda_handler_passes_the_request_to_create_model() -> None:
     assert handler.create_model(Client(), request) == {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"}
     with pytest.raises(ValueError, match="lacks ExecutionRoleArn"):
         handler.create_model(Client(), {"ModelName": "m", "PrimaryContainer": {}})
+
+
+def test_script_mode_input_reaches_the_requests() -> None:
+    """The sample input (script mode, two hosts, three channels) as the SageMaker requests carry it."""
+    fake = FakeSageMaker()
+    described, _ = _run("chainer-mnist-batch", fake)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    requests = dict(fake.calls)
+    train = requests["CreateTrainingJob"]
+    assert [c["ChannelName"] for c in train["InputDataConfig"]] == ["train", "valid", "test"]
+    assert train["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == "s3://byoc-sagemaker-data/mnist/train/"
+    assert train["ResourceConfig"]["InstanceCount"] == 2
+    code = "s3://byoc-sagemaker-data/code/chainer-mnist/sourcedir.tar.gz"
+    assert (train["HyperParameters"]["sagemaker_program"], train["HyperParameters"]["sagemaker_submit_directory"]) == (
+        "train.py",
+        code,
+    )
+    environment = requests["CreateModel"]["PrimaryContainer"]["Environment"]
+    assert environment == {"SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": code}
+
+
+def test_builtin_trainer_input_runs_the_same_definition() -> None:
+    fake = FakeSageMaker()
+    given = inputs.execution_input("chainer-mnist-batch", CONFIG, "img@sha256:" + "0" * 64)
+    described, _ = sfn_local.execute(
+        defs.build("chainer-mnist-batch", CONFIG), given, sfn_local.Integrations(fake), name="exec-3", timeout_s=60
+    )
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    requests = dict(fake.calls)
+    assert requests["CreateTrainingJob"]["HyperParameters"] == {"epochs": "1", "units": "50"}
+    assert requests["CreateTrainingJob"]["ResourceConfig"]["InstanceCount"] == 1
+    assert requests["CreateModel"]["PrimaryContainer"]["Environment"] == {}
+
+
+def test_an_endpoint_that_never_comes_up_times_out() -> None:
+    config = replace(CONFIG, endpoint_max_polls=3)
+    described, events = _run("keras-text-endpoint", FakeSageMaker(creating_polls=100), config)
+    assert (described["status"], described["error"]) == ("FAILED", "EndpointTimedOut")
+    assert list(executions.state_names(events)).count("Describe Endpoint") == 4  # polls 0..3, then it gives up

@@ -13,7 +13,7 @@ pytest.importorskip("moto", reason="needs the pipelines venv (moto)")
 
 from byoc_pipelines import validation
 from byoc_pipelines.asl import definitions as defs
-from byoc_pipelines.asl import lint
+from byoc_pipelines.asl import inputs, lint
 from byoc_pipelines.config import PipelineConfig
 from byoc_pipelines.errors import ToolMissingError
 
@@ -40,7 +40,7 @@ def _dangling_next() -> dict[str, Any]:
 @pytest.mark.parametrize("name", list(defs.BUILDERS))
 def test_all_validators_pass_our_definitions(name: str) -> None:
     _asl_validator_or_skip()
-    results = validation.validate(defs.build(name, CONFIG), defs.sample_input(name, CONFIG), PAYLOADS)
+    results = validation.validate(defs.build(name, CONFIG), inputs.sample_input(name, CONFIG), PAYLOADS)
     assert results == {"graph": [], "statelint": [], "asl-validator": [], "botocore": []}
 
 
@@ -67,12 +67,12 @@ def test_botocore_check_rejects_a_misspelled_parameter() -> None:
     definition = defs.build("chainer-mnist-batch", CONFIG)
     params = definition["States"]["Train Model"]["Parameters"]
     params["TrainingJobNam.$"] = params.pop("TrainingJobName.$")
-    problems = validation.request_shapes(definition, defs.sample_input("chainer-mnist-batch", CONFIG))
+    problems = validation.request_shapes(definition, inputs.sample_input("chainer-mnist-batch", CONFIG))
     assert any('Train Model: CreateTrainingJob: Unknown parameter in input: "TrainingJobNam"' in p for p in problems)
 
 
 def test_botocore_check_rejects_a_wrong_type_from_the_input() -> None:
-    sample = defs.sample_input("chainer-mnist-batch", CONFIG)
+    sample = inputs.sample_input("chainer-mnist-batch", CONFIG)
     sample["hyperparameters"] = {"epochs": 1}  # HyperParameters is a string map
     problems = validation.request_shapes(defs.build("chainer-mnist-batch", CONFIG), sample)
     assert any("Invalid type for parameter HyperParameters.epochs" in p for p in problems), problems
@@ -91,14 +91,16 @@ def test_botocore_check_covers_the_lambda_payload() -> None:
     definition = defs.build("chainer-mnist-batch-lambda", CONFIG)
     payload = definition["States"]["Create Model"]["Parameters"]["Payload"]
     payload["PrimaryContainer"]["ModelDataUri.$"] = payload["PrimaryContainer"].pop("ModelDataUrl.$")
-    problems = validation.request_shapes(definition, defs.sample_input("chainer-mnist-batch-lambda", CONFIG), PAYLOADS)
+    problems = validation.request_shapes(
+        definition, inputs.sample_input("chainer-mnist-batch-lambda", CONFIG), PAYLOADS
+    )
     assert any("Create Model: CreateModel" in p and "ModelDataUri" in p for p in problems), problems
 
 
 def test_resolved_parameters_are_what_the_task_receives() -> None:
     config = replace(CONFIG, prefix="chk")
     tasks = validation.scheduled_tasks(
-        defs.build("keras-text-endpoint", config), defs.sample_input("keras-text-endpoint", config)
+        defs.build("keras-text-endpoint", config), inputs.sample_input("keras-text-endpoint", config)
     )
     by_state = {t.state: t for t in tasks}
     train = by_state["Train Model"].parameters

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+
+# ``arn:<partition>:states:::`` starts every integration ARN (aws, aws-cn, aws-us-gov, ...).
+_INTEGRATION_PREFIX = re.compile(r"^arn:[a-z-]+:states:::")
 
 
 class Service(StrEnum):
@@ -30,12 +34,19 @@ class Pattern(StrEnum):
     SYNC = ".sync"
 
 
-def integration_arn(service: Service, api: Api, pattern: Pattern = Pattern.REQUEST_RESPONSE) -> str:
-    """``arn:aws:states:::sagemaker:createTrainingJob.sync`` and friends.
+def integration_arn(
+    service: Service, api: Api, pattern: Pattern = Pattern.REQUEST_RESPONSE, partition: str = "aws"
+) -> str:
+    """``arn:aws:states:::sagemaker:createTrainingJob.sync`` and friends (``arn:aws-cn:...`` in China).
 
     See https://docs.aws.amazon.com/step-functions/latest/dg/connect-sagemaker.html
     """
-    return f"arn:aws:states:::{service.value}:{api.value}{pattern.value}"
+    return f"arn:{partition}:states:::{service.value}:{api.value}{pattern.value}"
+
+
+def integration(resource: str) -> str:
+    """The part after ``arn:<partition>:states:::``: ``sagemaker:createTrainingJob.sync``."""
+    return _INTEGRATION_PREFIX.sub("", resource)
 
 
 def operation(action: str) -> str:
@@ -49,5 +60,5 @@ def operation(action: str) -> str:
 
 def operation_name(resource: str) -> tuple[str, str]:
     """``(service, Operation)`` of an integration ARN: ``("sagemaker", "CreateTrainingJob")``."""
-    service, _, action = resource.removeprefix("arn:aws:states:::").rpartition(":")
+    service, _, action = integration(resource).rpartition(":")
     return service, operation(action)

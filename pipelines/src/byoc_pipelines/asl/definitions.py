@@ -1,7 +1,10 @@
-"""Whole state machine definitions (Chainer batch, Keras endpoint) and their sample execution inputs.
+"""Whole state machine definitions (Chainer batch, Keras endpoint) built from the state builders.
 
-Per-run values come from the execution input (``$.image``, ``$.role_arn``, ``$.inputs.*``, ``$.outputs.*``,
-``$.hyperparameters``, ``$.instance_types.*``, ``$.wait_seconds``); job, model and endpoint names are made from
+Per-run values come from the execution input (see :mod:`byoc_pipelines.asl.inputs`): ``$.image``, ``$.role_arn``,
+``$.instance_count``, ``$.channels`` (a list of ``{"name", "uri"}``), ``$.hyperparameters`` (with
+``sagemaker_program`` / ``sagemaker_submit_directory`` for script mode), ``$.model_environment`` (with
+``SAGEMAKER_PROGRAM`` / ``SAGEMAKER_SUBMIT_DIRECTORY`` to serve a user module), ``$.transform_input``,
+``$.outputs.*``, ``$.instance_types.*``, ``$.wait_seconds``. Job, model and endpoint names are made from
 ``$$.Execution.Name`` in the first state, so re-runs never collide. The model artifact flows from the training
 result (``ModelArtifacts.S3ModelArtifacts``): AWS and local mode lay out the output folder differently.
 """
@@ -21,6 +24,7 @@ from byoc_pipelines.asl.states import (
     fail_state,
     fmt,
     lambda_task,
+    map_state,
     pass_state,
     sagemaker_task,
     succeed_state,
@@ -34,6 +38,9 @@ from byoc_pipelines.sagemaker import requests as sm
 RENDERED_DIR = Path(__file__).resolve().parents[3] / "definitions"  # pipelines/definitions: JSON and pictures
 EXECUTION_NAME = "$$.Execution.Name"
 NAMES = "$.names"
+INPUT_DATA_CONFIG = "$.input_data_config"  # Build Channels' result: CreateTrainingJob's InputDataConfig
+ITEM = "$$.Map.Item.Value"
+ENDPOINT = "$.endpoint"  # CreateEndpoint's ARN and the count of DescribeEndpoint polls so far
 
 
 class CreateModelVia(StrEnum):
@@ -46,28 +53,43 @@ class CreateModelVia(StrEnum):
 class _Retrying(TypedDict):
     max_attempts: int
     retry_interval_s: int
+    partition: str
 
 
 def _retrying(config: PipelineConfig) -> _Retrying:
-    return {"max_attempts": config.max_attempts, "retry_interval_s": config.retry_interval_seconds}
+    return {
+        "max_attempts": config.max_attempts,
+        "retry_interval_s": config.retry_interval_seconds,
+        "partition": config.partition,
+    }
 
 
 def _names(config: PipelineConfig, kinds: Mapping[str, str]) -> dict[str, Any]:
     """The first state: ``$.names.<kind>`` = ``<prefix>-<execution name>-<suffix>``."""
     params = {kind: fmt(f"{config.prefix}-{{}}-{suffix}", EXECUTION_NAME) for kind, suffix in kinds.items()}
-    return pass_state(params, result_path=NAMES, next_state=StateName.TRAIN_MODEL)
+    return pass_state(params, result_path=NAMES, next_state=StateName.BUILD_CHANNELS)
 
 
-def _train(config: PipelineConfig, channels: tuple[str, ...], next_state: StateName) -> dict[str, Any]:
+def _channels() -> dict[str, Any]:
+    """``$.channels`` (``[{"name": "train", "uri": "s3://..."}, ...]``) as CreateTrainingJob's InputDataConfig."""
+    channel = sm.channel(Ref(f"{ITEM}.name"), Ref(f"{ITEM}.uri"))
+    return map_state("$.channels", channel, result_path=INPUT_DATA_CONFIG, next_state=StateName.TRAIN_MODEL)
+
+
+def _train(config: PipelineConfig, next_state: StateName) -> dict[str, Any]:
     request = sm.training_job(
         Ref("$.names.training_job"),
         Ref("$.image"),
-        {channel: Ref(f"$.inputs.{channel}") for channel in channels},
+        {},
         Ref("$.outputs.model"),
         role_arn=Ref("$.role_arn"),
         instance_type=Ref("$.instance_types.training"),
     )
-    request["HyperParameters"] = Ref("$.hyperparameters")  # a string map, given whole by the input
+    request["InputDataConfig"] = Ref(INPUT_DATA_CONFIG)
+    request["ResourceConfig"]["InstanceCount"] = Ref("$.instance_count")
+    # A string map given whole by the input: the built-in trainer's settings, or a script's arguments with
+    # sagemaker_program and sagemaker_submit_directory (script mode).
+    request["HyperParameters"] = Ref("$.hyperparameters")
     return sagemaker_task(
         Api.CREATE_TRAINING_JOB,
         request,
@@ -86,6 +108,8 @@ def _create_model(config: PipelineConfig, via: CreateModelVia, next_state: State
     request = sm.model(
         Ref("$.names.model"), Ref("$.image"), Ref("$.training.ModelArtifacts"), role_arn=Ref("$.role_arn")
     )
+    # {} for the image's own model; SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY serve a user's module.
+    request["PrimaryContainer"]["Environment"] = Ref("$.model_environment")
     common: dict[str, Any] = {"result_path": "$.model", "next_state": next_state, **_retrying(config)}
     if via is CreateModelVia.LAMBDA:
         # The function receives the CreateModel request as its event and answers CreateModel's response.
@@ -104,7 +128,7 @@ def chainer_batch(config: PipelineConfig, via: CreateModelVia = CreateModelVia.N
     transform = sm.transform_job(
         Ref("$.names.transform_job"),
         Ref("$.names.model"),
-        Ref("$.inputs.transform"),
+        Ref("$.transform_input"),
         Ref("$.outputs.transform"),
         content_type="application/x-npy",
         split_type="None",  # the whole .npy file is one request
@@ -114,7 +138,8 @@ def chainer_batch(config: PipelineConfig, via: CreateModelVia = CreateModelVia.N
         StateName.NAME_RESOURCES: _names(
             config, {"training_job": "train", "model": "model", "transform_job": "transform"}
         ),
-        StateName.TRAIN_MODEL: _train(config, ("train", "valid"), StateName.CREATE_MODEL),
+        StateName.BUILD_CHANNELS: _channels(),
+        StateName.TRAIN_MODEL: _train(config, StateName.CREATE_MODEL),
         StateName.CREATE_MODEL: _create_model(config, via, StateName.BATCH_TRANSFORM),
         StateName.BATCH_TRANSFORM: sagemaker_task(
             Api.CREATE_TRANSFORM_JOB,
@@ -144,7 +169,8 @@ def keras_endpoint(config: PipelineConfig) -> dict[str, Any]:
     endpoint = {"EndpointName": Ref("$.names.endpoint"), "EndpointConfigName": Ref("$.names.endpoint_config")}
     states = {
         StateName.NAME_RESOURCES: _names(config, kinds),
-        StateName.TRAIN_MODEL: _train(config, ("train", "test"), StateName.CREATE_MODEL),
+        StateName.BUILD_CHANNELS: _channels(),
+        StateName.TRAIN_MODEL: _train(config, StateName.CREATE_MODEL),
         StateName.CREATE_MODEL: _create_model(config, CreateModelVia.NATIVE, StateName.CREATE_ENDPOINT_CONFIG),
         StateName.CREATE_ENDPOINT_CONFIG: sagemaker_task(
             Api.CREATE_ENDPOINT_CONFIG,
@@ -157,29 +183,41 @@ def keras_endpoint(config: PipelineConfig) -> dict[str, Any]:
         StateName.CREATE_ENDPOINT: sagemaker_task(
             Api.CREATE_ENDPOINT,
             endpoint,
-            result_selector={"EndpointArn.$": "$.EndpointArn"},
-            result_path="$.endpoint",
+            result_selector={"EndpointArn.$": "$.EndpointArn", "Polls": 0},
+            result_path=ENDPOINT,
             next_state=StateName.WAIT_FOR_ENDPOINT,
             **_retrying(config),
         ),
         StateName.WAIT_FOR_ENDPOINT: wait_state("$.wait_seconds", StateName.DESCRIBE_ENDPOINT),
         StateName.DESCRIBE_ENDPOINT: task(
-            integration_arn(Service.AWS_SDK_SAGEMAKER, Api.DESCRIBE_ENDPOINT),
+            integration_arn(Service.AWS_SDK_SAGEMAKER, Api.DESCRIBE_ENDPOINT, partition=config.partition),
             {"EndpointName": Ref("$.names.endpoint")},
             result_selector={"EndpointStatus.$": "$.EndpointStatus"},
             result_path="$.endpoint_status",
             next_state=StateName.ENDPOINT_READY,
             retry_errors=("SageMaker.SageMakerException", "ThrottlingException"),
-            **_retrying(config),
+            max_attempts=config.max_attempts,
+            retry_interval_s=config.retry_interval_seconds,
         ),
         StateName.ENDPOINT_READY: choice_state(
             "$.endpoint_status.EndpointStatus",
             [("InService", StateName.ENDPOINT_IN_SERVICE), ("Failed", StateName.ENDPOINT_FAILED)],
-            default=StateName.WAIT_FOR_ENDPOINT,
+            default=StateName.COUNT_ENDPOINT_POLL,
+            limit=(f"{ENDPOINT}.Polls", config.endpoint_max_polls, StateName.ENDPOINT_TIMED_OUT),
+        ),
+        # Without a bound a stuck endpoint would keep the execution (and the instance bill) going for a year.
+        StateName.COUNT_ENDPOINT_POLL: pass_state(
+            {"EndpointArn": Ref(f"{ENDPOINT}.EndpointArn"), "Polls": Ref(f"States.MathAdd({ENDPOINT}.Polls, 1)")},
+            result_path=ENDPOINT,
+            next_state=StateName.WAIT_FOR_ENDPOINT,
         ),
         StateName.ENDPOINT_IN_SERVICE: succeed_state(),
         StateName.ENDPOINT_FAILED: fail_state(
             error="EndpointFailed", cause="The endpoint ended in status Failed; see DescribeEndpoint's FailureReason."
+        ),
+        StateName.ENDPOINT_TIMED_OUT: fail_state(
+            error="EndpointTimedOut",
+            cause=f"The endpoint was not InService after {config.endpoint_max_polls} polls; it is left for inspection.",
         ),
         StateName.PIPELINE_FAILED: fail_state(error="PipelineFailed", cause_from_catch=True),
     }
@@ -208,33 +246,3 @@ def build(name: str, config: PipelineConfig) -> dict[str, Any]:
     if name not in BUILDERS:
         raise DefinitionError(f"unknown definition {name!r}; known: {', '.join(BUILDERS)}")
     return BUILDERS[name](config)
-
-
-def sample_input(name: str, config: PipelineConfig, image: str | None = None) -> dict[str, Any]:
-    """An execution input for ``name`` with the config's defaults (bucket layout, instance types)."""
-    image_name = IMAGE_OF[name]
-    common: dict[str, Any] = {
-        "image": image or config.image_uri(image_name),
-        "role_arn": config.role_arn,
-    }
-    if image_name == "chainer-mnist":
-        return common | {
-            "hyperparameters": {"epochs": "1", "units": "50"},
-            "inputs": {
-                "train": config.s3_uri("mnist/train/"),
-                "valid": config.s3_uri("mnist/valid/"),
-                "transform": config.s3_uri("mnist/transform/"),
-            },
-            "outputs": {
-                "model": config.s3_uri("models/chainer-mnist/"),
-                "transform": config.s3_uri("transform/chainer-mnist/"),
-            },
-            "instance_types": {"training": config.training_instance_type, "transform": config.transform_instance_type},
-        }
-    return common | {
-        "hyperparameters": {"epochs": "1", "hidden": "16", "embedding-dim": "32", "vocab-size": "2000"},
-        "inputs": {"train": config.s3_uri("knbc/train/"), "test": config.s3_uri("knbc/test/")},
-        "outputs": {"model": config.s3_uri("models/keras-text/")},
-        "instance_types": {"training": config.training_instance_type, "endpoint": config.endpoint_instance_type},
-        "wait_seconds": config.endpoint_wait_seconds,
-    }

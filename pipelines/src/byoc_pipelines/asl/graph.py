@@ -8,12 +8,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from byoc_pipelines.asl.arns import integration
 from byoc_pipelines.errors import DefinitionError, ToolMissingError
 
 START, END = "__start__", "__end__"
 FILL = {
     "Task": "#dbe9f6",
     "Pass": "#eeeeee",
+    "Map": "#e4dcf3",
     "Wait": "#fff4cc",
     "Choice": "#fde2c8",
     "Succeed": "#d8f0d2",
@@ -26,11 +28,19 @@ def transitions(state: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     if "Next" in state:
         yield "", state["Next"]
     for rule in state.get("Choices", []):
-        yield f"{rule.get('StringEquals', '')}", rule["Next"]
+        yield _rule_label(rule), rule["Next"]
     if "Default" in state:
         yield "default", state["Default"]
     for handler in state.get("Catch", []):
         yield "catch " + ",".join(handler["ErrorEquals"]), handler["Next"]
+
+
+def _rule_label(rule: Mapping[str, Any]) -> str:
+    if "StringEquals" in rule:
+        return str(rule["StringEquals"])
+    if "NumericGreaterThanEquals" in rule:
+        return f"polls >= {rule['NumericGreaterThanEquals']}"
+    return ""
 
 
 def _ends(state: Mapping[str, Any]) -> bool:
@@ -59,6 +69,9 @@ def problems(definition: Mapping[str, Any]) -> list[str]:
     found += [f"state {name!r} is unreachable" for name in states if name not in seen]
     if not any(_ends(state) for state in states.values()):
         found.append("no state ends the execution")
+    for name, state in states.items():  # a Map's item processor is a definition of its own
+        if "ItemProcessor" in state:
+            found += [f"{name}: {problem}" for problem in problems(state["ItemProcessor"])]
     return found
 
 
@@ -77,9 +90,11 @@ def _quote(text: str) -> str:
 def _label(name: str, state: Mapping[str, Any]) -> str:
     resource = state.get("Resource", "")
     if resource:
-        return f"{name}\n{resource.removeprefix('arn:aws:states:::')}"
+        return f"{name}\n{integration(resource)}"
     if state["Type"] == "Wait":
         return f"{name}\nWait {state.get('SecondsPath', state.get('Seconds', ''))}"
+    if state["Type"] == "Map":
+        return f"{name}\nMap over {state.get('ItemsPath', '$')}"
     return f"{name}\n{state['Type']}"
 
 

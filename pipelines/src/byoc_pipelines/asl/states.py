@@ -22,6 +22,8 @@ class StateName(StrEnum):
     """Every state name used by our definitions (Title Case, shown in the console and the pictures)."""
 
     NAME_RESOURCES = "Name Resources"
+    BUILD_CHANNELS = "Build Channels"
+    CHANNEL = "Channel"  # the one state of Build Channels' item processor
     TRAIN_MODEL = "Train Model"
     CREATE_MODEL = "Create Model"
     BATCH_TRANSFORM = "Batch Transform"
@@ -30,8 +32,10 @@ class StateName(StrEnum):
     WAIT_FOR_ENDPOINT = "Wait For Endpoint"
     DESCRIBE_ENDPOINT = "Describe Endpoint"
     ENDPOINT_READY = "Endpoint Ready?"
+    COUNT_ENDPOINT_POLL = "Count Endpoint Poll"
     ENDPOINT_IN_SERVICE = "Endpoint In Service"
     ENDPOINT_FAILED = "Endpoint Failed"
+    ENDPOINT_TIMED_OUT = "Endpoint Timed Out"
     PIPELINE_FAILED = "Pipeline Failed"
 
 
@@ -107,16 +111,40 @@ def task(
     return state
 
 
-def sagemaker_task(api: Api, params: Mapping[str, Any], *, sync: bool = False, **kwargs: Any) -> dict[str, Any]:
+def sagemaker_task(
+    api: Api, params: Mapping[str, Any], *, sync: bool = False, partition: str = "aws", **kwargs: Any
+) -> dict[str, Any]:
     pattern = Pattern.SYNC if sync else Pattern.REQUEST_RESPONSE
-    return task(integration_arn(Service.SAGEMAKER, api, pattern), params, **kwargs)
+    return task(integration_arn(Service.SAGEMAKER, api, pattern, partition), params, **kwargs)
 
 
-def lambda_task(function_name: str, payload: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
+def lambda_task(
+    function_name: str, payload: Mapping[str, Any], *, partition: str = "aws", **kwargs: Any
+) -> dict[str, Any]:
     """``lambda:invoke`` with a JSON payload; the function's result is at ``$.Payload`` of the task result."""
     kwargs.setdefault("retry_errors", LAMBDA_RETRY_ERRORS + SAGEMAKER_RETRY_ERRORS)
     params = {"FunctionName": function_name, "Payload": payload}
-    return task(integration_arn(Service.LAMBDA, Api.INVOKE), params, **kwargs)
+    return task(integration_arn(Service.LAMBDA, Api.INVOKE, partition=partition), params, **kwargs)
+
+
+def map_state(items_path: str, item: Mapping[str, Any], *, result_path: str, next_state: StateName) -> dict[str, Any]:
+    """An INLINE Map turning each element of ``items_path`` into ``item`` (``$$.Map.Item.Value`` paths).
+
+    JSONPath cannot reshape a list otherwise (JSONata and ``Assign`` would, but moto runs neither): the
+    ``ItemSelector`` builds each element and a single Pass state returns it unchanged.
+    """
+    return {
+        "Type": "Map",
+        "ItemsPath": items_path,
+        "ItemSelector": parameters(item),
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": StateName.CHANNEL.value,
+            "States": {StateName.CHANNEL.value: {"Type": "Pass", "End": True}},
+        },
+        "ResultPath": result_path,
+        "Next": next_state.value,
+    }
 
 
 def pass_state(params: Mapping[str, Any], *, result_path: str, next_state: StateName) -> dict[str, Any]:
@@ -127,13 +155,22 @@ def wait_state(seconds_path: str, next_state: StateName) -> dict[str, Any]:
     return {"Type": "Wait", "SecondsPath": seconds_path, "Next": next_state.value}
 
 
-def choice_state(variable: str, branches: Sequence[tuple[str, StateName]], default: StateName) -> dict[str, Any]:
-    """Route on a string field: ``branches`` are ``(value, state)`` pairs."""
-    return {
-        "Type": "Choice",
-        "Choices": [{"Variable": variable, "StringEquals": value, "Next": target.value} for value, target in branches],
-        "Default": default.value,
-    }
+def choice_state(
+    variable: str,
+    branches: Sequence[tuple[str, StateName]],
+    default: StateName,
+    *,
+    limit: tuple[str, int, StateName] | None = None,
+) -> dict[str, Any]:
+    """Route on a string field: ``branches`` are ``(value, state)`` pairs; ``limit`` = ``(counter, n, state)``
+    goes to ``state`` once the number at ``counter`` reaches ``n`` (checked after the branches)."""
+    choices: list[dict[str, Any]] = [
+        {"Variable": variable, "StringEquals": value, "Next": target.value} for value, target in branches
+    ]
+    if limit is not None:
+        counter, n, target = limit
+        choices.append({"Variable": counter, "NumericGreaterThanEquals": n, "Next": target.value})
+    return {"Type": "Choice", "Choices": choices, "Default": default.value}
 
 
 def fail_state(*, error: str, cause: str | None = None, cause_from_catch: bool = False) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""Create or update what the workflows need on AWS: the role, the CreateModel function, the state machines.
+"""Create or update what the workflows need on AWS: three roles, the CreateModel function, the state machines.
 
-Every function takes its boto3 clients as arguments and is idempotent: a second deploy updates in place.
+Every function takes its boto3 clients as arguments and is idempotent: a second deploy updates in place. A role
+of the same name that does not carry the project's tag is someone else's: deploy stops instead of rewriting it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from byoc_pipelines.aws.policies import inline_policies, trust_policy
-from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.asl.arns import integration
+from byoc_pipelines.aws.policies import inline_policies, trust_policies
+from byoc_pipelines.config import PROJECT_TAG, PipelineConfig
 from byoc_pipelines.errors import DeployError
 from byoc_pipelines.functions import LAMBDA_SOURCE
 
@@ -47,26 +49,51 @@ def _retry_propagation(call: Callable[[], T], sleep: Callable[[float], None], at
     raise AssertionError("unreachable")
 
 
-def ensure_role(iam: Any, config: PipelineConfig) -> str:
-    """The pipelines role with its trust policy and inline policies; returns its ARN."""
-    trust = json.dumps(trust_policy(config))
+def _is_ours(iam: Any, role_name: str, config: PipelineConfig) -> bool:
+    tags = iam.list_role_tags(RoleName=role_name).get("Tags", [])
+    return {"Key": PROJECT_TAG, "Value": config.prefix} in tags
+
+
+def ensure_role(
+    iam: Any, config: PipelineConfig, role_name: str, trust: Mapping[str, Any], policies: Mapping[str, Any]
+) -> str:
+    """Role ``role_name`` with exactly ``trust`` and the inline ``policies``; returns its ARN.
+
+    An existing role is updated only if it carries ``project=<prefix>``: a same-named role of someone else is
+    refused (:class:`DeployError`), never rewritten. Inline policies of ours that deploy no longer writes go.
+    """
+    document = json.dumps(trust)
+    tags = [{"Key": PROJECT_TAG, "Value": config.prefix}]
+    description = f"{config.prefix} BYO-container pipelines: {role_name}"
     try:
         role = iam.create_role(
-            RoleName=config.role_name,
-            AssumeRolePolicyDocument=trust,
-            Description="Step Functions, SageMaker and Lambda role of the BYO-container pipelines",
-            Tags=[{"Key": "project", "Value": config.prefix}],
-        )["Role"]
-        logger.info("created role %s", role["Arn"])
+            RoleName=role_name, AssumeRolePolicyDocument=document, Description=description, Tags=tags
+        )
+        logger.info("created role %s", role["Role"]["Arn"])
     except ClientError as exc:
         if _code(exc) != "EntityAlreadyExists":
             raise
-        iam.update_assume_role_policy(RoleName=config.role_name, PolicyDocument=trust)
-        role = iam.get_role(RoleName=config.role_name)["Role"]
-        logger.info("updated role %s", role["Arn"])
-    for name, document in inline_policies(config).items():
-        iam.put_role_policy(RoleName=config.role_name, PolicyName=name, PolicyDocument=json.dumps(document))
-    return str(role["Arn"])
+        if not _is_ours(iam, role_name, config):
+            raise DeployError(
+                f"role {role_name} exists without the tag {PROJECT_TAG}={config.prefix}: it is not this project's, "
+                "so deploy leaves it alone; delete or rename it, or deploy with another --prefix"
+            ) from None
+        iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=document)
+        role = iam.get_role(RoleName=role_name)
+        logger.info("updated role %s", role["Role"]["Arn"])
+    for name, policy in policies.items():
+        iam.put_role_policy(RoleName=role_name, PolicyName=name, PolicyDocument=json.dumps(policy))
+    for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+        if name not in policies:
+            iam.delete_role_policy(RoleName=role_name, PolicyName=name)
+            logger.info("deleted inline policy %s of role %s (no longer written)", name, role_name)
+    return str(role["Role"]["Arn"])
+
+
+def ensure_roles(iam: Any, config: PipelineConfig, definitions: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """The Step Functions, SageMaker and Lambda roles; their ARNs by role name."""
+    trusts, policies = trust_policies(config), inline_policies(config, definitions)
+    return {name: ensure_role(iam, config, name, trusts[name], policies[name]) for name in trusts}
 
 
 def lambda_zip(source: Path = LAMBDA_SOURCE) -> bytes:
@@ -86,10 +113,10 @@ def ensure_function(
     package: bytes,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
-    """Create the CreateModel function, or replace its code and role; returns its ARN."""
+    """Create the CreateModel function, or replace the code and role of ours (tagged); returns its ARN."""
     name = config.create_model_function
     try:
-        lambda_client.get_function(FunctionName=name)
+        existing = lambda_client.get_function(FunctionName=name)
     except ClientError as exc:
         if _code(exc) != "ResourceNotFoundException":
             raise
@@ -102,12 +129,16 @@ def ensure_function(
                 Code={"ZipFile": package},
                 Description="Creates a SageMaker model from a CreateModel request (Step Functions Lambda variant)",
                 Timeout=60,
-                Tags={"project": config.prefix},
+                Tags={PROJECT_TAG: config.prefix},
             ),
             sleep,
         )
         logger.info("created function %s", created["FunctionArn"])
         return str(created["FunctionArn"])
+    if existing.get("Tags", {}).get(PROJECT_TAG) != config.prefix:
+        raise DeployError(
+            f"function {name} exists without the tag {PROJECT_TAG}={config.prefix}; deploy leaves it alone"
+        )
     updated = lambda_client.update_function_code(FunctionName=name, ZipFile=package)
     lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
     lambda_client.update_function_configuration(FunctionName=name, Role=role_arn, Handler=LAMBDA_HANDLER)
@@ -154,15 +185,23 @@ def deploy(
     """Role, then the Lambda function if a definition invokes it, then each state machine.
 
     ``clients`` holds ``iam``, ``stepfunctions`` and (for the Lambda variant) ``lambda`` clients. Returns the
-    ARNs by name: ``role``, ``function`` (when deployed) and each definition's name.
+    ARNs by name: the three roles (``states_role``, ``sagemaker_role``, ``lambda_role``), ``function`` (when
+    deployed) and each definition's name. Executions pass ``sagemaker_role`` as their ``role_arn``.
     """
     try:
-        arns = {"role": ensure_role(clients["iam"], config)}
+        roles = ensure_roles(clients["iam"], config, definitions)
+        arns = {
+            "states_role": roles[config.states_role_name],
+            "sagemaker_role": roles[config.sagemaker_role_name],
+            "lambda_role": roles[config.lambda_role_name],
+        }
         if any(_invokes_lambda(d) for d in definitions.values()):
-            arns["function"] = ensure_function(clients["lambda"], config, arns["role"], package or lambda_zip(), sleep)
+            package = package or lambda_zip()
+            arns["function"] = ensure_function(clients["lambda"], config, arns["lambda_role"], package, sleep)
         for name, definition in definitions.items():
             machine = config.state_machine_name(name)
-            arns[name], _ = ensure_state_machine(clients["stepfunctions"], machine, definition, arns["role"], sleep)
+            sfn = clients["stepfunctions"]
+            arns[name], _ = ensure_state_machine(sfn, machine, definition, arns["states_role"], sleep)
     except ClientError as exc:
         raise DeployError(f"deploy failed: {exc}") from exc
     return arns
@@ -170,5 +209,5 @@ def deploy(
 
 def _invokes_lambda(definition: Mapping[str, Any]) -> bool:
     return any(
-        str(state.get("Resource", "")).startswith("arn:aws:states:::lambda:") for state in definition["States"].values()
+        integration(str(state.get("Resource", ""))).startswith("lambda:") for state in definition["States"].values()
     )

@@ -53,11 +53,16 @@ def docker_login(docker_client: Any, auth: RegistryAuth, registry: str) -> None:
 
 
 def push_reference(
-    docker_client: Any, repository: str, tag: str, auth: RegistryAuth, log: TextIO | None = None
+    docker_client: Any, repository: str, tag: str, auth: RegistryAuth | None, log: TextIO | None = None
 ) -> str | None:
-    """``docker push repository:tag`` with progress lines on ``log``; returns the manifest digest."""
+    """``docker push repository:tag`` with progress lines on ``log``; returns the manifest digest.
+
+    ``auth`` goes with the push only when ``repository`` is on the registry it is for; otherwise nothing.
+    """
     reference = f"{repository}:{tag}"
-    credentials = {"username": auth.username, "password": auth.password}
+    if auth is not None and registry_host(repository) != auth.host:
+        raise PushError(f"refusing to send the credentials for {auth.host} to {registry_host(repository)}")
+    credentials = {"username": auth.username, "password": auth.password} if auth is not None else None
     try:
         stream = docker_client.images.push(repository, tag=tag, stream=True, decode=True, auth_config=credentials)
         return _follow_push(stream, reference, log)

@@ -8,9 +8,11 @@
    progress going to ``log``;
 4. the revision URI (``<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<revision>``) is returned.
 
-The account is the repository's ``registryId``, so no STS call is made. ``registry_url`` sends the image to
-another registry than the one the token is for (a local registry standing in for ECR in tests). Every function
-takes its clients as arguments so tests can hand in moto-backed ECR clients and any Docker client.
+The account is the repository's ``registryId``, so no STS call is made. The ECR token is sent only to the
+registry it was issued for: ``registry_url`` (another registry, e.g. a local one standing in for ECR in tests)
+gets the image without it. Pipelines run images by digest or revision tag (:func:`require_pinned`,
+:func:`resolve_revision`), never by a tag that moves. Every function takes its clients as arguments so tests can
+hand in moto-backed ECR clients and any Docker client.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from byoc_pipelines.errors import ConfigurationError, PushError
 LATEST = "latest"
 # Docker's rule for a tag: word character first, then up to 127 of [A-Za-z0-9_.-].
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,37 @@ def image_uri(host: str, repository: str, tag: str) -> str:
     return f"{registry_host(host)}/{repository}:{tag}"
 
 
+def _tag_of(image: str) -> str | None:
+    name = image.split("@", 1)[0]
+    slash, colon = name.rfind("/"), name.rfind(":")
+    return name[colon + 1 :] if colon > slash else None
+
+
+def require_pinned(image: str) -> str:
+    """``image`` when it names one build: a digest (``@sha256:...``) or a tag other than ``latest``."""
+    if _DIGEST.search(image):
+        return image
+    tag = _tag_of(image)
+    if tag is None or tag == LATEST or "@" in image:
+        raise ConfigurationError(
+            f"image {image!r} is not pinned: give a digest (@sha256:...) or a revision tag (what push prints)"
+        )
+    return image
+
+
+def resolve_revision(ecr: Any, repository: str, revision: str) -> str:
+    """``<repository URI>@<digest>`` of the image tagged ``revision`` in ECR (what ``push`` tagged it)."""
+    check_tag(revision)
+    try:
+        found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": revision}])["imageDetails"]
+    except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
+        found = []
+    if not found:
+        raise ConfigurationError(f"no image tagged {revision} in ECR repository {repository}: push it first")
+    uri = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]["repositoryUri"]
+    return f"{uri}@{found[0]['imageDigest']}"
+
+
 # ---- git ------------------------------------------------------------------------------------------------
 
 
@@ -128,11 +162,15 @@ def check_tag(tag: str) -> str:
 # ---- the whole push ---------------------------------------------------------------------------------------
 
 
-def _registry(repo: Mapping[str, Any], auth: RegistryAuth, registry_url: str | None) -> tuple[str, str]:
-    """``(host images are tagged with, registry to log in to)``: the repository's, or ``registry_url``'s."""
-    if registry_url:
-        return registry_host(registry_url), registry_host(registry_url)
-    return registry_host(repo.get("repositoryUri") or auth.proxy_endpoint), auth.proxy_endpoint
+def _credentials_for(
+    repo: Mapping[str, Any], auth: RegistryAuth, registry_url: str | None
+) -> tuple[str, RegistryAuth | None]:
+    """``(host to push to, the ECR credentials when that host is the one they were issued for, else None)``."""
+    ecr_host = registry_host(str(repo.get("repositoryUri") or ""))
+    if ecr_host != auth.host:
+        raise PushError(f"ECR issued a token for {auth.host}, not for the repository's registry {ecr_host}")
+    host = registry_host(registry_url) if registry_url else ecr_host
+    return host, auth if host == auth.host else None
 
 
 def push(
@@ -148,7 +186,7 @@ def push(
     """Create ``repository`` if needed, log in, tag ``local_image`` as ``revision`` and ``latest``, push both.
 
     ``registry_url`` (``host:port``) replaces the registry host of the ECR repository, e.g. a local registry
-    standing in for ECR; the credentials are still the ECR token's.
+    standing in for ECR; the ECR token is not sent there (Docker's own credentials for that host apply).
     """
     check_tag(revision)
     try:
@@ -162,8 +200,11 @@ def push(
         log.write(f"{verb} ECR repository {repo['repositoryName']} (account {repo['registryId']})\n")
     auth = registry_auth(ecr_client, repo["registryId"])
 
-    host, login_to = _registry(repo, auth, registry_url)
-    docker_login(docker_client, auth, login_to)
+    host, credentials = _credentials_for(repo, auth, registry_url)
+    if credentials is not None:
+        docker_login(docker_client, credentials, credentials.proxy_endpoint)
+    elif log is not None:
+        log.write(f"pushing to {host} without the ECR token (it is sent only to {auth.host})\n")
 
     target = f"{host}/{repository}"
     tags = [revision] if revision == LATEST else [revision, LATEST]
@@ -172,6 +213,6 @@ def push(
         if not image.tag(target, tag=tag):
             raise PushError(f"could not tag {local_image} as {target}:{tag}")
     for tag in tags:
-        digest = push_reference(docker_client, target, tag, auth, log) or digest
+        digest = push_reference(docker_client, target, tag, credentials, log) or digest
     uris = tuple(f"{target}:{tag}" for tag in tags)
     return PushResult(uri=uris[0], uris=uris, digest=digest, repository_created=created)

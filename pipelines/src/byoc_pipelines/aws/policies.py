@@ -1,168 +1,164 @@
-"""IAM documents of the pipelines role: who may assume it, and least-privilege inline policies.
+"""The IAM documents of the three roles: who may assume each, and what each may do.
 
-One role serves Step Functions (runs the state machine), SageMaker (training, transform, hosting pull the
-image and data) and Lambda (the CreateModel function). Every statement is scoped to the project's names
-(``<prefix>-*`` jobs, models, endpoints; the project bucket; the ``<namespace>/*`` ECR repositories) except the
-few actions that AWS only authorises on ``*`` (ecr:GetAuthorizationToken, cloudwatch:PutMetricData, the latter
-limited by namespace).
+* ``<prefix>-states`` (Step Functions): exactly what the definitions' tasks need (:mod:`permissions`), on
+  ``<prefix>-*`` jobs, models and endpoints, and ``iam:PassRole`` of the SageMaker role only.
+* ``<prefix>-sagemaker`` (training jobs, models, transforms): pull the project's images, read the bucket, write
+  only under the model and transform prefixes, logs and metrics. It cannot call SageMaker, pass a role or
+  invoke anything, so code in a container cannot start jobs or touch endpoints.
+* ``<prefix>-lambda`` (the CreateModel function): CreateModel on ``<prefix>-*``, pass the SageMaker role, its logs.
+
+Each role trusts one service, on behalf of the project's account only. ARNs carry the region's partition.
+A few actions AWS authorises only on ``*`` (``sagemaker:ListTags`` for the integrations,
+``ecr:GetAuthorizationToken``, ``cloudwatch:PutMetricData``, the latter limited by namespace).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from byoc_pipelines.aws.permissions import PASSED_TO_SAGEMAKER, Permission, patterns
 from byoc_pipelines.config import PipelineConfig
 
 VERSION = "2012-10-17"
-TRUSTED_SERVICES = ("sagemaker.amazonaws.com", "states.amazonaws.com", "lambda.amazonaws.com")
-# Step Functions watches .sync SageMaker jobs through these managed EventBridge rules.
-SYNC_RULES = (
-    "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
-    "StepFunctionsGetEventsForSageMakerTransformJobsRule",
+STATES_SERVICE, SAGEMAKER_SERVICE, LAMBDA_SERVICE = (
+    "states.amazonaws.com",
+    "sagemaker.amazonaws.com",
+    "lambda.amazonaws.com",
 )
+SAGEMAKER_LOGS = "/aws/sagemaker/*"
 
 
-def trust_policy(config: PipelineConfig) -> dict[str, Any]:
+def trust_policy(config: PipelineConfig, service: str, source_arn: str) -> dict[str, Any]:
+    """``service`` may assume the role, only for resources of our account matching ``source_arn``."""
     return {
         "Version": VERSION,
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"Service": list(TRUSTED_SERVICES)},
+                "Principal": {"Service": service},
                 "Action": "sts:AssumeRole",
-                # Only on behalf of our own account (confused-deputy protection).
-                "Condition": {"StringEquals": {"aws:SourceAccount": config.account_id}},
+                # Confused-deputy protection: only on behalf of our own account and resources.
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": config.account_id},
+                    "ArnLike": {"aws:SourceArn": source_arn},
+                },
             }
         ],
     }
 
 
-def _arn(config: PipelineConfig, service: str, resource: str) -> str:
-    return f"arn:aws:{service}:{config.region}:{config.account_id}:{resource}"
+def _sid(permission: Permission) -> str:
+    """``SagemakerCreateTrainingJob``: the service and the first action of the statement."""
+    service, _, name = permission.action.partition(":")
+    return f"{service.title()}{name}"
+
+
+def statements(permissions: Iterable[Permission]) -> list[dict[str, Any]]:
+    """Permissions as few statements as possible without granting anything more.
+
+    Each action (under one condition) collects its resources; actions with the same resources and condition
+    then share a statement, so no action is ever granted on another action's resource.
+    """
+    by_action: dict[tuple[str, str], tuple[list[str], Permission]] = {}
+    for permission in permissions:
+        resources, _ = by_action.setdefault((permission.action, repr(permission.condition)), ([], permission))
+        if permission.resource not in resources:
+            resources.append(permission.resource)
+    merged: dict[tuple[tuple[str, ...], str], dict[str, Any]] = {}
+    for (action, condition), (resources, first) in by_action.items():
+        statement = merged.setdefault(
+            (tuple(resources), condition),
+            {"Sid": _sid(first), "Effect": "Allow", "Action": [], "Resource": resources},
+        )
+        statement["Action"].append(action)
+        if first.condition:
+            statement["Condition"] = {k: dict(v) for k, v in first.condition.items()}
+    found = list(merged.values())
+    seen: dict[str, int] = {}
+    for statement in found:  # Sids must be unique within a policy
+        seen[statement["Sid"]] = seen.get(statement["Sid"], 0) + 1
+        if seen[statement["Sid"]] > 1:
+            statement["Sid"] += str(seen[statement["Sid"]])
+    return found
+
+
+def _policy(permissions: Iterable[Permission]) -> dict[str, Any]:
+    return {"Version": VERSION, "Statement": statements(permissions)}
+
+
+def states_policy(config: PipelineConfig, definitions: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The Step Functions role: what the definitions' tasks call, nothing else."""
+    return _policy(patterns(config, definitions))
 
 
 def sagemaker_policy(config: PipelineConfig) -> dict[str, Any]:
-    """What the state machine and the Lambda function do with SageMaker resources named ``<prefix>-*``."""
-    p = config.prefix
+    """The SageMaker execution role: images, data and code in, models and transform outputs out, logs, metrics."""
+    bucket = config.arn("s3", config.bucket, region=False, account=False)
+    logs = config.arn("logs", f"log-group:{SAGEMAKER_LOGS}")
+    permissions = [
+        *(
+            Permission(f"ecr:{action}", config.arn("ecr", f"repository/{config.ecr_namespace}/*"))
+            for action in ("BatchGetImage", "GetDownloadUrlForLayer", "BatchCheckLayerAvailability")
+        ),
+        Permission("ecr:GetAuthorizationToken", "*"),  # cannot be scoped to a resource
+        Permission("s3:ListBucket", bucket),
+        Permission("s3:GetObject", f"{bucket}/*"),
+        # Writes only where jobs put results: never the data, and never the code that jobs and endpoints run.
+        *(
+            Permission(action, f"{bucket}/{prefix}*")
+            for prefix in (config.model_prefix, config.transform_prefix)
+            for action in ("s3:PutObject", "s3:AbortMultipartUpload")
+        ),
+        *(
+            Permission(f"logs:{action}", logs)
+            for action in ("CreateLogGroup", "CreateLogStream", "PutLogEvents", "DescribeLogStreams")
+        ),
+        # PutMetricData has no resource; the namespace condition keeps it to SageMaker's metrics.
+        Permission("cloudwatch:PutMetricData", "*", {"StringLike": {"cloudwatch:namespace": SAGEMAKER_LOGS}}),
+    ]
+    return _policy(permissions)
+
+
+def lambda_policy(config: PipelineConfig) -> dict[str, Any]:
+    """The CreateModel function: that one call on ``<prefix>-*`` models, the SageMaker role, its own logs."""
+    logs = config.arn("logs", f"log-group:/aws/lambda/{config.create_model_function}")
+    permissions = [
+        Permission("sagemaker:CreateModel", config.arn("sagemaker", f"model/{config.prefix}-*")),
+        Permission("iam:PassRole", config.role_arn, PASSED_TO_SAGEMAKER),
+        Permission("logs:CreateLogGroup", logs),
+        *(Permission(f"logs:{action}", f"{logs}:log-stream:*") for action in ("CreateLogStream", "PutLogEvents")),
+    ]
+    return _policy(permissions)
+
+
+def trust_policies(config: PipelineConfig) -> dict[str, dict[str, Any]]:
+    """Trust policy per role name."""
     return {
-        "Version": VERSION,
-        "Statement": [
-            {
-                "Sid": "SageMakerJobs",
-                "Effect": "Allow",
-                "Action": [
-                    "sagemaker:CreateTrainingJob",
-                    "sagemaker:DescribeTrainingJob",
-                    "sagemaker:StopTrainingJob",
-                    "sagemaker:CreateTransformJob",
-                    "sagemaker:DescribeTransformJob",
-                    "sagemaker:StopTransformJob",
-                    "sagemaker:AddTags",
-                ],
-                "Resource": [
-                    _arn(config, "sagemaker", f"training-job/{p}-*"),
-                    _arn(config, "sagemaker", f"transform-job/{p}-*"),
-                ],
-            },
-            {
-                "Sid": "SageMakerHosting",
-                "Effect": "Allow",
-                "Action": [
-                    "sagemaker:CreateModel",
-                    "sagemaker:DescribeModel",
-                    "sagemaker:DeleteModel",
-                    "sagemaker:CreateEndpointConfig",
-                    "sagemaker:DescribeEndpointConfig",
-                    "sagemaker:DeleteEndpointConfig",
-                    "sagemaker:CreateEndpoint",
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:DeleteEndpoint",
-                    "sagemaker:InvokeEndpoint",
-                    "sagemaker:AddTags",
-                ],
-                "Resource": [
-                    _arn(config, "sagemaker", f"model/{p}-*"),
-                    _arn(config, "sagemaker", f"endpoint-config/{p}-*"),
-                    _arn(config, "sagemaker", f"endpoint/{p}-*"),
-                ],
-            },
-            {
-                "Sid": "SyncIntegrationRules",
-                "Effect": "Allow",
-                "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-                "Resource": [_arn(config, "events", f"rule/{rule}") for rule in SYNC_RULES],
-            },
-            {
-                "Sid": "PassThisRoleToSageMaker",
-                "Effect": "Allow",
-                "Action": "iam:PassRole",
-                "Resource": config.role_arn,
-                "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-            },
-            {
-                "Sid": "InvokeCreateModelFunction",
-                "Effect": "Allow",
-                "Action": "lambda:InvokeFunction",
-                "Resource": [
-                    _arn(config, "lambda", f"function:{config.create_model_function}"),
-                    _arn(config, "lambda", f"function:{config.create_model_function}:*"),
-                ],
-            },
-        ],
+        config.states_role_name: trust_policy(
+            config, STATES_SERVICE, config.arn("states", f"stateMachine:{config.prefix}-*")
+        ),
+        config.sagemaker_role_name: trust_policy(config, SAGEMAKER_SERVICE, config.arn("sagemaker", "*")),
+        config.lambda_role_name: trust_policy(
+            config, LAMBDA_SERVICE, config.arn("lambda", f"function:{config.create_model_function}")
+        ),
     }
 
 
-def data_policy(config: PipelineConfig) -> dict[str, Any]:
-    """Data, images and logs the containers and the function need."""
-    bucket = f"arn:aws:s3:::{config.bucket}"
+def inline_policies(
+    config: PipelineConfig, definitions: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Inline policies per role name: ``{role: {policy name: document}}``."""
     return {
-        "Version": VERSION,
-        "Statement": [
-            {"Sid": "ListProjectBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket},
-            {
-                "Sid": "ReadWriteProjectBucket",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                "Resource": f"{bucket}/*",
-            },
-            {
-                "Sid": "PullProjectImages",
-                "Effect": "Allow",
-                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                "Resource": _arn(config, "ecr", f"repository/{config.ecr_namespace}/*"),
-            },
-            {
-                # GetAuthorizationToken cannot be scoped to a resource.
-                "Sid": "RegistryLogin",
-                "Effect": "Allow",
-                "Action": "ecr:GetAuthorizationToken",
-                "Resource": "*",
-            },
-            {
-                "Sid": "Logs",
-                "Effect": "Allow",
-                "Action": [
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogStreams",
-                ],
-                "Resource": [
-                    _arn(config, "logs", "log-group:/aws/sagemaker/*"),
-                    _arn(config, "logs", f"log-group:/aws/lambda/{config.create_model_function}:*"),
-                ],
-            },
-            {
-                # PutMetricData has no resource; the namespace condition keeps it to SageMaker's metrics.
-                "Sid": "TrainingMetrics",
-                "Effect": "Allow",
-                "Action": "cloudwatch:PutMetricData",
-                "Resource": "*",
-                "Condition": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-            },
-        ],
+        config.states_role_name: {f"{config.prefix}-states": states_policy(config, definitions)},
+        config.sagemaker_role_name: {f"{config.prefix}-sagemaker": sagemaker_policy(config)},
+        config.lambda_role_name: {f"{config.prefix}-lambda": lambda_policy(config)},
     }
 
 
-def inline_policies(config: PipelineConfig) -> dict[str, dict[str, Any]]:
-    return {f"{config.prefix}-sagemaker": sagemaker_policy(config), f"{config.prefix}-data": data_policy(config)}
+def documents(config: PipelineConfig, definitions: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every document deploy writes, by ``<role>/trust`` and ``<role>/<policy>``: what the policy linter reads."""
+    found = {f"{role}/trust": trust for role, trust in trust_policies(config).items()}
+    for role, named in inline_policies(config, definitions).items():
+        found |= {f"{role}/{name}": document for name, document in named.items()}
+    return found

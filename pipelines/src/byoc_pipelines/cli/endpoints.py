@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from byoc_pipelines.aws import endpoint, executions
+from byoc_pipelines.aws import ecr, endpoint, executions
 from byoc_pipelines.cli.context import Context
 from byoc_pipelines.errors import ConfigurationError
 
@@ -25,7 +25,7 @@ def _spec(args: argparse.Namespace, ctx: Context) -> endpoint.EndpointSpec:
     config = ctx.with_account()
     return endpoint.EndpointSpec(
         _name(args, ctx),
-        args.image or config.image_uri("keras-text"),
+        ecr.require_pinned(args.image),
         model_data,
         config.role_arn,
         args.instance_type or config.endpoint_instance_type,
@@ -70,7 +70,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         parser.add_argument("--delay", type=int, default=30, help="seconds between status checks")
         parser.add_argument("--attempts", type=int, default=60)
         if command == "endpoint-up":
-            parser.add_argument("--image")
+            parser.add_argument("--image", required=True, help="by digest (@sha256:...) or revision tag")
             parser.add_argument("--model-data", help="s3:// URI of model.tar.gz")
             parser.add_argument("--execution-arn", help="take the model from this execution's training result")
             parser.add_argument("--instance-type")

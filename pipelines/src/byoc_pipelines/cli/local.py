@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from byoc_pipelines.cli import workflows
 from byoc_pipelines.cli.context import Context
-from byoc_pipelines.cli.workflows import add_definition_options
 from byoc_pipelines.logs import Progress, RunLogs, shown
 
 LOCAL_RUNS = Path("build/pipeline-local")
@@ -48,19 +48,22 @@ def _report_local(progress: Progress, logs: RunLogs, definition: str, files: lis
 def cmd_local(args: argparse.Namespace, ctx: Context) -> int:
     from byoc_pipelines.local import artifacts, pipeline
 
+    workflows.script_of(args, ctx.config, "")  # the same checks of --source-dir and --program as `run`
     root = Path(args.root) if args.root else LOCAL_RUNS / args.definition
     if not args.root:
         shutil.rmtree(root, ignore_errors=True)  # the default folder holds the last run only
-    hyperparameters = dict(pair.split("=", 1) for pair in args.hyperparameter)
     spec = pipeline.LocalRun(
         args.definition,
         args.image,
         Path(args.data),
         root,
         args.train_size,
-        hyperparameters,
+        workflows.hyperparameters(args),
         args.name or "",
         ctx.config,
+        instance_count=args.instance_count,
+        source_dir=Path(args.source_dir) if args.source_dir else None,
+        program=args.program or "",
     )
     progress, logs = Progress(ctx.out), RunLogs(root / "logs", verbose=ctx.verbose)
     with _pointing_at_logs(logs, progress), logs.to(args.definition):
@@ -89,7 +92,8 @@ def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     local = sub.add_parser("local", parents=[common], help="run a definition here: moto's engine + real containers")
-    add_definition_options(local)
+    workflows.add_definition_options(local)
+    local.add_argument("--image", required=True, help="the local image, e.g. byoc/chainer-mnist:latest")
     local.add_argument("--data", required=True, help="data/mnist (Chainer) or datasets/knbc (Keras)")
     local.add_argument("--root", help=f"run folder: stand-in bucket, job folders, logs (default: {LOCAL_RUNS}/DEF)")
     local.add_argument("--train-size", type=int, default=2000, help="training examples staged")

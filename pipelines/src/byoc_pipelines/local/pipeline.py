@@ -1,9 +1,10 @@
 """``pipeline-local``: a rendered definition executed on moto's interpreter with real containers behind its tasks.
 
-Data are staged into a local folder standing in for the project bucket, the execution input names them with
-``s3://`` URIs like on AWS, and :class:`LocalModeRunner` maps them to ``file://`` for SDK local mode. The
-Chainer run ends with the accuracy of the batch transform of ``test.npy``; the Keras run ends with a live local
-endpoint answering a Japanese query, which is then deleted.
+Data (and, in script mode, the code folder as ``sourcedir.tar.gz`` under the run's ``code/`` prefix) are staged
+into a local folder standing in for the project bucket, the execution input names them with ``s3://`` URIs like
+on AWS, and :class:`LocalModeRunner` maps them to ``file://`` for SDK local mode. The Chainer run ends with the
+accuracy of the batch transform of ``test.npy``; the Keras run ends with a live local endpoint answering a
+Japanese query, which is then deleted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from byoc_pipelines import functions
 from byoc_pipelines.asl import definitions as defs
+from byoc_pipelines.asl import inputs
 from byoc_pipelines.aws import endpoint, executions
 from byoc_pipelines.config import PipelineConfig
 from byoc_pipelines.local.runner import LocalModeRunner
@@ -28,6 +30,7 @@ from byoc_pipelines.local.s3 import S3Folder
 from byoc_pipelines.local.session import LocalMode
 from byoc_pipelines.local.stepfunctions import Integrations, execute
 from byoc_pipelines.logs import Progress, shown
+from byoc_pipelines.sagemaker.script_mode import Script, sourcedir_tarball
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,9 @@ class LocalRun:
     hyperparameters: Mapping[str, str] = field(default_factory=dict)
     execution_name: str = ""
     config: PipelineConfig = field(default_factory=PipelineConfig)
+    instance_count: int = 1
+    source_dir: Path | None = None  # script mode: the folder packed as sourcedir.tar.gz ...
+    program: str = ""  # ... and the script in it to train with and serve
 
     @property
     def stage(self) -> str:
@@ -64,20 +70,26 @@ class LocalOutcome:
         return self.s3.path(self.output["training"]["ModelArtifacts"])
 
 
-def _stage_mnist(s3: S3Folder, data: Path, inputs: Mapping[str, str], train_size: int) -> None:
-    for channel, size in (("train", train_size), ("valid", max(train_size // 5, 100))):
+def _channel_uris(given: Mapping[str, Any]) -> dict[str, str]:
+    return {channel["name"]: channel["uri"] for channel in given["channels"]}
+
+
+def _stage_mnist(s3: S3Folder, data: Path, given: Mapping[str, Any], train_size: int) -> None:
+    uris = _channel_uris(given)
+    for channel, size in (("train", train_size), ("valid", max(train_size // 5, 100)), ("test", train_size)):
         with np.load(data / channel / f"{channel}.npz") as npz:
             buffer = io.BytesIO()
             np.savez(buffer, images=npz["images"][:size], labels=npz["labels"][:size])
-        s3.put_bytes(buffer.getvalue(), inputs[channel] + f"{channel}.npz")
-    s3.put(data / "transform" / "test.npy", inputs["transform"])
+        s3.put_bytes(buffer.getvalue(), uris[channel] + f"{channel}.npz")
+    s3.put(data / "transform" / "test.npy", given["transform_input"])
 
 
-def _stage_knbc(s3: S3Folder, data: Path, inputs: Mapping[str, str], train_size: int) -> None:
-    for channel, split, size in (("train", "train", train_size), ("test", "test", max(train_size // 5, 50))):
+def _stage_knbc(s3: S3Folder, data: Path, given: Mapping[str, Any], train_size: int) -> None:
+    uris = _channel_uris(given)
+    for channel, size in (("train", train_size), ("test", max(train_size // 5, 50))):
         for name in ("features.csv", "labels.csv"):
-            lines = (data / split / name).read_bytes().splitlines(keepends=True)
-            s3.put_bytes(b"".join(lines[: size + 1]), inputs[channel] + name)
+            lines = (data / channel / name).read_bytes().splitlines(keepends=True)
+            s3.put_bytes(b"".join(lines[: size + 1]), uris[channel] + name)
 
 
 def chainer_accuracy(s3: S3Folder, output: Mapping[str, Any], labels_file: Path) -> float:
@@ -90,12 +102,24 @@ def chainer_accuracy(s3: S3Folder, output: Mapping[str, Any], labels_file: Path)
     return float(np.mean(predicted == labels))
 
 
+def script(spec: LocalRun, config: PipelineConfig, name: str) -> Script | None:
+    """Script mode's program and the run's code location, when the run has a source folder."""
+    if spec.source_dir is None:
+        return None
+    return Script(spec.program, inputs.code_uri(config, spec.definition, name))
+
+
 def execution_input(spec: LocalRun, config: PipelineConfig, name: str) -> dict[str, Any]:
-    """The definition's sample input with the run's image and hyperparameters, outputs in a folder per execution."""
-    built = defs.sample_input(spec.definition, config, image=spec.image)
-    built["hyperparameters"] = {**built["hyperparameters"], **spec.hyperparameters}
-    built["outputs"] = {key: f"{uri}{name}/" for key, uri in built["outputs"].items()}  # as `run` does on AWS
-    return built
+    """The input `run` sends on AWS, with the run's image, hyperparameters, hosts and script; outputs per run."""
+    return inputs.execution_input(
+        spec.definition,
+        config,
+        spec.image,
+        run=name,
+        script=script(spec, config, name),
+        instance_count=spec.instance_count,
+        hyperparameters=spec.hyperparameters,
+    )
 
 
 def _ask_endpoint(local_mode: LocalMode, output: Mapping[str, Any], progress: Progress, stage: str) -> Any:
@@ -118,8 +142,13 @@ def run(spec: LocalRun, progress: Progress) -> LocalOutcome:
     given = execution_input(spec, config, name)
     s3 = S3Folder(spec.root / "s3")
     mnist = spec.stage == "chainer-mnist"
-    (_stage_mnist if mnist else _stage_knbc)(s3, spec.data, given["inputs"], spec.train_size)
+    (_stage_mnist if mnist else _stage_knbc)(s3, spec.data, given, spec.train_size)
     progress.step(spec.stage, f"{spec.train_size:,} training examples staged in {shown(s3.path(config.s3_uri('')))}")
+    code = script(spec, config, name)
+    if spec.source_dir is not None and code is not None:
+        s3.put_bytes(sourcedir_tarball(spec.source_dir), code.code_uri)
+        hosts = f"{spec.instance_count} host{'s' if spec.instance_count > 1 else ''}"
+        progress.step(spec.stage, f"script mode: {code.program} from {spec.source_dir} on {hosts}, as {code.code_uri}")
     logger.info("execution %s: input %s", name, json.dumps(given, ensure_ascii=False))
     progress.step(spec.stage, f"execution {name} of {spec.definition} on moto's Step Functions engine:")
     started = time.monotonic()

@@ -2,9 +2,10 @@
 
 :func:`to_local` changes a request only where local mode needs it (instance types, fields its client does not
 take, ``file://`` channels). :class:`LocalModeRunner` adds what the SDK's client lacks to behave like AWS:
-``s3://`` URIs served from an :class:`S3Folder`, training output laid out as on AWS
-(``<S3OutputPath>/<job>/output/model.tar.gz``), ARNs in the create answers, and a failed training job that ends
-``Failed`` with the container's reason instead of an exception.
+``s3://`` URIs served from an :class:`S3Folder`, script-mode code handed over as local mode wants it
+(:mod:`byoc_pipelines.local.code`), training output laid out as on AWS (``<S3OutputPath>/<job>/output/model.tar.gz``),
+ARNs in the create answers, and a failed training job that ends ``Failed`` with the container's reason instead
+of an exception.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from botocore import xform_name
 
+from byoc_pipelines.local import code
 from byoc_pipelines.local.s3 import S3Folder
 from byoc_pipelines.local.session import LocalMode
 from byoc_pipelines.sagemaker.runner import jsonable
@@ -99,6 +101,10 @@ class LocalModeRunner:
         else:
             if operation == "CreateTransformJob":
                 _mkdir(local["TransformOutput"]["S3OutputPath"])
+            if operation == "CreateModel":
+                container = local["PrimaryContainer"]
+                folder = self._code_folder("model", local["ModelName"])
+                container["Environment"] = code.model_environment(container.get("Environment") or {}, folder)
             answer = getattr(self.local_mode.sagemaker_client, xform_name(operation))(**to_local(operation, local))
         if answer is None and operation in _ARN_OF:
             key, kind, name_key = _ARN_OF[operation]
@@ -113,6 +119,8 @@ class LocalModeRunner:
         _mkdir(job_folder)
         request["OutputDataConfig"] = {**request["OutputDataConfig"], "S3OutputPath": job_folder}
         name = request["TrainingJobName"]
+        folder = self._code_folder("training-job", name)
+        request["HyperParameters"] = code.training_hyperparameters(request.get("HyperParameters") or {}, folder)
         try:
             self.local_mode.sagemaker_client.create_training_job(**to_local("CreateTrainingJob", request))
         except RuntimeError as exc:  # Compose v2 reports the container's exit code
@@ -121,6 +129,10 @@ class LocalModeRunner:
             reason = failure_reason(job_folder)
             if reason:
                 self._failed[name] = reason
+
+    def _code_folder(self, kind: str, name: str) -> Path:
+        """Where a job's or model's script-mode code is unpacked: a folder of this run, one per resource."""
+        return self.local_mode.root / "code" / kind / name
 
     def _describe_training_job(self, name: str) -> dict[str, Any]:
         """The SDK's description, with ``Failed`` and ``FailureReason`` for a job whose container failed."""

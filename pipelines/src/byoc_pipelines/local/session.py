@@ -3,7 +3,14 @@
 :class:`LocalMode` gives the SDK's boto3-shaped local clients (``sagemaker_client``,
 ``sagemaker_runtime_client``) and makes a run safe on a laptop or a CI machine: fake credentials and no
 instance metadata lookups (nothing reaches AWS), SDK telemetry off, a free serving port picked at run time, a
-per-run container root, and on exit the run's containers and the compose network removed, even after a failure.
+per-run container root, and on exit the run's own containers removed, even after a failure.
+
+"The run's own" is decided by labels, never by names or creation times, so a concurrent run on the same Docker
+daemon keeps its containers: the SDK merges ``local.container_config`` into every compose service it writes,
+which gives each container ``byoc.local-mode.run=<this run>``; and Compose labels every container with the
+folder of its compose file, which for every job of this run (and a ``ModelTrainer`` whose
+``local_container_root`` is under :attr:`LocalMode.root`) is inside the run's root. The shared
+``sagemaker-local`` network goes only if this run created it and nothing uses it any more.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +32,8 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 LOCAL_NETWORK = "sagemaker-local"  # fixed name, shared by every local-mode run on a Docker daemon
+RUN_LABEL = "byoc.local-mode.run"  # on every container a LocalMode session starts
+COMPOSE_FOLDER_LABEL = "com.docker.compose.project.working_dir"  # Compose's: the folder of the compose file
 TELEMETRY_OPT_OUT = "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n"
 OFFLINE_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -70,7 +80,8 @@ class LocalMode(contextlib.AbstractContextManager["LocalMode"]):
         self.region = region
         self.serving_port = serving_port or free_port()
         self._stack = contextlib.ExitStack()
-        self._containers_before: set[str] = set()
+        self.run_id = uuid.uuid4().hex[:12]
+        self._network_existed = True
         self.session: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -85,7 +96,7 @@ class LocalMode(contextlib.AbstractContextManager["LocalMode"]):
                 {**OFFLINE_ENV, "AWS_DEFAULT_REGION": self.region, "SAGEMAKER_USER_CONFIG_OVERRIDE": str(sdk_config)}
             )
         )
-        self._containers_before = set(_docker("ps", "-aq", "--no-trunc").split())
+        self._network_existed = bool(_docker("network", "ls", "-q", "--filter", f"name=^{LOCAL_NETWORK}$").strip())
         import boto3
         from sagemaker.core.local.local_session import LocalSession
 
@@ -97,7 +108,12 @@ class LocalMode(contextlib.AbstractContextManager["LocalMode"]):
         self.session = LocalSession(boto_session=boto_session)
         # Replaces ~/.sagemaker/config.yaml for this session only.
         self.session.config = {
-            "local": {"local_code": True, "serving_port": self.serving_port, "container_root": str(container_root)}
+            "local": {
+                "local_code": True,
+                "serving_port": self.serving_port,
+                "container_root": str(container_root),
+                "container_config": {"labels": {RUN_LABEL: self.run_id}},
+            }
         }
         logger.info("local mode: root %s, serving port %d", self.root, self.serving_port)
         return self
@@ -130,13 +146,33 @@ class LocalMode(contextlib.AbstractContextManager["LocalMode"]):
             with contextlib.suppress(Exception):  # best effort: the container may already be gone
                 self.sagemaker_client.delete_endpoint(EndpointName=name)
 
+    def containers(self) -> list[str]:
+        """IDs of this run's containers: labelled with its run, or started from a compose file under its root."""
+        labelled = _docker("ps", "-aq", "--no-trunc", "--filter", f"label={RUN_LABEL}={self.run_id}").split()
+        listing = _docker(
+            "ps",
+            "-a",
+            "--no-trunc",
+            "--filter",
+            f"label={COMPOSE_FOLDER_LABEL}",
+            "--format",
+            f'{{{{.ID}}}} {{{{.Label "{COMPOSE_FOLDER_LABEL}"}}}}',
+        )
+        root = self.root.resolve()
+        in_root = [
+            cid
+            for cid, _, folder in (line.partition(" ") for line in listing.splitlines())
+            if folder and Path(folder).resolve().is_relative_to(root)
+        ]
+        return list(dict.fromkeys(labelled + in_root))
+
     def _remove_containers(self) -> None:
-        """Remove the ``algo-*`` containers this run created, then the shared network if it is unused."""
-        created = set(_docker("ps", "-aq", "--no-trunc").split()) - self._containers_before
-        names = {cid: _docker("inspect", "-f", "{{.Name}}", cid).strip().lstrip("/") for cid in created}
-        ours = [cid for cid, name in names.items() if "algo-" in name]
+        """Remove this run's containers, then the network if this run created it and nothing else uses it."""
+        ours = self.containers()
         if ours:
             _docker("rm", "-f", *ours)
+        if self._network_existed:
+            return
         if not _docker("network", "inspect", "-f", "{{range .Containers}}x{{end}}", LOCAL_NETWORK).strip():
             _docker("network", "rm", LOCAL_NETWORK)
 

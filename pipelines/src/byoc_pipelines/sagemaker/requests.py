@@ -29,19 +29,7 @@ def training_job(
         "TrainingJobName": name,
         "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
         "HyperParameters": {k: v if isinstance(v, str) else _to_string(v) for k, v in (hyperparameters or {}).items()},
-        "InputDataConfig": [
-            {
-                "ChannelName": channel,
-                "DataSource": {
-                    "S3DataSource": {
-                        "S3DataType": "S3Prefix",
-                        "S3Uri": uri,
-                        "S3DataDistributionType": "FullyReplicated",
-                    }
-                },
-            }
-            for channel, uri in channels.items()
-        ],
+        "InputDataConfig": [channel(name, uri) for name, uri in channels.items()],
         "OutputDataConfig": {"S3OutputPath": output_uri},
         "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": instance_count, "VolumeSizeInGB": volume_gb},
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_s},
@@ -55,6 +43,16 @@ def training_job(
     if environment:
         request["Environment"] = dict(environment)
     return request
+
+
+def channel(name: str, uri: str) -> dict[str, Any]:
+    """One InputDataConfig entry: every host gets every file under the S3 prefix (``FullyReplicated``)."""
+    return {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
+        },
+    }
 
 
 def model(

@@ -1,0 +1,88 @@
+"""Execution inputs of the definitions: the one shape every run sends, on AWS, locally and in validation.
+
+::
+
+    {"image": "<registry>/byoc/chainer-mnist:<revision>",  "role_arn": "<SageMaker execution role>",
+     "instance_count": 2,
+     "channels": [{"name": "train", "uri": "s3://bucket/mnist/train/"}, ...],
+     "hyperparameters": {"epochs": "1", "sagemaker_program": "chainer_mnist.py",
+                         "sagemaker_submit_directory": "s3://bucket/code/chainer-mnist/<run>/sourcedir.tar.gz"},
+     "model_environment": {"SAGEMAKER_PROGRAM": "chainer_mnist.py", "SAGEMAKER_SUBMIT_DIRECTORY": "s3://..."},
+     "transform_input": "s3://bucket/mnist/transform/",
+     "outputs": {"model": "s3://bucket/models/chainer-mnist/<run>/", "transform": "s3://bucket/transform/..."},
+     "instance_types": {"training": "ml.m5.large", "transform": "ml.m5.large"}}
+
+Without a script the hyperparameters are the built-in trainer's and ``model_environment`` is ``{}``: the same
+definition runs both flows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from byoc_pipelines.asl.definitions import IMAGE_OF
+from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.sagemaker.script_mode import SOURCEDIR, Script
+
+SAMPLE_TAG = "sample"  # image tag of the validation samples (never deployed)
+CHANNELS = {"chainer-mnist": ("train", "valid", "test"), "keras-text": ("train", "test")}
+DATA_PREFIX = {"chainer-mnist": "mnist", "keras-text": "knbc"}
+HYPERPARAMETERS = {
+    "chainer-mnist": {"epochs": "1", "units": "50"},
+    "keras-text": {"epochs": "1", "hidden": "16", "embedding-dim": "32", "vocab-size": "2000"},
+}
+
+
+def _run_folder(run: str) -> str:
+    return f"{run}/" if run else ""
+
+
+def code_uri(config: PipelineConfig, definition: str, run: str = "") -> str:
+    """Where a run's ``sourcedir.tar.gz`` goes: ``s3://<bucket>/code/<image>/<run>/sourcedir.tar.gz``."""
+    return config.s3_uri(f"{config.code_prefix}{IMAGE_OF[definition]}/{_run_folder(run)}{SOURCEDIR}")
+
+
+def execution_input(
+    definition: str,
+    config: PipelineConfig,
+    image: str | None = None,
+    *,
+    run: str = "",
+    script: Script | None = None,
+    instance_count: int = 1,
+    hyperparameters: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The input of ``definition`` with the config's bucket layout; outputs in a folder per ``run``."""
+    image_name = IMAGE_OF[definition]
+    data, per_run = DATA_PREFIX[image_name], _run_folder(run)
+    given: dict[str, Any] = {
+        "image": image or config.image_uri(image_name, SAMPLE_TAG),
+        "role_arn": config.role_arn,
+        "instance_count": instance_count,
+        "channels": [{"name": channel, "uri": config.s3_uri(f"{data}/{channel}/")} for channel in CHANNELS[image_name]],
+        "hyperparameters": {
+            **HYPERPARAMETERS[image_name],
+            **(hyperparameters or {}),
+            **(script.hyperparameters() if script else {}),
+        },
+        "model_environment": script.model_environment() if script else {},
+        "outputs": {"model": config.s3_uri(f"{config.model_prefix}{image_name}/{per_run}")},
+    }
+    if image_name == "chainer-mnist":
+        given["transform_input"] = config.s3_uri(f"{data}/transform/")
+        given["outputs"]["transform"] = config.s3_uri(f"{config.transform_prefix}{image_name}/{per_run}")
+        given["instance_types"] = {
+            "training": config.training_instance_type,
+            "transform": config.transform_instance_type,
+        }
+        return given
+    given["instance_types"] = {"training": config.training_instance_type, "endpoint": config.endpoint_instance_type}
+    given["wait_seconds"] = config.endpoint_wait_seconds
+    return given
+
+
+def sample_input(definition: str, config: PipelineConfig) -> dict[str, Any]:
+    """A script-mode input on two hosts: it exercises every field of the definition (validation, tests)."""
+    script = Script("train.py", code_uri(config, definition))
+    return execution_input(definition, config, script=script, instance_count=2)

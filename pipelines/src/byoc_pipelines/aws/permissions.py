@@ -1,0 +1,138 @@
+"""What each Step Functions integration of our definitions needs in IAM, after AWS's own list.
+
+The table follows "IAM policies for Amazon SageMaker" and the Lambda integration page of the Step Functions
+developer guide (https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html): a ``.sync`` job
+also needs Describe/Stop on the job and the managed EventBridge rule Step Functions watches it with, every
+SageMaker integration needs ``sagemaker:ListTags``, and a task that hands SageMaker a role needs
+``iam:PassRole`` of that role. :func:`required` answers for one resolved task (the ARNs of the very job, model
+or endpoint it names); :func:`patterns` for every task a definition can run (``<prefix>-*`` names), which is
+what the Step Functions role is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from byoc_pipelines.asl.arns import integration
+from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.errors import DefinitionError
+
+SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
+PASSED_TO_SAGEMAKER = {"StringEquals": {"iam:PassedToService": SAGEMAKER_SERVICE}}
+# Step Functions watches .sync SageMaker jobs through these managed EventBridge rules.
+SYNC_RULES = {
+    "createTrainingJob": "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+    "createTransformJob": "StepFunctionsGetEventsForSageMakerTransformJobsRule",
+}
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One action on one resource (an ARN, or an ARN pattern), under optional IAM conditions."""
+
+    action: str
+    resource: str
+    condition: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def key(self) -> tuple[str, str, str]:
+        return self.action, self.resource, repr(sorted((k, sorted(v.items())) for k, v in self.condition.items()))
+
+
+@dataclass(frozen=True)
+class _Needs:
+    """An integration's actions on the resource it names, its name field, whether it passes a role."""
+
+    kind: str  # SageMaker resource type: training-job, model, ...
+    name_field: str  # request field naming the resource
+    actions: tuple[str, ...]
+    also: tuple[tuple[str, str], ...] = ()  # (action, resource type named by another field) pairs
+    passes_role: str | None = None  # request path of a role handed to SageMaker
+
+
+_SAGEMAKER: Mapping[str, _Needs] = {
+    "createTrainingJob": _Needs("training-job", "TrainingJobName", ("CreateTrainingJob",), passes_role="RoleArn"),
+    "createTrainingJob.sync": _Needs(
+        "training-job",
+        "TrainingJobName",
+        ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob"),
+        passes_role="RoleArn",
+    ),
+    "createModel": _Needs("model", "ModelName", ("CreateModel",), passes_role="ExecutionRoleArn"),
+    "createTransformJob.sync": _Needs(
+        "transform-job", "TransformJobName", ("CreateTransformJob", "DescribeTransformJob", "StopTransformJob")
+    ),
+    "createEndpointConfig": _Needs("endpoint-config", "EndpointConfigName", ("CreateEndpointConfig",)),
+    "createEndpoint": _Needs(
+        "endpoint", "EndpointName", ("CreateEndpoint",), also=(("CreateEndpoint", "EndpointConfigName"),)
+    ),
+}
+_KIND_OF_FIELD = {"EndpointConfigName": "endpoint-config"}
+_SDK_SAGEMAKER: Mapping[str, _Needs] = {
+    "describeEndpoint": _Needs("endpoint", "EndpointName", ("DescribeEndpoint",)),
+}
+
+
+def _sagemaker(config: PipelineConfig, needs: _Needs, request: Mapping[str, Any], sdk: bool) -> list[Permission]:
+    def arn(kind: str, name: str) -> str:
+        return config.arn("sagemaker", f"{kind}/{name}")
+
+    found = [Permission(f"sagemaker:{action}", arn(needs.kind, request[needs.name_field])) for action in needs.actions]
+    found += [
+        Permission(f"sagemaker:{action}", arn(_KIND_OF_FIELD[name_field], request[name_field]))
+        for action, name_field in needs.also
+    ]
+    if not sdk:
+        found.append(Permission("sagemaker:ListTags", "*"))
+    if needs.passes_role:
+        found.append(Permission("iam:PassRole", request[needs.passes_role], PASSED_TO_SAGEMAKER))
+    return found
+
+
+def required(config: PipelineConfig, resource: str, request: Mapping[str, Any]) -> list[Permission]:
+    """What the Step Functions role needs to run a Task ``resource`` with the resolved ``request``."""
+    service, _, action = integration(resource).rpartition(":")
+    if service == "sagemaker" and action in _SAGEMAKER:
+        found = _sagemaker(config, _SAGEMAKER[action], request, sdk=False)
+        api = action.removesuffix(".sync")
+        if action.endswith(".sync"):
+            rule = config.arn("events", f"rule/{SYNC_RULES[api]}")
+            found += [Permission(f"events:{verb}", rule) for verb in ("PutTargets", "PutRule", "DescribeRule")]
+        return found
+    if service == "aws-sdk:sagemaker" and action in _SDK_SAGEMAKER:
+        return _sagemaker(config, _SDK_SAGEMAKER[action], request, sdk=True)
+    if service == "lambda" and action == "invoke":
+        name = str(request["FunctionName"])
+        arn = name if name.startswith("arn:") else config.arn("lambda", f"function:{name}")
+        return [Permission("lambda:InvokeFunction", arn)]
+    raise DefinitionError(f"no IAM permissions known for {resource}: add them to byoc_pipelines.aws.permissions")
+
+
+def _pattern_request(config: PipelineConfig, resource: str, state: Mapping[str, Any]) -> dict[str, Any]:
+    """A stand-in request whose name fields are ``<prefix>-*`` and roles the SageMaker role."""
+    names = {needs.name_field for needs in (*_SAGEMAKER.values(), *_SDK_SAGEMAKER.values())}
+    request: dict[str, Any] = {name: f"{config.prefix}-*" for name in names | set(_KIND_OF_FIELD)}
+    request |= {"RoleArn": config.role_arn, "ExecutionRoleArn": config.role_arn}
+    request["FunctionName"] = state.get("Parameters", {}).get("FunctionName", "")
+    return request
+
+
+def _tasks(states: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    found: list[Mapping[str, Any]] = []
+    for state in states.values():
+        if state.get("Type") == "Task":
+            found.append(state)
+        if "ItemProcessor" in state:
+            found += _tasks(state["ItemProcessor"]["States"])
+    return found
+
+
+def patterns(config: PipelineConfig, definitions: Mapping[str, Mapping[str, Any]]) -> list[Permission]:
+    """Every permission the definitions' tasks can need, names as ``<prefix>-*``; each once, in first-use order."""
+    found: dict[tuple[str, str, str], Permission] = {}
+    for definition in definitions.values():
+        for state in _tasks(definition["States"]):
+            for permission in required(config, state["Resource"], _pattern_request(config, state["Resource"], state)):
+                found.setdefault(permission.key(), permission)
+    return list(found.values())
