@@ -21,11 +21,11 @@ import tempfile
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tf.keras is Keras 2 (tf-keras), which keras-self-attention uses
 os.environ.setdefault("TF_KERAS", "1")
 
-import numpy as np  # noqa: E402
-import sentencepiece as spm  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras_self_attention import SeqSelfAttention  # noqa: E402
-from tensorflow import keras  # noqa: E402
+import numpy as np
+import sentencepiece as spm
+import tensorflow as tf
+from keras_self_attention import SeqSelfAttention
+from tensorflow import keras
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -64,7 +64,8 @@ def main() -> None:
     parser.add_argument("--vocab-size", type=int, default=2000)
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--units", type=int, default=32)
-    parser.add_argument("--model_dir", default=None)  # given by TensorFlow containers; the SavedModel goes to SM_MODEL_DIR
+    # TensorFlow containers pass --model_dir; the SavedModel goes to SM_MODEL_DIR all the same.
+    parser.add_argument("--model_dir", default=None)
     args = parser.parse_args()
 
     cluster = json.loads(os.environ.get("TF_CONFIG", "{}"))
@@ -75,8 +76,16 @@ def main() -> None:
     texts, labels = read_channel(os.environ["SM_CHANNEL_TRAIN"])
     work = tempfile.mkdtemp()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts), model_prefix=os.path.join(work, "tokenizer"), vocab_size=args.vocab_size,
-        hard_vocab_limit=False, pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, num_threads=1, minloglevel=2,
+        sentence_iterator=iter(texts),
+        model_prefix=os.path.join(work, "tokenizer"),
+        vocab_size=args.vocab_size,
+        hard_vocab_limit=False,
+        pad_id=0,
+        unk_id=1,
+        bos_id=-1,
+        eos_id=-1,
+        num_threads=1,
+        minloglevel=2,
     )  # deterministic: every worker trains the same tokenizer
     tokenizer = spm.SentencePieceProcessor(model_file=os.path.join(work, "tokenizer.model"))
     names = sorted(set(labels))

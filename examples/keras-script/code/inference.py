@@ -22,10 +22,10 @@ def handler(data, context):
     text = json.loads(data.read().decode("utf-8"))["q"]
     ids = TOKENIZER.encode(text)[: META["max_len"]]
     tokens = [0] * (META["max_len"] - len(ids)) + ids
-    response = requests.post(context.rest_uri, data=json.dumps({"instances": [tokens]}))
+    response = requests.post(context.rest_uri, data=json.dumps({"instances": [tokens]}), timeout=60)
     if response.status_code != 200:
         raise ValueError(response.content.decode("utf-8"))
     probabilities = response.json()["predictions"][0]
-    ranked = sorted(zip(META["labels"], probabilities), key=lambda pair: -pair[1])
+    ranked = sorted(zip(META["labels"], probabilities, strict=True), key=lambda pair: -pair[1])
     answer = [{"label": label, "prob": round(prob, 4)} for label, prob in ranked]
     return json.dumps(answer, ensure_ascii=False), "application/json"

@@ -52,7 +52,7 @@ def test_statelint_rejects_a_dangling_next() -> None:
 def test_asl_validator_rejects_a_dangling_next() -> None:
     _asl_validator_or_skip()
     problems = lint.asl_validator(_dangling_next())
-    assert problems and any("Batch Transfrom" in p or "invalid" in p.lower() for p in problems), problems
+    assert any("MISSING_TRANSITION_TARGET" in p and "Batch Transfrom" in p for p in problems), problems
 
 
 def test_asl_validator_rejects_a_malformed_intrinsic() -> None:
