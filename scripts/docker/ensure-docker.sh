@@ -9,7 +9,7 @@
 #     is waited for, never replaced; files it did not create are never deleted
 #     (dockerd itself replaces a stale socket, and a pid file held by another
 #     live process makes this script give its daemon a pid file of its own),
-#   - pulls debian:bookworm-slim, or, when no registry is reachable, builds it
+#   - pulls debian:bookworm-slim by digest ($BASE_IMAGE_DIGEST), or, when no registry is reachable, builds it
 #     with debootstrap from the host's Debian mirror, checking the Release
 #     signatures against Debian's archive keyring, and imports it.
 #
@@ -36,6 +36,9 @@ source "$here/lib.sh"
 trap 'log "ensure-docker.sh failed (line $LINENO)"' ERR
 
 BASE_IMAGE=debian:bookworm-slim
+# Pulled by digest, so a registry can never hand over something else under the tag (override to move it on:
+# `docker buildx imagetools inspect debian:bookworm-slim` prints the current one).
+BASE_IMAGE_DIGEST=${BASE_IMAGE_DIGEST:-sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251}
 SUITE=bookworm
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/dockerd.log}
 DOCKERD_PID=${DOCKERD_PIDFILE:-/var/run/docker.pid}
@@ -251,8 +254,9 @@ cleanup_rootfs() {
 
 ensure_base_image() {
   image_ok && return 0
-  log "pulling $BASE_IMAGE (up to ${PULL_TIMEOUT:-20}s)"
-  if timeout "${PULL_TIMEOUT:-20}" "$DOCKER_CLI" pull -q "$BASE_IMAGE" >/dev/null 2>&1 && image_ok; then
+  log "pulling $BASE_IMAGE@$BASE_IMAGE_DIGEST (up to ${PULL_TIMEOUT:-20}s)"
+  if timeout "${PULL_TIMEOUT:-20}" "$DOCKER_CLI" pull -q "$BASE_IMAGE@$BASE_IMAGE_DIGEST" >/dev/null 2>&1 \
+    && "$DOCKER_CLI" tag "$BASE_IMAGE@$BASE_IMAGE_DIGEST" "$BASE_IMAGE" && image_ok; then
     return 0
   fi
   is_root || die "cannot pull $BASE_IMAGE and building it with debootstrap needs root"

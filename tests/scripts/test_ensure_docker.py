@@ -110,3 +110,26 @@ def test_a_pid_file_naming_a_live_process_is_kept_and_ours_goes_elsewhere(state:
     assert done.returncode == 0, done.stderr
     assert (state / "docker.pid").read_text() == f"{os.getpid()}\n"
     assert f"--pidfile {state / 'own.pid'}" in (state / "dockerd-args").read_text()
+
+
+FAKE_DOCKER_WITHOUT_BASE = """#!/bin/bash
+# the daemon answers; the base image exists only once pulled and tagged; every call is recorded
+echo "$@" >> "$STATE/docker-calls"
+case $1 in
+  info) exit 0 ;;
+  image) [[ -e $STATE/tagged ]] ;;
+  pull) touch "$STATE/pulled" ;;
+  tag) [[ -e $STATE/pulled ]] && touch "$STATE/tagged" ;;
+  *) exit 0 ;;
+esac
+"""
+
+
+def test_the_base_image_is_pulled_by_digest_then_tagged(state: Path) -> None:
+    (state / "bin" / "docker").write_text(FAKE_DOCKER_WITHOUT_BASE)
+    done = run(state, BASE_IMAGE_DIGEST="sha256:" + "ab" * 32)
+    assert done.returncode == 0, done.stderr
+    calls = (state / "docker-calls").read_text().splitlines()
+    assert f"pull -q debian:bookworm-slim@sha256:{'ab' * 32}" in calls
+    assert f"tag debian:bookworm-slim@sha256:{'ab' * 32} debian:bookworm-slim" in calls
+    assert all(call.startswith("pull -q debian:bookworm-slim@sha256:") for call in calls if call.startswith("pull"))
