@@ -10,7 +10,7 @@ IMAGE = Image(
     framework=Framework(
         name="tensorflow",
         multi_host="per_host",  # every host runs the program; MultiWorkerMirroredStrategy joins them (TF_CONFIG)
-        builtin_module="keras_text.train",
+        builtin_module="keras_text.distributed",
         model_dir_argument=True,  # AWS's TensorFlow containers give scripts --model_dir
     ),
     # Serving runs the SavedModel and never needs tf-keras: TensorFlow then skips importing it in every worker.

@@ -57,8 +57,11 @@ class Trainer:
         model: keras.Model,
         store: CheckpointStore,
         text_model: text.TextModel,
+        *,
+        chief: bool = True,
     ) -> None:
         self.env, self.settings, self.model, self.store, self.text_model = env, settings, model, store, text_model
+        self.chief = chief  # several workers (MultiWorkerMirroredStrategy): only the chief writes checkpoints
         self.history = MetricsHistory(output_file(env.paths, "history.json"))
         self.epoch = 1  # the next epoch to run
         self.best_accuracy, self.wait = -1.0, 0
@@ -66,6 +69,8 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
+        if not self.chief:
+            return
         weights = self.model.get_weights()
         optimizer = [v.numpy() for v in self.model.optimizer.variables]
 
