@@ -10,82 +10,35 @@ Binary values travel as ``{"b64": "..."}``; outputs whose name ends in ``_bytes`
 
 from __future__ import annotations
 
-import base64
 import json
-import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from keras_text.tfs.models import CLASSIFY, REGRESS, NotFoundError, Registry, Signature, TensorSpec
+from keras_text.tfs.examples import classify_results, serialized_examples
+from keras_text.tfs.models import CLASSIFY, REGRESS, NotFoundError, Registry, Signature
+from keras_text.tfs.values import RestError, bad, finite, jsonable, stack, to_tensor
 
 PATH = re.compile(r"(?i)^/v1/models/([^/:]+)(?:/versions/(\d+))?:(classify|regress|predict)$")
 STATUS_PATH = re.compile(r"(?i)^/v1/models/([^/:]+)(?:/versions/(\d+))?(/metadata)?$")
 
 
-class RestError(Exception):
-    """A request TF Serving would refuse: its HTTP status and its message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
-def _bad(message: str) -> RestError:
-    return RestError(400, message)
-
-
-# ---- JSON -> tensors ---------------------------------------------------------------------------------------------
-def _decode_strings(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"b64"} and isinstance(value["b64"], str):
-            return base64.b64decode(value["b64"])
-        raise _bad('JSON object found where a string tensor value was expected (only {"b64": ...} is allowed)')
-    if isinstance(value, list):
-        return [_decode_strings(item) for item in value]
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    return value
-
-
-def to_tensor(value: Any, spec: TensorSpec, where: str) -> np.ndarray:
-    try:
-        if spec.is_string:
-            return np.asarray(_decode_strings(value), dtype=object)
-        array = np.asarray(value, dtype=spec.dtype)
-    except RestError:
-        raise
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise _bad(f"{where}: cannot convert to {spec.dtype}: {exc}") from None
-    return array
-
-
-def _stack(rows: Sequence[Any], spec: TensorSpec, where: str) -> np.ndarray:
-    tensors = [to_tensor(row, spec, f"{where} element {i}") for i, row in enumerate(rows)]
-    shapes = {t.shape for t in tensors}
-    if len(shapes) > 1:
-        raise _bad(f"{where}: the instances have different shapes {sorted(shapes)}; they must share one shape")
-    return np.stack(tensors) if tensors else np.zeros((0,), dtype=spec.dtype)
-
-
 def row_feeds(instances: Any, signature: Signature) -> dict[str, np.ndarray]:
     if not isinstance(instances, list) or not instances:
-        raise _bad("Expecting 'instances' to be a non-empty list/array")
+        raise bad("Expecting 'instances' to be a non-empty list/array")
     if all(isinstance(item, dict) and "b64" not in item for item in instances):
         missing = [n for n in signature.inputs if any(n not in item for item in instances)]
         if missing:
-            raise _bad(f"Failed to process element: each instance needs the key(s) {missing}")
-        return {
-            n: _stack([item[n] for item in instances], spec, f"input '{n}'") for n, spec in signature.inputs.items()
-        }
+            raise bad(f"Failed to process element: each instance needs the key(s) {missing}")
+        return {n: stack([item[n] for item in instances], spec, f"input '{n}'") for n, spec in signature.inputs.items()}
     if len(signature.inputs) != 1:
         names = ", ".join(sorted(signature.inputs))
-        raise _bad(f"The signature has {len(signature.inputs)} inputs ({names}): send each instance as an object")
+        raise bad(f"The signature has {len(signature.inputs)} inputs ({names}): send each instance as an object")
     ((name, spec),) = signature.inputs.items()
-    return {name: _stack(instances, spec, f"input '{name}'")}
+    return {name: stack(instances, spec, f"input '{name}'")}
 
 
 def columnar_feeds(inputs: Any, signature: Signature) -> dict[str, np.ndarray]:
@@ -93,45 +46,23 @@ def columnar_feeds(inputs: Any, signature: Signature) -> dict[str, np.ndarray]:
         unknown = sorted(set(inputs) - set(signature.inputs))
         missing = sorted(set(signature.inputs) - set(inputs))
         if unknown or missing:
-            raise _bad(f"'inputs' must name the signature's inputs: missing {missing}, unknown {unknown}")
+            raise bad(f"'inputs' must name the signature's inputs: missing {missing}, unknown {unknown}")
         return {n: to_tensor(inputs[n], spec, f"input '{n}'") for n, spec in signature.inputs.items()}
     if len(signature.inputs) != 1:
-        raise _bad(f"The signature has {len(signature.inputs)} inputs: 'inputs' must be an object keyed by name")
+        raise bad(f"The signature has {len(signature.inputs)} inputs: 'inputs' must be an object keyed by name")
     ((name, spec),) = signature.inputs.items()
     return {name: to_tensor(inputs, spec, f"input '{name}'")}
 
 
 # ---- tensors -> JSON ---------------------------------------------------------------------------------------------
-def _jsonable(array: np.ndarray, name: str) -> Any:
-    if array.dtype == object or array.dtype.kind in "SU":
-        encode: Callable[[Any], Any] = (
-            (lambda v: {"b64": base64.b64encode(v).decode()})
-            if name.endswith("_bytes")
-            else (lambda v: v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v))
-        )
-        return np.vectorize(encode, otypes=[object])(array).tolist() if array.size else array.tolist()
-    values = array.tolist()
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        return _finite(values)
-    return values
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None  # JSON has no NaN: null, unlike TF Serving's NaN tokens
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
 def row_response(outputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
     if len(outputs) == 1:
         ((name, array),) = outputs.items()
-        return {"predictions": _jsonable(array, name)}
+        return {"predictions": jsonable(array, name)}
     sizes = {a.shape[0] if a.ndim else None for a in outputs.values()}
     if len(sizes) != 1 or None in sizes:
-        raise _bad("The outputs do not share the batch dimension; use the columnar 'inputs' format")
-    columns = {name: _jsonable(array, name) for name, array in outputs.items()}
+        raise bad("The outputs do not share the batch dimension; use the columnar 'inputs' format")
+    columns = {name: jsonable(array, name) for name, array in outputs.items()}
     size = sizes.pop() or 0
     return {"predictions": [{name: column[i] for name, column in columns.items()} for i in range(size)]}
 
@@ -139,55 +70,8 @@ def row_response(outputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
 def columnar_response(outputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
     if len(outputs) == 1:
         ((name, array),) = outputs.items()
-        return {"outputs": _jsonable(array, name)}
-    return {"outputs": {name: _jsonable(array, name) for name, array in outputs.items()}}
-
-
-# ---- classify / regress ------------------------------------------------------------------------------------------
-def _feature(value: Any) -> Any:
-    import tensorflow as tf
-
-    values = value if isinstance(value, list) else [value]
-    if all(isinstance(v, bool | int) for v in values):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
-    if all(isinstance(v, int | float) for v in values):
-        return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
-    if all(isinstance(v, str | dict) for v in values):
-        raw = [_decode_strings(v) for v in values]
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=raw))
-    raise _bad(f'feature value {value!r} mixes types; use numbers, strings or {{"b64": ...}}')
-
-
-def serialized_examples(examples: Any, context: Any) -> np.ndarray:
-    import tensorflow as tf
-
-    if not isinstance(examples, list) or not examples or not all(isinstance(e, dict) for e in examples):
-        raise _bad("Expecting 'examples' to be a non-empty list of objects")
-    shared = context if isinstance(context, dict) else {}
-    protos = [
-        tf.train.Example(features=tf.train.Features(feature={k: _feature(v) for k, v in {**shared, **e}.items()}))
-        for e in examples
-    ]
-    return np.asarray([p.SerializeToString() for p in protos], dtype=object)
-
-
-def _classify_results(outputs: Mapping[str, np.ndarray]) -> list[Any]:
-    scores, classes = outputs.get("scores"), outputs.get("classes")
-    rows = len(scores) if scores is not None else len(classes) if classes is not None else 0
-    results = []
-    for i in range(rows):
-        row_scores = scores[i].tolist() if scores is not None else None
-        row_classes = (
-            [c.decode() if isinstance(c, bytes) else str(c) for c in classes[i]] if classes is not None else None
-        )
-        width = len(row_scores if row_scores is not None else row_classes or [])
-        results.append(
-            [
-                [row_classes[k] if row_classes else str(k), _finite(row_scores[k]) if row_scores else None]
-                for k in range(width)
-            ]
-        )
-    return results
+        return {"outputs": jsonable(array, name)}
+    return {"outputs": {name: jsonable(array, name) for name, array in outputs.items()}}
 
 
 @dataclass(frozen=True)
@@ -215,13 +99,13 @@ def handle(registry: Registry, path: str, body: bytes, *, max_records: int | Non
             return 200, _predict(servable, request, signature, max_records)
         expected = CLASSIFY if call.method == "classify" else REGRESS
         if signature.method != expected:
-            raise _bad(f"Expected {call.method} signature method_name to be {expected}. Was: {signature.method}")
+            raise bad(f"Expected {call.method} signature method_name to be {expected}. Was: {signature.method}")
         feeds = {next(iter(signature.inputs)): serialized_examples(request.get("examples"), request.get("context"))}
         outputs = servable.run(request.get("signature_name"), feeds)
         if call.method == "classify":
-            return 200, {"results": _classify_results(outputs)}
+            return 200, {"results": classify_results(outputs)}
         (values,) = outputs.values()
-        return 200, {"results": _finite(np.asarray(values).reshape(-1).tolist())}
+        return 200, {"results": finite(np.asarray(values).reshape(-1).tolist())}
     except RestError as exc:
         return exc.status, {"error": exc.message}
     except NotFoundError as exc:
@@ -243,9 +127,9 @@ def _request(body: bytes) -> dict[str, Any]:
     try:
         request = json.loads(body)
     except (ValueError, RecursionError) as exc:
-        raise _bad(f"JSON Parse error: {exc}") from None
+        raise bad(f"JSON Parse error: {exc}") from None
     if not isinstance(request, dict):
-        raise _bad("JSON Value: the request must be a JSON object")
+        raise bad("JSON Value: the request must be a JSON object")
     return request
 
 
@@ -253,7 +137,7 @@ def _predict(
     servable: Any, request: Mapping[str, Any], signature: Signature, max_records: int | None
 ) -> dict[str, Any]:
     if ("instances" in request) == ("inputs" in request):
-        raise _bad(
+        raise bad(
             "Missing 'inputs' or 'instances' keys"
             if "instances" not in request
             else "Not both 'instances' and 'inputs'"
