@@ -10,15 +10,16 @@ body over the payload limit gets its 413 after a bounded drain, so ordinary clie
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
-import anyio.abc
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -74,59 +75,73 @@ def error_response(exc: RequestError, headers: dict[str, str] | None = None) -> 
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
 
-@dataclass
-class _Outcome:
-    response: Response | None = None
-    error: BaseException | None = None
-
-
-@dataclass
 class Gate:
-    """Admission to one worker's model: ``limiter`` computing at a time, at most ``queue_size`` waiting."""
+    """Admission to one worker's model: ``concurrency`` threads compute, at most ``queue_size`` requests wait.
 
-    limiter: anyio.CapacityLimiter
-    tasks: anyio.abc.TaskGroup
-    queue_size: int
-    timeout_s: float
-    waiting: int = 0
+    The model's threads are a dedicated executor, whose own FIFO queue holds the waiting requests: a request
+    costs one hand-over to a thread and one back. A request that times out while queued is cancelled there and
+    never computed; one already computing finishes in its thread (keeping it busy), its answer discarded. While
+    a request waits in the queue, its connection is watched: a client that hangs up takes its request out.
+    """
+
+    def __init__(self, concurrency: int, queue_size: int, timeout_s: float) -> None:
+        self.concurrency, self.queue_size, self.timeout_s = concurrency, queue_size, timeout_s
+        self.executor = concurrent.futures.ThreadPoolExecutor(concurrency, thread_name_prefix="model")
+        self.pending = 0  # computing or queued (event-loop side)
+
+    @property
+    def waiting(self) -> int:
+        return max(0, self.pending - self.concurrency)
 
     async def run(self, request: Request, work: Transform) -> Response:
-        """``work()`` in a thread; 503 when the queue is full, 504 (work dropped) when the timeout passes."""
+        """``work()`` on a model thread; 503 when the queue is full, 504 when the timeout passes."""
         if self.waiting >= self.queue_size:
             raise ServerBusyError(f"{self.waiting} requests are already waiting for this worker; retry later")
-        self.waiting += 1
-        done, outcome, scope = anyio.Event(), _Outcome(), anyio.CancelScope()
+        queued = self.pending >= self.concurrency
+        self.pending += 1
+        started = threading.Event()
 
-        async def job() -> None:
-            admitted = False
-            with scope:
-                try:
-                    async with self.limiter:
-                        admitted = True
-                        self.waiting -= 1
-                        if await request.is_disconnected():
-                            raise ClientGone
-                        # Not abandoned on cancel: the limiter stays held until the thread really ends.
-                        outcome.response = await anyio.to_thread.run_sync(work)
-                except anyio.get_cancelled_exc_class():
-                    raise
-                except Exception as exc:  # handed to the request's task, which reports it
-                    outcome.error = exc
-                finally:
-                    if not admitted:  # cancelled while still queued: it never reached the model
-                        self.waiting -= 1
-                    done.set()
+        def job() -> Response:
+            started.set()
+            return work()
 
-        self.tasks.start_soon(job)
-        with anyio.move_on_after(self.timeout_s):
-            await done.wait()
-        if not done.is_set():
-            scope.cancel()
-            raise TimedOutError(f"the model server timeout ({self.timeout_s:g} s) passed; the request was dropped")
-        if outcome.error is not None:
-            raise outcome.error
-        assert outcome.response is not None
-        return outcome.response
+        future = self.executor.submit(job)
+        answer = asyncio.wrap_future(future)
+        try:
+            if queued:  # the common case, a free thread, needs no watcher
+                await self._wait_or_client_gone(request, answer)
+            return await asyncio.wait_for(asyncio.shield(answer), self.timeout_s)
+        except TimeoutError:
+            future.cancel()  # dropped if still queued; a running job ends on its own
+            raise TimedOutError(
+                f"the model server timeout ({self.timeout_s:g} s) passed; the request was "
+                + ("abandoned" if started.is_set() else "dropped before it started")
+            ) from None
+        finally:
+            self.pending -= 1
+
+    async def _wait_or_client_gone(self, request: Request, answer: asyncio.Future[Response]) -> None:
+        """Wait (up to the timeout) for the answer or for the client to hang up, whichever comes first."""
+        gone: asyncio.Future[Any] = asyncio.ensure_future(_disconnected(request))
+        waiting: set[asyncio.Future[Any]] = {answer, gone}
+        try:
+            done, _ = await asyncio.wait(waiting, timeout=self.timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if gone in done and not answer.done():
+            answer.cancel()
+            raise ClientGone
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client hangs up (the body was read: the next message can only be the disconnect)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -200,10 +215,11 @@ def create_app(
         started = time.perf_counter()
         handler = await anyio.to_thread.run_sync(load, env)
         logger.info("model loaded from %s in %.0f ms", env.model_dir, (time.perf_counter() - started) * 1e3)
-        async with anyio.create_task_group() as tasks:
-            limiter = anyio.CapacityLimiter(max_concurrent_predictions)
-            yield {"handler": handler, "gate": Gate(limiter, tasks, env.queue_size, env.timeout_s)}
-            tasks.cancel_scope.cancel()
+        gate = Gate(max_concurrent_predictions, env.queue_size, env.timeout_s)
+        try:
+            yield {"handler": handler, "gate": gate}
+        finally:
+            gate.close()
 
     async def ping(request: Request) -> Response:
         loaded = getattr(request.state, "handler", None) is not None
