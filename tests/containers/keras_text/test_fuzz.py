@@ -4,7 +4,6 @@ a 4xx JSON error each, never a 5xx, and the server stays up."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
