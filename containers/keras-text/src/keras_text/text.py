@@ -1,7 +1,10 @@
-"""Tokenizer and embeddings: a SentencePiece model and word2vec vectors, trained in the job or brought in.
+"""Tokenizer and embeddings: Sudachi words with pretrained vectors, or SentencePiece pieces with word2vec.
 
-Both are deterministic given the seed: SentencePiece trains single-threaded with a fixed generator seed, and
-word2vec runs one worker with a stable hash (gensim's default, Python's ``hash``, changes per process).
+The default looks Sudachi words up in a pretrained table (``vectors``: chiVe). The alternative trains a
+SentencePiece model and word2vec vectors on ``train`` in the job, or takes both from the ``embeddings``
+channel. Training is deterministic given the seed: SentencePiece trains single-threaded with a fixed
+generator seed, and word2vec runs one worker with a stable hash (gensim's default, Python's ``hash``, changes
+per process).
 """
 
 from __future__ import annotations
@@ -10,18 +13,20 @@ import io
 import logging
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import sentencepiece as spm
 
-from keras_text.inference import PAD_ID, TOKENIZER_FILE
+from keras_text import text_pipeline, vectors
+from keras_text.text_pipeline import PAD_ID, SENTENCEPIECE, SENTENCEPIECE_FILE, SUDACHI, UNK_ID
 from sm_contract.errors import ConfigurationError, DataError
 
 logger = logging.getLogger(__name__)
 
-UNK_ID = 1
+TOKENIZER_FILE = SENTENCEPIECE_FILE  # the embeddings channel's SentencePiece model
 VECTOR_FILES = ("vectors.txt", "vectors.vec", "vectors.bin")  # word2vec text or binary format
 W2V_WINDOW = 5
 W2V_EPOCHS = 10
@@ -30,13 +35,34 @@ CHARACTER_COVERAGE = 0.9995  # the usual setting for Japanese (rarer characters 
 
 @dataclass(frozen=True)
 class TextModel:
-    """The SentencePiece model (serialised) and the Embedding's initial matrix, row k = piece id k."""
+    """A tokenizer in one serialised file and the Embedding's initial matrix, row k = id k.
+
+    ``tokenizer`` holds the SentencePiece model, or for Sudachi words their word table (``words.tsv``).
+    """
 
     tokenizer: bytes
     embeddings: np.ndarray  # float32 (vocab, dim)
+    kind: str = SENTENCEPIECE
+    forms: tuple[str, ...] = field(default=text_pipeline.DEFAULT_FORMS)
 
     def processor(self) -> spm.SentencePieceProcessor:
         return spm.SentencePieceProcessor(model_proto=self.tokenizer)
+
+    @cached_property
+    def encoder(self) -> text_pipeline.Encoder:
+        if self.kind == SUDACHI:
+            return text_pipeline.SudachiEncoder(text_pipeline.parse_words(self.tokenizer), self.forms)
+        return text_pipeline.SentencePieceEncoder(self.tokenizer)
+
+
+def pretrained_words(table: vectors.WordVectors, forms: tuple[str, ...]) -> TextModel:
+    """Sudachi words with the table's vectors: id = row + 2, after padding (0) and unknown words (1), both zero."""
+    offset = UNK_ID + 1
+    ids = {word: row + offset for word, row in table.words.items()}
+    matrix = np.zeros((len(table.vectors) + offset, table.dim), dtype=np.float32)
+    matrix[offset:] = table.vectors
+    logger.info("pretrained words: %d words, %d vectors of dim %d", len(ids), len(table.vectors), table.dim)
+    return TextModel(text_pipeline.format_words(ids), matrix, SUDACHI, forms)
 
 
 def train_tokenizer(
