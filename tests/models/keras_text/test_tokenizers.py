@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from keras_text import text
 from keras_text.backend import tf
 from keras_text.predictor import TextHandler
+from keras_text.text_pipeline import SentencePieceEncoder
 from keras_text.train import VECTORS_ENV, train
 from sm_contract import serving
 from sm_contract.environment import ServingEnv
@@ -52,7 +53,7 @@ def test_sentencepiece_trains_and_serves(sentencepiece_root: Path) -> None:
 def test_embeddings_channel_brings_its_own_pieces(tmp_path: Path, small_channels, small_hps, run_job) -> None:
     texts = small_channels["train"]["features.csv"].decode().splitlines()[1:]
     model = text.train_tokenizer(texts, vocab_size=1500, seed=0)
-    pieces = text.TextModel(model, np.zeros((1, 1))).processor()
+    pieces = SentencePieceEncoder(model).processor
     rng = np.random.RandomState(0)
     rows = [f"{pieces.id_to_piece(k)} " + " ".join(f"{v:.4f}" for v in rng.rand(8)) for k in range(2, 300)]
     channel = {"tokenizer.model": model, "vectors.txt": "\n".join([f"{len(rows)} 8", *rows]).encode()}

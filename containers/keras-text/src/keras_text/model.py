@@ -21,6 +21,7 @@ def build(
     embeddings: np.ndarray | None = None,
     trainable_embeddings: bool = True,
     dropout: float = 0.1,
+    lstm_dropout: float = 0.0,
     learning_rate: float = 0.001,
 ) -> keras.Model:
     """Embedding -> multiplicative self-attention -> BiLSTM -> Dense(2*hidden) -> Dropout -> softmax; nadam.
@@ -40,7 +41,7 @@ def build(
         name="embedding",
     )(inputs)
     x = SeqSelfAttention(attention_type=SeqSelfAttention.ATTENTION_TYPE_MUL, name="attention")(x)
-    x = keras.layers.Bidirectional(keras.layers.LSTM(hidden, unroll=True), name="bilstm")(x)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(hidden, dropout=lstm_dropout, unroll=True), name="bilstm")(x)
     x = keras.layers.Dense(2 * hidden, activation="relu", name="dense")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(n_labels, activation="softmax", name=PROBABILITIES)(x)

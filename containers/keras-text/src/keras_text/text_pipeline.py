@@ -39,6 +39,8 @@ class Encoder(Protocol):
 
     def tokens(self, text: str) -> list[str]: ...
 
+    def to_bytes(self) -> bytes: ...
+
     def save(self, folder: Path) -> None: ...
 
 
@@ -121,8 +123,12 @@ class SudachiEncoder:
             out.append(found)
         return out
 
+    def to_bytes(self) -> bytes:
+        """The word table (``WORDS_FILE``)."""
+        return format_words(self.words)
+
     def save(self, folder: Path) -> None:
-        (folder / WORDS_FILE).write_bytes(format_words(self.words))
+        (folder / WORDS_FILE).write_bytes(self.to_bytes())
         settings = {"kind": self.kind, "split_mode": SPLIT_MODE, "dictionary": "core", "forms": list(self.forms)}
         _write_settings(folder, settings)
 
@@ -147,6 +153,9 @@ class SentencePieceEncoder:
 
     def ids(self, text: str) -> list[int]:
         return list(self.processor.encode(text[:MAX_CHARS]))
+
+    def to_bytes(self) -> bytes:
+        return self.model
 
     def save(self, folder: Path) -> None:
         (folder / SENTENCEPIECE_FILE).write_bytes(self.model)

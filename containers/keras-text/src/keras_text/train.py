@@ -48,6 +48,7 @@ class Hyperparameters:
     embedding_dim: int = 100
     learning_rate: float = 0.001  # nadam's
     dropout: float = 0.1  # before the softmax layer
+    lstm_dropout: float = 0.0  # on the LSTMs' inputs (the attention's output)
     character_coverage: float = 0.9995  # SentencePiece: share of characters kept as pieces of their own
     w2v_window: int = 5
     w2v_epochs: int = 10
@@ -76,8 +77,9 @@ class Hyperparameters:
             raise ConfigurationError("hyperparameter 'learning-rate' must be > 0")
         if not 0.0 < self.character_coverage <= 1.0:
             raise ConfigurationError("hyperparameter 'character-coverage' must be in (0, 1]")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigurationError("hyperparameter 'dropout' must be in [0, 1)")
+        for name in ("dropout", "lstm_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigurationError(f"hyperparameter '{hyperparameters.key_of(name)}' must be in [0, 1)")
         if not 0.0 <= self.validation_split < 1.0:
             raise ConfigurationError("hyperparameter 'validation-split' must be in [0, 1)")
         if self.freeze_embeddings.lower() not in ("auto", "true", "false"):
@@ -116,10 +118,10 @@ def _text_model(
     kind = text_pipeline.SENTENCEPIECE if channel is not None else hp.tokenizer
     if checkpoint is not None:
         logger.info("tokenizer and embeddings restored from %s", checkpoint.directory)
-        return text.TextModel(
+        return text.restore(
+            kind,
             checkpoint.path(TOKENIZER_ARTEFACT).read_bytes(),
             np.load(checkpoint.path(EMBEDDINGS_ARTEFACT), allow_pickle=False),
-            kind,
             hp.forms,
         )
     if channel is not None:
@@ -181,6 +183,7 @@ def train(env: TrainingEnv, stop: StopSignal) -> None:
         embeddings=text_model.embeddings,
         trainable_embeddings=not hp.frozen(pretrained),
         dropout=hp.dropout,
+        lstm_dropout=hp.lstm_dropout,
         learning_rate=hp.learning_rate,
     )
     trainer = Trainer(env, LoopSettings(hp.epochs, hp.batch_size, hp.seed), network, store, text_model)
