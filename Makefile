@@ -13,6 +13,8 @@ VENV_DIR      ?= .venv
 DATA_DIR      ?= data
 # The four MNIST IDX files (shipped in datasets/mnist with their licence); they seed Chainer's dataset cache.
 MNIST_IDX_DIR ?= datasets/mnist
+# The chiVe word vectors (keras-text's default embedding) for the host's tests and benches.
+CHIVE_DIR     ?= $(DATA_DIR)/chive
 PYTEST_ARGS   ?=
 PUSH_ARGS     ?=
 DEMO_ARGS     ?=
@@ -71,6 +73,14 @@ $(DATA_DIR)/mnist/.prepared: scripts/prepare_mnist.py $(wildcard $(MNIST_IDX_DIR
 		$(call venv,chainer-mnist)/python scripts/prepare_mnist.py --out $(DATA_DIR)/mnist
 	@touch $@
 
+.PHONY: chive
+chive: $(CHIVE_DIR)/.extracted ## extract the chiVe word vectors of keras-text's default model to data/chive (as the image build does)
+
+$(CHIVE_DIR)/.extracted: containers/keras-text/requirements-vectors.txt containers/keras-text/src/keras_text/vectors.py containers/keras-text/NOTICE scripts/extract-chive.sh | $(VENV_DIR)/keras-text/.installed
+	@echo ">> extracting the chiVe vectors to $(CHIVE_DIR)"
+	scripts/extract-chive.sh $(CHIVE_DIR) $(call venv,keras-text)/python
+	@touch $@
+
 # ---- images -----------------------------------------------------------------------------------------
 
 .PHONY: build/%
@@ -100,10 +110,10 @@ lint: $(VENV_DIR)/chainer-mnist/.installed $(VENV_DIR)/pipelines/.installed ## r
 	$(call venv,pipelines)/mypy --strict pipelines/src
 
 .PHONY: test-unit
-test-unit: venvs $(VENV_DIR)/toolkit/.installed data node_modules/.installed ## unit, contract and in-process model tests (no Docker, no AWS)
+test-unit: venvs $(VENV_DIR)/toolkit/.installed data chive node_modules/.installed ## unit, contract and in-process model tests (no Docker, no AWS)
 	@echo ">> unit and contract tests"
 	$(call venv,chainer-mnist)/pytest tests/unit/sm_contract tests/contract tests/unit/chainer_mnist tests/models/chainer_mnist tests/repo $(PYTEST_ARGS)
-	$(call venv,keras-text)/pytest tests/unit/keras_text tests/models/keras_text $(PYTEST_ARGS)
+	KERAS_TEXT_VECTORS_DIR=$(abspath $(CHIVE_DIR)) $(call venv,keras-text)/pytest tests/unit/keras_text tests/models/keras_text $(PYTEST_ARGS)
 	$(call venv,toolkit)/pytest tests/toolkit $(PYTEST_ARGS)
 	$(call venv,pipelines)/pytest tests/unit/pipelines tests/scripts $(PYTEST_ARGS)
 
@@ -176,9 +186,9 @@ endpoint-down: $(VENV_DIR)/pipelines/.installed ## delete the endpoint, its conf
 # ---- benchmarks -------------------------------------------------------------------------------------
 
 .PHONY: bench/keras-text
-bench/keras-text: $(VENV_DIR)/keras-text/.installed docker build/keras-text ## benchmarks of the Keras text image (JSON in bench/results)
+bench/keras-text: $(VENV_DIR)/keras-text/.installed chive docker build/keras-text ## benchmarks of the Keras text image (JSON in bench/results)
 	@echo ">> benchmarks of keras-text"
-	$(call venv,keras-text)/python bench/keras_text_quality.py
+	$(call venv,keras-text)/python bench/keras_text_quality.py --vectors $(CHIVE_DIR)
 	$(call venv,keras-text)/python bench/keras_text_serving.py --image $(call image,keras-text)
 
 .PHONY: bench/chainer-mnist

@@ -1,8 +1,8 @@
-"""Serving performance of the keras-text image: latency, throughput, image size and cold start.
+"""Performance of the keras-text image: training time, image size, cold start, latency and throughput.
 
-Trains a small model with the image itself (unless --model-root points at a trained /opt/ml), then starts
-`serve` and measures p50/p99 latency of single `{"q": ...}` requests, requests/s at concurrency 16, the
-image size and the time from `docker run` to the first /ping 200.
+Trains the default model with the image itself on the full train split (unless --model-root points at a
+trained /opt/ml) and times that job, then starts `serve` and measures the time from `docker run` to the first
+/ping 200, p50/p99 latency of single `{"q": ...}` requests over HTTP and requests/s at concurrency 16.
 
     .venv/keras-text/bin/python bench/keras_text_serving.py --image byoc/keras-text:latest
 """
@@ -28,20 +28,29 @@ SENTENCES = ["電波が悪い", "清水寺に行きました", "ラーメンが�
 logger = logging.getLogger("bench.keras_text_serving")
 
 
-def _train(client: docker.DockerClient, image: str, root: Path, data: Path, hps: dict[str, str]) -> None:
+def _train(client: docker.DockerClient, image: str, root: Path, data: Path, hps: dict[str, str]) -> float:
+    """Seconds from `docker run IMAGE train` to its exit."""
     (root / "input/config").mkdir(parents=True)
     (root / "input/config/hyperparameters.json").write_text(json.dumps(hps))
     folder = root / "input/data/train"
     folder.mkdir(parents=True)
     for name in ("features.csv", "labels.csv"):
         (folder / name).write_bytes((data / "train" / name).read_bytes())
+    started = time.monotonic()
     container = client.containers.run(image, "train", detach=True, volumes={str(root): {"bind": "/opt/ml"}})
     try:
         code = container.wait(timeout=1800)["StatusCode"]
+        seconds = time.monotonic() - started
         if code != 0:
             raise RuntimeError(f"training failed ({code}): {container.logs().decode()[-2000:]}")
     finally:
         container.remove(force=True)
+    return seconds
+
+
+def _epochs(root: Path) -> int | None:
+    history = root / "output/data/history.json"
+    return len(json.loads(history.read_text())) if history.is_file() else None
 
 
 def _cold_start(client: docker.DockerClient, image: str, root: Path) -> tuple[object, str, float]:
@@ -95,6 +104,8 @@ def main() -> int:
     parser.add_argument("--image", default="byoc/keras-text:latest")
     parser.add_argument("--data", type=Path, default=REPO / "datasets/knbc")
     parser.add_argument("--model-root", type=Path, help="an /opt/ml tree that already holds a trained model")
+    parser.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="training hyperparameter")
+    parser.add_argument("--cold-starts", type=int, default=3, help="serve starts timed (the median is reported)")
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/keras_text_serving.json")
@@ -104,10 +115,19 @@ def main() -> int:
     image_bytes = client.images.get(args.image).attrs["Size"]
     with tempfile.TemporaryDirectory(prefix="keras_text_serving_") as tmp:
         root = args.model_root or Path(tmp)
+        training_seconds = None
         if args.model_root is None:
-            logger.info("training a model with %s", args.image)
-            _train(client, args.image, root, args.data, {"epochs": "3"})
+            logger.info("training the default model with %s on the full train split", args.image)
+            hps = dict(item.split("=", 1) for item in args.hp)
+            training_seconds = round(_train(client, args.image, root, args.data, hps), 1)
+        epochs = _epochs(root)
+        colds = []
+        for _ in range(args.cold_starts - 1):
+            container, _, cold = _cold_start(client, args.image, root)
+            container.remove(force=True)
+            colds.append(cold)
         container, url, cold = _cold_start(client, args.image, root)
+        colds.append(cold)
         try:
             _latencies(url, 20)  # warm the connection and both workers
             latencies = sorted(_latencies(url, args.requests))
@@ -117,7 +137,10 @@ def main() -> int:
     result = {
         "image": args.image,
         "image_size_mb": round(image_bytes / 1e6, 1),
-        "cold_start_to_ping_s": round(cold, 2),
+        "training_seconds": training_seconds,
+        "training_epochs": epochs,
+        "cold_start_to_ping_s": round(statistics.median(colds), 2),
+        "cold_starts_s": [round(c, 2) for c in colds],
         "latency_ms": {
             "requests": len(latencies),
             "p50": round(statistics.median(latencies), 2),

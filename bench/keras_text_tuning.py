@@ -21,7 +21,8 @@ from pathlib import Path
 
 from keras_text import data
 from keras_text.backend import keras
-from keras_text.train import train
+from keras_text.train import VECTORS_ENV, train
+from keras_text_quality import baselines
 from sm_contract.training import run_training
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,7 +64,11 @@ def _write_channel(folder: Path, texts: list[str], labels: list[str]) -> None:
 
 
 def _score(
-    root: Path, hps: dict[str, str], fit: tuple[list[str], list[str]], held: tuple[list[str], list[str]]
+    root: Path,
+    hps: dict[str, str],
+    fit: tuple[list[str], list[str]],
+    held: tuple[list[str], list[str]],
+    vectors: Path,
 ) -> dict:
     (root / "input/config").mkdir(parents=True)
     (root / "input/config/hyperparameters.json").write_text(json.dumps(hps))
@@ -73,7 +78,7 @@ def _score(
         json.dumps({c: {"TrainingInputMode": "File"} for c in ("train", "test")})
     )
     started = time.perf_counter()
-    code = run_training(train, {"SAGEMAKER_BASE_DIR": str(root)})
+    code = run_training(train, {"SAGEMAKER_BASE_DIR": str(root), VECTORS_ENV: str(vectors)})
     seconds = time.perf_counter() - started
     keras.backend.clear_session()
     if code != 0:
@@ -118,25 +123,29 @@ def main() -> int:
     logger.setLevel(logging.INFO)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO / "datasets/knbc")
+    parser.add_argument("--vectors", type=Path, default=REPO / "data/chive", help="the chiVe table (make chive)")
     parser.add_argument("--config", action="append", help='"key=value key=value" overrides (default: the search)')
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/keras_text_tuning.json")
     parser.add_argument("--seeds", type=int, default=1, help="runs per configuration, with consecutive seeds")
     parser.add_argument("--first-seed", type=int, default=0, help="the first of those seeds (0 is the default)")
     parser.add_argument("--append", action="store_true", help="add to the rows already in --out")
+    parser.add_argument("--baselines", action="store_true", help="score the two baselines on the tuning split too")
     args = parser.parse_args()
     texts, labels = _read(args.data / "train")
     y = data.encode_labels(labels, data.label_index(labels), "train")
     fit_rows, held_rows = data.stratified_split(y, HOLDOUT_FRACTION, HOLDOUT_SEED)
     fit = ([texts[i] for i in fit_rows], [labels[i] for i in fit_rows])
     held = ([texts[i] for i in held_rows], [labels[i] for i in held_rows])
-    rows = json.loads(args.out.read_text())["runs"] if args.append and args.out.is_file() else []
+    previous = json.loads(args.out.read_text()) if args.append and args.out.is_file() else {}
+    rows = previous.get("runs", [])
+    reference = baselines(fit, held, args.vectors) if args.baselines else previous.get("baselines")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     for config, seed in [(config, seed) for config in args.config or SEARCH for seed in seeds]:
         hps = dict(item.split("=", 1) for item in shlex.split(config))
         if seed:
             hps["seed"] = str(seed)
         with tempfile.TemporaryDirectory(prefix="keras_text_tuning_") as tmp:
-            row = {"overrides": hps, **_score(Path(tmp), hps, fit, held)}
+            row = {"overrides": hps, **_score(Path(tmp), hps, fit, held, args.vectors)}
         rows.append(row)
         logger.info("%s", json.dumps(row, ensure_ascii=False))
         result = {
@@ -146,6 +155,7 @@ def main() -> int:
                 "the test split is never used"
             ),
             "rows": {"fit": len(fit_rows), "tuning": len(held_rows)},
+            "baselines": reference,
             "runs": rows,
             "by_configuration": _aggregate(rows),
         }

@@ -24,10 +24,29 @@ def test_train_writes_the_tfs_layout_and_metric_lines(
     lines = re.findall(r"epoch=(\d+) train_loss=([0-9.e-]+) .*val_accuracy=([0-9.]+)", container.logs())
     assert [int(epoch) for epoch, _, _ in lines] == [1, 2]
     assert (root / "model/3/saved_model.pb").is_file()
-    assert {p.name for p in (root / "model/code").iterdir()} >= {"inference.py", "tokenizer.model", "labels.json"}
+    code_files = {p.name for p in (root / "model/code").iterdir()}
+    assert code_files >= {"inference.py", "text_pipeline.py", "tokenizer.json", "words.tsv", "labels.json", "NOTICE"}
+    assert "sudachi: " in container.logs() and "% known" in container.logs()
     out = {p.name for p in (root / "output/data").iterdir()}
     assert {"history.csv", "metrics.json", "test_metrics.json", "training_curves.png", "confusion_matrix.png"} <= out
     assert not (root / "output/failure").exists()
+
+
+def test_image_carries_the_chive_table_and_not_the_rest_of_ja_ginza(keras_text_image, container_factory) -> None:
+    script = (
+        "import importlib.util, json, pathlib; "
+        "t = pathlib.Path('/opt/keras-text/chive'); "
+        "print(json.dumps({'files': sorted(p.name for p in t.iterdir()), "
+        "'source': json.loads((t / 'source.json').read_text()), "
+        "'modules': [m for m in ('spacy', 'ginza', 'ja_ginza', 'thinc') if importlib.util.find_spec(m)]}))"
+    )
+    container = container_factory(keras_text_image)
+    container.run(["python", "-c", script])
+    assert container.wait(timeout_s=60) == 0, container.logs()
+    found = json.loads(container.logs().strip().splitlines()[-1])
+    assert found["files"] == ["LICENSE-Apache-2.0.txt", "NOTICE", "source.json", "vectors.npy", "words.tsv"]
+    assert found["source"]["wheel"] == "ja_ginza-5.3.0-py3-none-any.whl" and found["source"]["rows"] == 20_000
+    assert found["modules"] == []
 
 
 def test_bad_csv_writes_failure_and_exits_1(

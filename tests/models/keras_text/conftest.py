@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from keras_text.train import train
+from keras_text.train import VECTORS_ENV, train
 from sm_contract.training import run_training
 from utils.data import knbc_slice, write_opt_ml
 
+REPO = Path(__file__).resolve().parents[3]
+VECTORS_DIR = Path(os.environ.get(VECTORS_ENV) or REPO / "data" / "chive")
 # Small but learnable: a few epochs on 1,200 sentences reach well above the 36 % majority class.
-SMALL_HPS = {"epochs": "4", "hidden": "16", "embedding-dim": "32", "vocab-size": "2000", "batch-size": "32"}
+SMALL_HPS = {"epochs": "4", "hidden": "16", "batch-size": "32", "input-len": "32"}
+# The in-job tokenizer and word2vec, small.
+SENTENCEPIECE_HPS = {**SMALL_HPS, "tokenizer": "sentencepiece", "embedding-dim": "32", "vocab-size": "2000"}
+
+RunJob = Callable[[Path], int]
+
+
+@pytest.fixture(scope="session")
+def chive_dir() -> Path:
+    if not (VECTORS_DIR / "vectors.npy").is_file():
+        pytest.fail(f"the chiVe table is not in {VECTORS_DIR}: run `make chive` first")
+    return VECTORS_DIR
+
+
+@pytest.fixture(scope="session")
+def run_job(chive_dir: Path) -> RunJob:
+    """``run_training`` of the image's job on an /opt/ml tree, with the host's chiVe table; the exit code."""
+    return lambda root: run_training(train, {"SAGEMAKER_BASE_DIR": str(root), VECTORS_ENV: str(chive_dir)})
 
 
 @pytest.fixture(scope="session")
@@ -25,8 +46,16 @@ def small_channels() -> dict[str, dict[str, bytes]]:
 
 
 @pytest.fixture(scope="session")
-def trained_root(tmp_path_factory: pytest.TempPathFactory, small_channels: dict[str, dict[str, bytes]]) -> Path:
-    """An /opt/ml tree after one small training job (shared by the serving tests)."""
+def trained_root(tmp_path_factory: pytest.TempPathFactory, small_channels, run_job: RunJob) -> Path:
+    """An /opt/ml tree after one small training job of the default model (shared by the serving tests)."""
     root = write_opt_ml(tmp_path_factory.mktemp("keras_text_opt_ml"), SMALL_HPS, small_channels)
-    assert run_training(train, {"SAGEMAKER_BASE_DIR": str(root)}) == 0, (root / "output/failure").read_text()
+    assert run_job(root) == 0, (root / "output/failure").read_text()
+    return root
+
+
+@pytest.fixture(scope="session")
+def sentencepiece_root(tmp_path_factory: pytest.TempPathFactory, small_channels, run_job: RunJob) -> Path:
+    """The same job with SentencePiece pieces and word2vec vectors trained in the job."""
+    root = write_opt_ml(tmp_path_factory.mktemp("keras_text_sp_opt_ml"), SENTENCEPIECE_HPS, small_channels)
+    assert run_job(root) == 0, (root / "output/failure").read_text()
     return root

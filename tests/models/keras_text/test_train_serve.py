@@ -1,4 +1,4 @@
-"""Training in process on a slice of the corpus, then serving it through the shared Starlette app."""
+"""The default model (Sudachi words, frozen chiVe vectors) trained in process, then served by the Starlette app."""
 
 from __future__ import annotations
 
@@ -14,14 +14,15 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
+from keras_text import text_pipeline, vectors
+from keras_text.backend import tf
 from keras_text.predictor import TextHandler
 from keras_text.servable import ServingFunction
-from keras_text.train import Hyperparameters, train
+from keras_text.train import VECTORS_ENV, Hyperparameters, train
 from sm_contract import hyperparameters, serving
 from sm_contract.environment import ServingEnv, TrainingEnv
 from sm_contract.errors import ConfigurationError, TrainingInterrupted
 from sm_contract.paths import MLPaths
-from sm_contract.training import run_training
 from utils.checks import StopAfter
 from utils.data import write_opt_ml
 
@@ -30,14 +31,23 @@ LABELS = ["グルメ", "スポーツ", "京都", "携帯電話"]
 
 def test_defaults() -> None:
     hp = hyperparameters.parse(Hyperparameters, {})
-    assert (hp.input_len, hp.model_version, hp.freeze_embeddings, hp.frozen(False), hp.frozen(True)) == (
+    assert (hp.tokenizer, hp.forms, hp.input_len, hp.model_version, hp.freeze_embeddings) == (
+        "sudachi",
+        ("normalized",),
         64,
         1,
         "auto",
-        False,
-        True,
     )
+    assert (hp.frozen(False), hp.frozen(True)) == (False, True)
     assert hyperparameters.parse(Hyperparameters, {"freeze-embeddings": "true"}).frozen(False)
+    assert hyperparameters.parse(Hyperparameters, {"word-forms": "normalized, surface"}).forms == (
+        "normalized",
+        "surface",
+    )
+    with pytest.raises(ConfigurationError, match=r"'tokenizer'='mecab' is not a valid sudachi \| sentencepiece"):
+        hyperparameters.parse(Hyperparameters, {"tokenizer": "mecab"})
+    with pytest.raises(ConfigurationError, match="'word-forms'='reading' must list some of"):
+        hyperparameters.parse(Hyperparameters, {"word-forms": "reading"})
     with pytest.raises(ConfigurationError, match="'validation-split' must be in"):
         hyperparameters.parse(Hyperparameters, {"validation-split": "1.5"})
     with pytest.raises(ConfigurationError, match="'learning-rate' must be > 0"):
@@ -51,21 +61,46 @@ def test_defaults() -> None:
 def test_training_outputs(trained_root: Path) -> None:
     model_dir, out = trained_root / "model", trained_root / "output/data"
     assert (model_dir / "1/saved_model.pb").is_file()
-    assert {p.name for p in (model_dir / "code").iterdir()} >= {"inference.py", "tokenizer.model", "labels.json"}
-    source = Path(__file__).resolve().parents[3] / "containers/keras-text/src/keras_text/inference.py"
-    assert (model_dir / "code/inference.py").read_bytes() == source.read_bytes()
-    assert (model_dir / "code/requirements.txt").read_text().splitlines()[1].startswith("sentencepiece==")
+    code_files = {p.name for p in (model_dir / "code").iterdir()}
+    assert code_files == {
+        "inference.py",
+        "text_pipeline.py",
+        "tokenizer.json",
+        "words.tsv",
+        "labels.json",
+        "requirements.txt",
+        "NOTICE",
+        "LICENSE-Apache-2.0.txt",
+    }
+    sources = Path(__file__).resolve().parents[3] / "containers/keras-text/src/keras_text"
+    for name in ("inference.py", "text_pipeline.py"):
+        assert (model_dir / "code" / name).read_bytes() == (sources / name).read_bytes()
+    pins = (model_dir / "code/requirements.txt").read_text().splitlines()
+    assert pins[0] == "numpy" and pins[1].startswith("sudachipy==") and pins[2].startswith("sudachidict-core==")
     meta = json.loads((model_dir / "code/labels.json").read_text(encoding="utf-8"))
-    assert meta["labels"] == LABELS and meta["input_len"] == 64
+    assert meta["labels"] == LABELS and meta["input_len"] == 32
+    assert meta["hyperparameters"]["tokenizer"] == "sudachi"
     rows = list(csv.DictReader(io.StringIO((out / "history.csv").read_text())))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
     assert {"train_loss", "val_accuracy"} <= set(rows[0])
     metrics = json.loads((out / "test_metrics.json").read_text(encoding="utf-8"))
     assert metrics["rows"] == 200 and np.asarray(metrics["confusion_matrix"]).sum() == 200
-    assert metrics["accuracy"] > 0.45  # the majority class is 36 %
+    assert metrics["accuracy"] > 0.6  # the majority class is 36 %
     for png in ("training_curves.png", "confusion_matrix.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     assert not (trained_root / "output/failure").exists()
+
+
+def test_exported_embedding_is_chive_frozen_by_word_id(trained_root: Path, chive_dir: Path) -> None:
+    """code/words.tsv gives a word's row of the SavedModel's embedding: its chiVe vector, unchanged by training."""
+    table = vectors.load(chive_dir)
+    ids = text_pipeline.parse_words((trained_root / "model/code/words.tsv").read_bytes())
+    assert len(ids) == len(table.words)
+    loaded = tf.saved_model.load(str(trained_root / "model/1"))
+    (embedding,) = [v.numpy() for v in loaded.model_weights if "embedding" in v.name]
+    assert embedding.shape == (len(table.vectors) + 2, 300) and not embedding[:2].any()
+    for word in ("京都", "携帯", "ラーメン", "試合"):
+        np.testing.assert_array_equal(embedding[ids[word]], table.vectors[table.words[word]])
 
 
 @pytest.fixture(scope="module")
@@ -177,32 +212,34 @@ def test_tfs_handlers_answer_like_our_server(client, trained_root: Path, body, c
     assert json.loads(payload) == ours.json()
 
 
-def test_interrupted_run_checkpoints_and_resumes(tmp_path: Path, small_channels, small_hps) -> None:
+def test_interrupted_run_checkpoints_and_resumes(
+    tmp_path: Path, small_channels, small_hps, run_job, chive_dir: Path
+) -> None:
     hps = {**small_hps, "epochs": "2"}
     root = write_opt_ml(tmp_path / "opt_ml", hps, small_channels)
-    env = TrainingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(root)})
+    env = TrainingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(root), VECTORS_ENV: str(chive_dir)})
     with pytest.raises(TrainingInterrupted, match="stopped during epoch 1"):
         train(env, StopAfter(5))
     state = json.loads((root / "checkpoints/manifest.json").read_text())
     assert state["epoch"] == 1
     assert {"weights.npz", "tokenizer.model", "embeddings.npy"} <= {p.name for p in (root / "checkpoints").iterdir()}
     assert not (root / "model/1").exists()
-    tokenizer = (root / "checkpoints/tokenizer.model").read_bytes()
+    words = (root / "checkpoints/tokenizer.model").read_bytes()  # Sudachi's tokenizer: the word table
 
-    assert run_training(train, {"SAGEMAKER_BASE_DIR": str(root)}) == 0
-    assert (root / "checkpoints/tokenizer.model").read_bytes() == tokenizer
-    assert (root / "model/code/tokenizer.model").read_bytes() == tokenizer
+    assert run_job(root) == 0
+    assert (root / "checkpoints/tokenizer.model").read_bytes() == words
+    assert (root / "model/code/words.tsv").read_bytes() == words
     history = json.loads((root / "output/data/history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2]
 
     (root / "input/config/hyperparameters.json").write_text(json.dumps({**hps, "hidden": "8"}))
-    assert run_training(train, {"SAGEMAKER_BASE_DIR": str(root)}) == 1
+    assert run_job(root) == 1
     assert "hidden: checkpoint 16 vs job 8" in (root / "output/failure").read_text()
 
 
-def test_bad_data_fails_with_a_one_line_reason(tmp_path: Path, small_channels, small_hps) -> None:
+def test_bad_data_fails_with_a_one_line_reason(tmp_path: Path, small_channels, small_hps, run_job) -> None:
     channels = {"train": {**small_channels["train"], "labels.csv": b"label\n" + "京都\n".encode() * 3}}
     root = write_opt_ml(tmp_path / "opt_ml", small_hps, channels)
-    assert run_training(train, {"SAGEMAKER_BASE_DIR": str(root)}) == 1
+    assert run_job(root) == 1
     failure = (root / "output/failure").read_text()
     assert failure.startswith("channel 'train': features.csv has 1200 rows but labels.csv has 3")

@@ -18,10 +18,18 @@ def test_pad_left_pads_and_truncates_to_the_first_ids() -> None:
 
 
 class FakeTokenizer:
-    """One id per character (ord % 97 + 2), like a character-level SentencePiece model."""
+    """One id per character (ord % 97 + 2), like a character-level tokenizer."""
 
-    def encode(self, text: str, out_type: type = int) -> list:
-        return list(text) if out_type is str else [ord(c) % 97 + 2 for c in text]
+    kind = "characters"
+
+    def tokens(self, text: str) -> list[str]:
+        return list(text)
+
+    def ids(self, text: str) -> list[int]:
+        return [ord(c) % 97 + 2 for c in text]
+
+    def save(self, folder) -> None:
+        raise NotImplementedError
 
 
 @pytest.fixture
@@ -34,6 +42,7 @@ def test_preprocessor_encodes_every_text_to_input_len(pre) -> None:
     assert tokens.shape == (2, 5)
     assert tokens[0, :3].tolist() == [0, 0, 0]
     assert tokens[1].tolist() == [ord(c) % 97 + 2 for c in "abcde"]
+    assert pre.pieces("xy") == ["x", "y"]
 
 
 def test_rank_lists_every_label_most_probable_first(pre) -> None:

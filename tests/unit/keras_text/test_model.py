@@ -49,7 +49,7 @@ def test_tokenizer_and_embeddings_are_deterministic() -> None:
     second = text.train_text_model(texts, vocab_size=60, dim=8, seed=1)
     assert first.tokenizer == second.tokenizer
     np.testing.assert_array_equal(first.embeddings, second.embeddings)
-    processor = first.processor()
+    processor = first.encoder.processor
     assert first.embeddings.shape == (processor.get_piece_size(), 8)
     assert not first.embeddings[PAD_ID].any() and processor.id_to_piece(PAD_ID) == "<pad>"
 

@@ -5,15 +5,29 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from keras_text import inference, text
+from keras_text import inference, text_pipeline
 from keras_text import model as model_lib
 from keras_text.backend import keras
 from sm_contract.files import write_json
 
 logger = logging.getLogger(__name__)
+
+# What code/inference.py imports besides the standard library, per tokenizer: the TF Serving container
+# pip-installs code/requirements.txt at start-up.
+PACKAGES = {
+    text_pipeline.SUDACHI: ("numpy", "sudachipy", "sudachidict-core"),
+    text_pipeline.SENTENCEPIECE: ("numpy", "sentencepiece"),
+}
+
+
+def requirements(kind: str) -> str:
+    """``code/requirements.txt``: the versions this image runs (numpy unpinned, as the container brings it)."""
+    pins = [name if name == "numpy" else f"{name}=={importlib.metadata.version(name)}" for name in PACKAGES[kind]]
+    return "".join(f"{pin}\n" for pin in pins)
 
 
 def save_model(
@@ -23,20 +37,24 @@ def save_model(
     hyperparameters: dict[str, Any],
     network: keras.Model,
     pre: inference.Preprocessor,
-    text_model: text.TextModel,
     summary: dict[str, Any],
+    notices: Sequence[Path] = (),
 ) -> None:
-    """The TF Serving layout: ``<model-version>/`` SavedModel and ``code/`` with inference.py and its files."""
+    """The TF Serving layout: ``<model-version>/`` SavedModel and ``code/`` with inference.py and its files.
+
+    ``notices`` (licence files of pretrained vectors the model carries) are copied into ``code/`` too.
+    """
     version_dir, code_dir = model_dir / str(model_version), model_dir / "code"
     for folder in (version_dir, code_dir):
         shutil.rmtree(folder, ignore_errors=True)
     model_lib.export(network, version_dir, input_len)
     code_dir.mkdir(parents=True)
-    shutil.copyfile(Path(inference.__file__), code_dir / "inference.py")
-    (code_dir / inference.TOKENIZER_FILE).write_bytes(text_model.tokenizer)
-    # What inference.py imports besides the standard library; the TF Serving container pip-installs this file.
-    pins = f"numpy\nsentencepiece=={importlib.metadata.version('sentencepiece')}\n"
-    (code_dir / "requirements.txt").write_text(pins, encoding="utf-8")
+    for module in (inference, text_pipeline):
+        shutil.copyfile(Path(module.__file__ or ""), code_dir / Path(module.__file__ or "").name)
+    pre.tokenizer.save(code_dir)
+    (code_dir / "requirements.txt").write_text(requirements(pre.tokenizer.kind), encoding="utf-8")
+    for notice in notices:
+        shutil.copyfile(notice, code_dir / notice.name)
     meta = {
         "labels": list(pre.labels),
         "input_len": input_len,

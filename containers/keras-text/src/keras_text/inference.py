@@ -1,8 +1,9 @@
 """Pre- and post-processing of the text classifier, shared by our server and AWS's TF Serving container.
 
-Training copies this very file into ``model/code/inference.py``. There the TensorFlow Serving container calls
-``input_handler``/``output_handler`` around its REST predict call; our own server imports the same functions.
-It must therefore stay self-contained: the standard library, numpy and sentencepiece only.
+Training copies this very file into ``model/code/inference.py``, next to a copy of ``text_pipeline.py`` (the
+tokenisation) and its files. There the TensorFlow Serving container calls ``input_handler``/``output_handler``
+around its REST predict call; our own server imports the same functions. It must therefore stay
+self-contained: the standard library, numpy and its sibling ``text_pipeline``.
 
 Requests: ``application/json`` ``{"q": "text"}`` (one ranked list), ``{"q": ["a", "b"]}`` or
 ``{"instances": ["a", "b"]}`` (one ranked list per text); ``application/jsonlines``: one such object per line.
@@ -13,20 +14,28 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sentencepiece as spm
+
+if __package__:  # keras_text.inference
+    from keras_text import text_pipeline
+else:  # a model's code/inference.py, imported by file path: its own copy of the pipeline sits next to it
+    _HERE = str(Path(__file__).resolve().parent)
+    if _HERE not in sys.path:
+        sys.path.insert(0, _HERE)
+    import text_pipeline
 
 JSON = "application/json"
 JSONLINES = "application/jsonlines"
 REQUEST_TYPES = (JSON, JSONLINES)
-TOKENIZER_FILE = "tokenizer.model"
 LABELS_FILE = "labels.json"
-PAD_ID = 0
+PAD_ID = text_pipeline.PAD_ID
+pad = text_pipeline.pad
 PROB_DECIMALS = 4
 # Inputs and outputs of the SavedModel's serving signature. ``line`` and ``batched`` pass through the model
 # unchanged, so ``output_handler`` can rebuild the request's shape from TF Serving's response alone.
@@ -97,9 +106,9 @@ def parse_body(body: bytes, content_type: str) -> list[Line]:
 
 
 class Preprocessor:
-    """SentencePiece ids, truncated to the first ``input_len`` pieces and left-padded with ``PAD_ID``."""
+    """Token ids of texts (``text_pipeline``), truncated to the first ``input_len`` and left-padded."""
 
-    def __init__(self, tokenizer: spm.SentencePieceProcessor, labels: Sequence[str], input_len: int) -> None:
+    def __init__(self, tokenizer: text_pipeline.Encoder, labels: Sequence[str], input_len: int) -> None:
         self.tokenizer = tokenizer
         self.labels = tuple(labels)
         self.input_len = input_len
@@ -107,30 +116,19 @@ class Preprocessor:
     @classmethod
     def from_dir(cls, code_dir: Path) -> Preprocessor:
         meta = json.loads((code_dir / LABELS_FILE).read_text(encoding="utf-8"))
-        tokenizer = spm.SentencePieceProcessor(model_file=str(code_dir / TOKENIZER_FILE))
-        return cls(tokenizer, meta["labels"], int(meta["input_len"]))
+        return cls(text_pipeline.load(code_dir), meta["labels"], int(meta["input_len"]))
 
     def pieces(self, text: str) -> list[str]:
-        return list(self.tokenizer.encode(text, out_type=str))
+        return self.tokenizer.tokens(text)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """int32 array (len(texts), input_len); an empty text is all padding."""
-        return pad([self.tokenizer.encode(t) for t in texts], self.input_len)
+        return text_pipeline.encode(self.tokenizer, texts, self.input_len)
 
     def rank(self, probabilities: Sequence[float]) -> list[dict[str, Any]]:
         """Every label with its probability, most probable first (ties by label order)."""
         order = sorted(range(len(self.labels)), key=lambda k: (-float(probabilities[k]), k))
         return [{"label": self.labels[k], "prob": round(float(probabilities[k]), PROB_DECIMALS)} for k in order]
-
-
-def pad(sequences: Sequence[Sequence[int]], length: int) -> np.ndarray:
-    """Keep each sequence's first ``length`` ids and left-pad it with ``PAD_ID`` (the article's 'pre' padding)."""
-    out = np.full((len(sequences), length), PAD_ID, dtype=np.int32)
-    for row, ids in enumerate(sequences):
-        kept = list(ids)[:length]
-        if kept:
-            out[row, length - len(kept) :] = kept
-    return out
 
 
 def layout(lines: Sequence[Line]) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -21,18 +21,27 @@ def build(
     embeddings: np.ndarray | None = None,
     trainable_embeddings: bool = True,
     dropout: float = 0.1,
+    lstm_dropout: float = 0.0,
     learning_rate: float = 0.001,
 ) -> keras.Model:
-    """Embedding -> multiplicative self-attention -> BiLSTM -> Dense(2*hidden) -> Dropout -> softmax; nadam."""
+    """Embedding -> multiplicative self-attention -> BiLSTM -> Dense(2*hidden) -> Dropout -> softmax; nadam.
+
+    The LSTMs are unrolled over the ``input_len`` steps: the same weights and arithmetic as a symbolic loop, but
+    a CPU runs the straight-line graph about three times faster for one text (the serving case).
+    """
     if embeddings is not None and embeddings.shape != (vocab_size, embedding_dim):
         raise ValueError(f"embeddings have shape {embeddings.shape}; expected {(vocab_size, embedding_dim)}")
     init = keras.initializers.Constant(embeddings) if embeddings is not None else "uniform"
     inputs = keras.Input(shape=(input_len,), dtype="int32", name=TOKENS)
     x = keras.layers.Embedding(
-        vocab_size, embedding_dim, embeddings_initializer=init, trainable=trainable_embeddings, name="embedding"
+        vocab_size,
+        embedding_dim,
+        embeddings_initializer=init,
+        trainable=trainable_embeddings,
+        name="embedding",
     )(inputs)
     x = SeqSelfAttention(attention_type=SeqSelfAttention.ATTENTION_TYPE_MUL, name="attention")(x)
-    x = keras.layers.Bidirectional(keras.layers.LSTM(hidden), name="bilstm")(x)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(hidden, dropout=lstm_dropout, unroll=True), name="bilstm")(x)
     x = keras.layers.Dense(2 * hidden, activation="relu", name="dense")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(n_labels, activation="softmax", name=PROBABILITIES)(x)

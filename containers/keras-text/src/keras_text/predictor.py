@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_text import inference
+from keras_text import inference, text_pipeline
 from keras_text.servable import ServingFunction
 from sm_contract import codecs
 from sm_contract import content_types as ct
@@ -97,9 +97,8 @@ class TextHandler:
         if not model_dir.is_dir():
             raise ModelLoadError(f"model dir {model_dir} does not exist")
         version_dir, code_dir = _version_dir(model_dir), model_dir / CODE_DIR
-        missing = [
-            n for n in ("inference.py", inference.TOKENIZER_FILE, inference.LABELS_FILE) if not (code_dir / n).is_file()
-        ]
+        needed = ("inference.py", "text_pipeline.py", text_pipeline.SETTINGS_FILE, inference.LABELS_FILE)
+        missing = [n for n in needed if not (code_dir / n).is_file()]
         if missing:
             raise ModelLoadError(f"{code_dir} lacks {', '.join(missing)}")
         code = _import_code(code_dir)

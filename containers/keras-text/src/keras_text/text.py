@@ -1,7 +1,10 @@
-"""Tokenizer and embeddings: a SentencePiece model and word2vec vectors, trained in the job or brought in.
+"""Tokenizer and embeddings: Sudachi words with pretrained vectors, or SentencePiece pieces with word2vec.
 
-Both are deterministic given the seed: SentencePiece trains single-threaded with a fixed generator seed, and
-word2vec runs one worker with a stable hash (gensim's default, Python's ``hash``, changes per process).
+The default looks Sudachi words up in a pretrained table (``vectors``: chiVe). The alternative trains a
+SentencePiece model and word2vec vectors on ``train`` in the job, or takes both from the ``embeddings``
+channel. Training is deterministic given the seed: SentencePiece trains single-threaded with a fixed
+generator seed, and word2vec runs one worker with a stable hash (gensim's default, Python's ``hash``, changes
+per process).
 """
 
 from __future__ import annotations
@@ -11,17 +14,19 @@ import logging
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import sentencepiece as spm
 
-from keras_text.inference import PAD_ID, TOKENIZER_FILE
+from keras_text import text_pipeline, vectors
+from keras_text.text_pipeline import PAD_ID, SENTENCEPIECE_FILE, SUDACHI, UNK_ID
 from sm_contract.errors import ConfigurationError, DataError
 
 logger = logging.getLogger(__name__)
 
-UNK_ID = 1
+TOKENIZER_FILE = SENTENCEPIECE_FILE  # the embeddings channel's SentencePiece model
 VECTOR_FILES = ("vectors.txt", "vectors.vec", "vectors.bin")  # word2vec text or binary format
 W2V_WINDOW = 5
 W2V_EPOCHS = 10
@@ -30,13 +35,36 @@ CHARACTER_COVERAGE = 0.9995  # the usual setting for Japanese (rarer characters 
 
 @dataclass(frozen=True)
 class TextModel:
-    """The SentencePiece model (serialised) and the Embedding's initial matrix, row k = piece id k."""
+    """The tokenizer (``text_pipeline``) and the Embedding's initial matrix, row k = id k."""
 
-    tokenizer: bytes
+    encoder: text_pipeline.Encoder
     embeddings: np.ndarray  # float32 (vocab, dim)
 
-    def processor(self) -> spm.SentencePieceProcessor:
-        return spm.SentencePieceProcessor(model_proto=self.tokenizer)
+    @property
+    def kind(self) -> str:
+        return self.encoder.kind
+
+    @cached_property
+    def tokenizer(self) -> bytes:
+        """The tokenizer in one file, for checkpoints: the SentencePiece model, or Sudachi's word table."""
+        return self.encoder.to_bytes()
+
+
+def restore(kind: str, tokenizer: bytes, embeddings: np.ndarray, forms: Sequence[str]) -> TextModel:
+    """The ``TextModel`` whose ``tokenizer`` and ``embeddings`` a checkpoint holds."""
+    if kind == SUDACHI:
+        return TextModel(text_pipeline.SudachiEncoder(text_pipeline.parse_words(tokenizer), forms), embeddings)
+    return TextModel(text_pipeline.SentencePieceEncoder(tokenizer), embeddings)
+
+
+def pretrained_words(table: vectors.WordVectors, forms: Sequence[str]) -> TextModel:
+    """Sudachi words with the table's vectors: id = row + 2, after padding (0) and unknown words (1), both zero."""
+    offset = UNK_ID + 1
+    ids = {word: row + offset for word, row in table.words.items()}
+    matrix = np.zeros((len(table.vectors) + offset, table.dim), dtype=np.float32)
+    matrix[offset:] = table.vectors
+    logger.info("pretrained words: %d words, %d vectors of dim %d", len(ids), len(table.vectors), table.dim)
+    return TextModel(text_pipeline.SudachiEncoder(ids, forms), matrix)
 
 
 def train_tokenizer(
@@ -123,11 +151,12 @@ def train_text_model(
     w2v_epochs: int = W2V_EPOCHS,
 ) -> TextModel:
     tokenizer = train_tokenizer(texts, vocab_size, seed, character_coverage)
-    processor = spm.SentencePieceProcessor(model_proto=tokenizer)
+    encoder = text_pipeline.SentencePieceEncoder(tokenizer)
+    processor = encoder.processor
     pieces = [processor.encode(t, out_type=str) for t in texts]
     vectors = train_word2vec(pieces, dim, seed, w2v_window, w2v_epochs)
     logger.info("tokenizer: %d pieces trained on %d texts", processor.get_piece_size(), len(texts))
-    return TextModel(tokenizer, embedding_matrix(processor, vectors, dim, seed))
+    return TextModel(encoder, embedding_matrix(processor, vectors, dim, seed))
 
 
 def load_pretrained(folder: Path, seed: int) -> TextModel:
@@ -143,7 +172,7 @@ def load_pretrained(folder: Path, seed: int) -> TextModel:
         )
     tokenizer = tokenizer_path.read_bytes()
     try:
-        processor = spm.SentencePieceProcessor(model_proto=tokenizer)
+        encoder = text_pipeline.SentencePieceEncoder(tokenizer)
     except (RuntimeError, OSError) as exc:
         raise DataError(f"channel 'embeddings' file '{TOKENIZER_FILE}' is not a SentencePiece model: {exc}") from None
     path = vector_paths[0]
@@ -153,6 +182,9 @@ def load_pretrained(folder: Path, seed: int) -> TextModel:
         raise DataError(f"channel 'embeddings' file '{path.name}' is not in word2vec format: {exc}") from None
     vectors = {word: keyed[word] for word in keyed.index_to_key}
     logger.info(
-        "pretrained: %d pieces, %d vectors of dim %d", processor.get_piece_size(), len(vectors), keyed.vector_size
+        "pretrained: %d pieces, %d vectors of dim %d",
+        encoder.processor.get_piece_size(),
+        len(vectors),
+        keyed.vector_size,
     )
-    return TextModel(tokenizer, embedding_matrix(processor, vectors, keyed.vector_size, seed))
+    return TextModel(encoder, embedding_matrix(encoder.processor, vectors, keyed.vector_size, seed))

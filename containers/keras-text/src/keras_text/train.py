@@ -6,14 +6,15 @@ import csv
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from keras_text import data, evaluation, inference, text
+from keras_text import data, evaluation, inference, text, text_pipeline, vectors
 from keras_text import model as model_lib
 from keras_text.backend import keras, tf
 from keras_text.export import save_model
+from keras_text.text_pipeline import UNK_ID
 from keras_text.trainer import EMBEDDINGS_ARTEFACT, EVAL_BATCH, TOKENIZER_ARTEFACT, LoopSettings, Trainer
 from sm_contract import channels, hyperparameters
 from sm_contract.checkpoints import Checkpoint, CheckpointStore
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 # Everything except `epochs` must match for a checkpoint to be resumed.
 NOT_RESUME_KEYS = ("epochs",)
+# Where the image keeps the chiVe table (Dockerfile); the host's tests and benches point elsewhere.
+VECTORS_ENV, VECTORS_DIR = "KERAS_TEXT_VECTORS_DIR", "/opt/keras-text/chive"
 
 
 @dataclass(frozen=True)
@@ -36,14 +39,20 @@ class Hyperparameters:
     hidden: int = 64
     validation_split: float = 0.1
     input_len: int = 64
+    # sudachi: SudachiPy words and the pretrained chiVe vectors (frozen by default); sentencepiece: pieces and
+    # word2vec vectors trained on `train` in the job (or both from the embeddings channel).
+    tokenizer: Literal["sudachi", "sentencepiece"] = "sudachi"
+    word_forms: str = "normalized"  # sudachi: forms looked up in the vectors' table, in order
     # Defaults checked by bench/keras_text_tuning.py on a split of train: no alternative beat them beyond seed noise.
     vocab_size: int = 3000
     embedding_dim: int = 100
     learning_rate: float = 0.001  # nadam's
+    dropout: float = 0.1  # before the softmax layer
+    lstm_dropout: float = 0.0  # on the LSTMs' inputs (the attention's output)
     character_coverage: float = 0.9995  # SentencePiece: share of characters kept as pieces of their own
     w2v_window: int = 5
     w2v_epochs: int = 10
-    freeze_embeddings: str = "auto"  # auto: frozen only for pretrained vectors (embeddings channel)
+    freeze_embeddings: str = "auto"  # auto: frozen only for pretrained vectors (chiVe or the embeddings channel)
     seed: int = 0
     model_version: int = 1
 
@@ -60,48 +69,75 @@ class Hyperparameters:
         ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"hyperparameter '{hyperparameters.key_of(name)}' must be >= 1")
+        if self.input_len > text_pipeline.MAX_CHARS:
+            raise ConfigurationError(f"hyperparameter 'input-len' must be <= {text_pipeline.MAX_CHARS}")
         if self.vocab_size < 16:
             raise ConfigurationError("hyperparameter 'vocab-size' must be >= 16")
         if not self.learning_rate > 0:
             raise ConfigurationError("hyperparameter 'learning-rate' must be > 0")
         if not 0.0 < self.character_coverage <= 1.0:
             raise ConfigurationError("hyperparameter 'character-coverage' must be in (0, 1]")
+        for name in ("dropout", "lstm_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigurationError(f"hyperparameter '{hyperparameters.key_of(name)}' must be in [0, 1)")
         if not 0.0 <= self.validation_split < 1.0:
             raise ConfigurationError("hyperparameter 'validation-split' must be in [0, 1)")
         if self.freeze_embeddings.lower() not in ("auto", "true", "false"):
             raise ConfigurationError(
                 f"hyperparameter 'freeze-embeddings'={self.freeze_embeddings!r} must be true, false or auto"
             )
+        if not self.forms or not set(self.forms) <= set(text_pipeline.FORMS):
+            raise ConfigurationError(
+                f"hyperparameter 'word-forms'={self.word_forms!r} must list some of {', '.join(text_pipeline.FORMS)}"
+            )
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        return tuple(f.strip() for f in self.word_forms.split(",") if f.strip())
 
     def frozen(self, pretrained: bool) -> bool:
         choice = self.freeze_embeddings.lower()
         return pretrained if choice == "auto" else choice == "true"
 
 
+def _vectors_dir(env: TrainingEnv) -> Path:
+    folder = Path(env.environ.get(VECTORS_ENV) or VECTORS_DIR)
+    if not (folder / vectors.VECTORS_FILE).is_file():
+        raise ConfigurationError(
+            f"the pretrained word vectors are missing from {folder} ({VECTORS_ENV}); "
+            "hyperparameter 'tokenizer' sentencepiece trains its own"
+        )
+    return folder
+
+
 def _text_model(
     env: TrainingEnv, hp: Hyperparameters, texts: tuple[str, ...], checkpoint: Checkpoint | None
 ) -> text.TextModel:
     """The checkpointed tokenizer and embeddings when resuming, else pretrained or trained ones."""
+    channel = channels.channel_dir(env, "embeddings", required=False)
+    kind = text_pipeline.SENTENCEPIECE if channel is not None else hp.tokenizer
     if checkpoint is not None:
         logger.info("tokenizer and embeddings restored from %s", checkpoint.directory)
-        return text.TextModel(
+        return text.restore(
+            kind,
             checkpoint.path(TOKENIZER_ARTEFACT).read_bytes(),
             np.load(checkpoint.path(EMBEDDINGS_ARTEFACT), allow_pickle=False),
+            hp.forms,
         )
-    pretrained = channels.channel_dir(env, "embeddings", required=False)
-    if pretrained is not None:
-        result = text.load_pretrained(pretrained, hp.seed)
-    else:
-        result = text.train_text_model(
-            texts,
-            hp.vocab_size,
-            hp.embedding_dim,
-            hp.seed,
-            character_coverage=hp.character_coverage,
-            w2v_window=hp.w2v_window,
-            w2v_epochs=hp.w2v_epochs,
-        )
-    return result
+    if channel is not None:
+        logger.info("channel embeddings: its SentencePiece model and vectors replace tokenizer %s", hp.tokenizer)
+        return text.load_pretrained(channel, hp.seed)
+    if kind == text_pipeline.SUDACHI:
+        return text.pretrained_words(vectors.load(_vectors_dir(env)), hp.forms)
+    return text.train_text_model(
+        texts,
+        hp.vocab_size,
+        hp.embedding_dim,
+        hp.seed,
+        character_coverage=hp.character_coverage,
+        w2v_window=hp.w2v_window,
+        w2v_epochs=hp.w2v_epochs,
+    )
 
 
 def _load_train(env: TrainingEnv) -> data.TextSet:
@@ -125,13 +161,16 @@ def train(env: TrainingEnv, stop: StopSignal) -> None:
 
     keras.utils.set_random_seed(hp.seed)
     tf.config.experimental.enable_op_determinism()
-    pretrained = channels.channel_dir(env, "embeddings", required=False) is not None
+    channel = channels.channel_dir(env, "embeddings", required=False) is not None
+    pretrained = channel or hp.tokenizer == text_pipeline.SUDACHI
     fields = {k: v for k, v in hyperparameters.as_dict(hp).items() if k not in NOT_RESUME_KEYS}
-    store = CheckpointStore(env.paths.checkpoints_dir, config=fields | {"labels": labels, "pretrained": pretrained})
+    store = CheckpointStore(env.paths.checkpoints_dir, config=fields | {"labels": labels, "pretrained": channel})
     checkpoint = store.load()
     text_model = _text_model(env, hp, train_set.texts, checkpoint)
-    pre = inference.Preprocessor(text_model.processor(), labels, hp.input_len)
+    pre = inference.Preprocessor(text_model.encoder, labels, hp.input_len)
     x = pre.encode(train_set.texts)
+    kept = x[x != text_pipeline.PAD_ID]
+    logger.info("%s: %d tokens kept in train, %.1f%% known", text_model.kind, kept.size, 100 * np.mean(kept != UNK_ID))
     train_rows, valid_rows = data.stratified_split(y, hp.validation_split, hp.seed)
 
     vocab, dim = text_model.embeddings.shape
@@ -143,6 +182,8 @@ def train(env: TrainingEnv, stop: StopSignal) -> None:
         n_labels=len(labels),
         embeddings=text_model.embeddings,
         trainable_embeddings=not hp.frozen(pretrained),
+        dropout=hp.dropout,
+        lstm_dropout=hp.lstm_dropout,
         learning_rate=hp.learning_rate,
     )
     trainer = Trainer(env, LoopSettings(hp.epochs, hp.batch_size, hp.seed), network, store, text_model)
@@ -151,6 +192,7 @@ def train(env: TrainingEnv, stop: StopSignal) -> None:
     trainer.fit(x[train_rows], y[train_rows], (x[valid_rows], y[valid_rows]), stop)
     summary = _summarise(env, trainer, pre, test_set)
     if env.is_master:
+        notices = vectors.notices(_vectors_dir(env)) if text_model.kind == text_pipeline.SUDACHI else []
         save_model(
             env.paths.model_dir,
             hp.model_version,
@@ -158,8 +200,8 @@ def train(env: TrainingEnv, stop: StopSignal) -> None:
             hyperparameters.as_dict(hp),
             network,
             pre,
-            text_model,
             summary,
+            notices,
         )
 
 
