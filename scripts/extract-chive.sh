@@ -12,6 +12,6 @@ wheels=$root/build/wheels
 version=$(sed -n 's/^ja-ginza==//p' "$image/requirements-vectors.txt")
 
 "$python" -m pip download --quiet --disable-pip-version-check --no-deps --dest "$wheels" \
-  -r "$image/requirements-vectors.txt"
+  --require-hashes -r "$image/requirements-vectors.txt"
 "$python" -m keras_text.vectors --wheel "$wheels/ja_ginza-$version-py3-none-any.whl" --out "$out" \
   --notice "$image/NOTICE" --notice "$image/LICENSE-Apache-2.0.txt"

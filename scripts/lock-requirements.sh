@@ -8,7 +8,7 @@ set -euo pipefail
 uv=${1:?usage: $0 PATH_TO_UV}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-for input in containers/build-requirements.in containers/*/requirements.in; do
+for input in containers/build-requirements.in containers/*/requirements*.in; do
   output=${input%.in}.txt
   "$uv" pip compile --quiet --no-deps --generate-hashes --native-tls --python-version 3.11 \
     --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" "$input" -o "$output"

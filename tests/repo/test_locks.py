@@ -10,7 +10,7 @@ import pytest
 from utils.data import REPO
 
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
-INPUTS = [*sorted(REPO.glob("containers/**/requirements.in")), REPO / "containers/build-requirements.in"]
+INPUTS = [*sorted(REPO.glob("containers/*/requirements*.in")), REPO / "containers/build-requirements.in"]
 
 
 def _normal(name: str) -> str:
