@@ -3,7 +3,8 @@
 One trained model (the default MLP, trained by the image and cached) is served three ways with the same worker
 count and the same BLAS threads per worker (``CPUs / workers``):
 
-* in-process: the handler's decode + predict + encode with no HTTP (:mod:`chainer_inprocess`), the limit;
+* in-process: the handler's decode + predict + encode with no HTTP, in a container of the same image
+  (:mod:`chainer_reference`), the limit;
 * ours: ``docker run IMAGE serve`` (uvicorn + Starlette);
 * baseline: bench/baseline (nginx in front of gunicorn sync workers running Flask) around the same handler.
 
@@ -31,12 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from chainer_inprocess import JSON, InProcess
+from chainer_reference import InProcess
 from harness import containers as hc
 from harness import load, models, results, rounds
 from harness.batch import csv_chunks, http_batch
 
 HERE = Path(__file__).resolve().parent
+JSON = "application/json"
 TARGET_CPU_RATIO, TARGET_BATCH_RATIO = 1.25, 0.9
 SINGLE_KEYS = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
 
@@ -74,13 +76,12 @@ def wrk_measure(server: hc.Server, lua: Path, concurrency: int, args: argparse.N
     return run
 
 
-def single(args: argparse.Namespace, inproc: InProcess, servers: dict[str, hc.Server], tmp: Path, body: bytes):
-    (tmp / "single.json").write_bytes(body)
+def single(args: argparse.Namespace, inproc: InProcess, servers: dict[str, hc.Server], tmp: Path) -> dict:
     lua = load.write_script(tmp, "single", [load.Request(tmp / "single.json", JSON)])
     out: dict[str, Any] = {}
     for c in args.concurrency:
         print(f">> single image, concurrency {c}", flush=True)
-        contenders = {"inprocess": lambda c=c: inproc.single(body, c, args.duration, args.warmup)}
+        contenders = {"inprocess": lambda c=c: inproc.single(tmp / "single.json", c, args.duration, args.warmup)}
         contenders |= {name: lambda s=s, c=c: wrk_measure(s, lua, c, args) for name, s in servers.items()}
         runs = rounds.interleave(contenders, args.rounds)
         out[f"c{c}"] = {name: rounds.summary(r, SINGLE_KEYS) | {"runs": r} for name, r in runs.items()}
@@ -92,9 +93,10 @@ def single(args: argparse.Namespace, inproc: InProcess, servers: dict[str, hc.Se
     return out
 
 
-def batch(args: argparse.Namespace, inproc: InProcess, servers: dict[str, hc.Server], chunks, labels) -> dict:
+def batch(args: argparse.Namespace, inproc: InProcess, servers: dict[str, hc.Server], tmp: Path, labels) -> dict:
     print(">> batch transform", flush=True)
-    bodies, n = [body for body, _ in chunks], len(labels)
+    files = sorted(tmp.glob("chunk-*.csv"))
+    bodies, n = [f.read_bytes() for f in files], len(labels)
 
     def over_http(server: hc.Server) -> dict[str, Any]:
         seconds, predicted = http_batch(server.url, bodies, args.workers)
@@ -103,11 +105,11 @@ def batch(args: argparse.Namespace, inproc: InProcess, servers: dict[str, hc.Ser
         return {"seconds": round(seconds, 3), "images_per_s": round(n / seconds, 1)}
 
     contenders = {
-        "inprocess_predict": lambda: inproc.batch("predict", n, len(chunks)),
-        "inprocess_decode_predict_encode": lambda: inproc.batch("decode_predict_encode", n, len(chunks)),
+        "inprocess_predict": lambda: inproc.batch("predict", n, files),
+        "inprocess_decode_predict_encode": lambda: inproc.batch("decode_predict_encode", n, files),
     } | {name: lambda s=s: over_http(s) for name, s in servers.items()}
     runs = rounds.interleave(contenders, args.rounds)
-    out: dict[str, Any] = {"images": n, "requests": len(chunks)}
+    out: dict[str, Any] = {"images": n, "requests": len(files)}
     out |= {name: rounds.summary(r, ("images_per_s",)) for name, r in runs.items()}
     out["ratios"] = {
         f"{name}_vs_inprocess_predict": rounds.paired_ratio(runs[name], runs["inprocess_predict"], "images_per_s")
@@ -125,18 +127,13 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
     holdout = [np.load(args.data / f"{split}/{split}.npz") for split in ("valid", "test")]
     images = np.concatenate([z["images"] for z in holdout]).reshape(-1, 784)
     labels = np.concatenate([z["labels"] for z in holdout])
-    chunks = csv_chunks(images)
-    body = json.dumps({"instances": [images[0].tolist()]}).encode()
+    for i, (chunk, _) in enumerate(csv_chunks(images)):
+        (tmp / f"chunk-{i:03d}.csv").write_bytes(chunk)
+    (tmp / "single.json").write_bytes(json.dumps({"instances": [images[0].tolist()]}).encode())
     threads = max(1, (os.cpu_count() or 1) // args.workers)
-    inproc = InProcess(model_dir, args.workers, threads, [c for c, _ in chunks])
-    try:
-        servers = {name: hc.start(cs, spec) for name, spec in specs.items()}
-        payload = {
-            "single": single(args, inproc, servers, tmp, body),
-            "batch": batch(args, inproc, servers, chunks, labels),
-        }
-    finally:
-        inproc.close()
+    inproc = InProcess(cs, args.image, model_dir, tmp, args.workers, threads)
+    servers = {name: hc.start(cs, spec) for name, spec in specs.items()}
+    payload = {"single": single(args, inproc, servers, tmp), "batch": batch(args, inproc, servers, tmp, labels)}
     size_mb = round(cs.client.images.get(args.image).attrs["Size"] / 1e6, 1)
     settings = {"workers": args.workers, "blas_threads_per_worker": threads, "duration_s": args.duration}
     settings |= {"warmup_s": args.warmup, "rounds": args.rounds, "model_dir": str(model_dir)}

@@ -28,10 +28,11 @@ from typing import Any
 import numpy as np
 
 import serving_patches
-from chainer_inprocess import JSON, InProcess
+from chainer_reference import InProcess
 from harness import containers as hc
 from harness import load, models, results, rounds
 
+JSON = "application/json"
 KEYS = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
 
 
@@ -101,21 +102,19 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
     (tmp / "single.json").write_bytes(body)
     lua = load.write_script(tmp, "single", [load.Request(tmp / "single.json", JSON)])
     servers, notes = start_variants(args, cs, model_dir, tmp)
-    inproc = InProcess(model_dir, args.workers, max(1, (os.cpu_count() or 1) // args.workers), [])
+    threads = max(1, (os.cpu_count() or 1) // args.workers)
+    inproc = InProcess(cs, args.image, model_dir, tmp, args.workers, threads)
     out: dict[str, Any] = {"variants": notes}
-    try:
-        for c in args.concurrency:
-            print(f">> concurrency {c}", flush=True)
-            contenders = {"inprocess": lambda c=c: inproc.single(body, c, args.duration, args.warmup)}
-            contenders |= {name: lambda s=s, c=c: measure(s, lua, c, args) for name, s in servers.items()}
-            runs = rounds.interleave(contenders, args.rounds)
-            row = {name: rounds.summary(r, KEYS) for name, r in runs.items()}
-            row["cpu_vs_inprocess"] = {
-                name: rounds.paired_ratio(runs[name], runs["inprocess"], "cpu_ms_per_request") for name in servers
-            }
-            out[f"c{c}"] = row
-    finally:
-        inproc.close()
+    for c in args.concurrency:
+        print(f">> concurrency {c}", flush=True)
+        contenders = {"inprocess": lambda c=c: inproc.single(tmp / "single.json", c, args.duration, args.warmup)}
+        contenders |= {name: lambda s=s, c=c: measure(s, lua, c, args) for name, s in servers.items()}
+        runs = rounds.interleave(contenders, args.rounds)
+        row = {name: rounds.summary(r, KEYS) for name, r in runs.items()}
+        row["cpu_vs_inprocess"] = {
+            name: rounds.paired_ratio(runs[name], runs["inprocess"], "cpu_ms_per_request") for name in servers
+        }
+        out[f"c{c}"] = row
     if args.py_spy:
         with results.stage("py-spy"):
             out["py_spy_c16"] = py_spy(args.py_spy, servers["as-is"], lua, args.spy_seconds, tmp / "spy.txt")

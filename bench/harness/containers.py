@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import signal
 import socket
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +66,8 @@ class Containers:
         self.started.clear()
 
     def __enter__(self) -> Containers:
+        # SIGTERM (e.g. make interrupted) becomes SystemExit, so that __exit__ still removes the containers.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -74,6 +78,28 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class Agent:
+    """An idle container of an image (``sleep infinity``) in which bench code runs through ``docker exec``:
+    the image's own Python and libraries, so that an in-process contender runs exactly the servers' code."""
+
+    def __init__(self, containers: Containers, image: str, volumes: Mapping[str, str]) -> None:
+        mounts = {str(Path(host).resolve()): {"bind": inside, "mode": "ro"} for host, inside in volumes.items()}
+        self.container = containers.run(image, ["sleep", "infinity"], volumes=mounts, network_mode="none")
+
+    def run_json(self, command: list[str], environment: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Runs ``command`` in the container; its last stdout line is the JSON result."""
+        code, (out, err) = self.container.exec_run(command, environment=dict(environment or {}), demux=True)
+        text = (out or b"").decode(errors="replace").strip()
+        if code != 0 or not text:
+            raise RuntimeError(
+                f"{command} failed ({code}):\n{text[-2000:]}\n{(err or b'').decode(errors='replace')[-3000:]}"
+            )
+        return json.loads(text.splitlines()[-1])
+
+    def cpu_seconds(self) -> float | None:
+        return cpu_seconds(self.container.id)
 
 
 @dataclass(frozen=True)
