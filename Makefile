@@ -204,9 +204,9 @@ bench/chainer-mnist: $(VENV_DIR)/chainer-mnist/.installed data wrk bench-images 
 	$(BENCH_PY) bench/chainer_serving.py --image $(call bench_image,chainer-mnist) --data $(DATA_DIR)/mnist --rounds $(BENCH_ROUNDS) $(BENCH_ARGS) && $(BENCH_SUMMARY)
 
 .PHONY: bench/keras-text
-bench/keras-text: $(VENV_DIR)/chainer-mnist/.installed wrk bench-images ## keras-text serving: TF Serving-contract path vs built-in path, and the Python-client bench
+bench/keras-text: $(VENV_DIR)/chainer-mnist/.installed wrk bench-images bench-tools ## keras-text serving: TF Serving-contract path vs built-in path, and the Python-client bench
 	@echo ">> serving benchmarks of keras-text"
-	$(BENCH_PY) bench/keras_text_tfs.py --image $(call bench_image,keras-text) --rounds $(BENCH_ROUNDS) $(BENCH_ARGS)
+	$(BENCH_PY) bench/keras_text_tfs.py --image $(call bench_image,keras-text) --rounds $(BENCH_ROUNDS) --py-spy $(VENV_DIR)/bench-tools/bin/py-spy $(BENCH_ARGS)
 	$(BENCH_PY) bench/keras_text_serving.py --image $(call bench_image,keras-text) && $(BENCH_SUMMARY)
 
 .PHONY: bench/soak

@@ -36,6 +36,7 @@ class InProcess:
         args = ["single", "--body", inside, "--concurrency", str(concurrency)]
         return self._run([*args, "--seconds", str(seconds), "--warmup", str(warmup)])
 
-    def batch(self, mode: str, images: int, chunk_files: list[Path]) -> dict[str, Any]:
+    def batch(self, mode: str, images: int, chunk_files: list[Path], passes: int = 1) -> dict[str, Any]:
         chunks = [f"{SCRATCH}/{f.relative_to(self.scratch)}" for f in chunk_files]
-        return self._run(["batch", "--mode", mode, "--images", str(images), "--chunks", *chunks])
+        args = ["batch", "--mode", mode, "--images", str(images), "--passes", str(passes)]
+        return self._run([*args, "--chunks", *chunks])

@@ -28,7 +28,7 @@ from typing import Any
 import requests
 
 from harness import containers as hc
-from harness import load, models, results, rounds
+from harness import load, models, pyspy, results, rounds
 
 HERE = Path(__file__).resolve().parent
 TARGET_P50_MS = 5.0
@@ -63,8 +63,10 @@ def measure(server: hc.Server, lua: Path, concurrency: int, args: argparse.Names
 def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, Any]:
     model_dir = args.model_dir or models.keras_model(cs, args.image, args.knbc, args.epochs)
     servers_spec = specs(args.image, model_dir)
-    with results.stage("cold starts"):
-        cold = hc.cold_starts(cs, servers_spec, args.cold_starts)
+    cold = {}
+    if args.rounds:
+        with results.stage("cold starts"):
+            cold = hc.cold_starts(cs, servers_spec, args.cold_starts)
     body = json.dumps({"q": args.text}, ensure_ascii=False).encode()
     (tmp / "q.json").write_bytes(body)
     lua = load.write_script(tmp, "q", [load.Request(tmp / "q.json", "application/json")])
@@ -73,15 +75,27 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
     if answers["tfs"] != answers["builtin"]:
         raise RuntimeError(f"the two paths answer differently: {answers}")
     out: dict[str, Any] = {"answer": answers["tfs"]}
-    for c in args.concurrency:
+    for c in args.concurrency if args.rounds else []:
         print(f">> concurrency {c}", flush=True)
         contenders = {name: lambda s=s, c=c: measure(s, lua, c, args) for name, s in servers.items()}
         runs = rounds.interleave(contenders, args.rounds)
         row = {name: rounds.summary(r, KEYS) | {"runs": r} for name, r in runs.items()}
         row["ratios_tfs_vs_builtin"] = {key: rounds.paired_ratio(runs["tfs"], runs["builtin"], key) for key in KEYS}
         out[f"c{c}"] = row
+    if args.py_spy:
+        out["py_spy_c1"] = {name: spy(args, s, lua, tmp, out.get("c1", {}).get(name)) for name, s in servers.items()}
     settings = {"duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds, "text": args.text}
     return out | {"cold_start": cold, "settings": settings | {"model_dir": str(model_dir)}}
+
+
+def spy(args: argparse.Namespace, server: hc.Server, lua: Path, tmp: Path, row: dict[str, Any] | None) -> dict:
+    """py-spy of one worker at concurrency 1; bucket shares times the CPU per request measured above."""
+    with results.stage("py-spy"):
+        found = pyspy.record(args.py_spy, server, lua, args.spy_seconds, tmp / "spy.txt", pyspy.KERAS_HANDLER, 1)
+    cpu = (row or {}).get("cpu_ms_per_request") or found.get("cpu_ms_per_request_while_sampled")
+    if cpu:
+        found["ms_per_request"] = {k: round(v * cpu, 3) for k, v in found["buckets_of_busy"].items()}
+    return found
 
 
 def targets(payload: dict[str, Any]) -> list[results.Target]:
@@ -109,14 +123,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="0: py-spy only, the file's rounds kept")
     parser.add_argument("--cold-starts", type=int, default=5)
+    parser.add_argument("--py-spy", help="path of a py-spy binary: also sample one worker of each server at c1")
+    parser.add_argument("--spy-seconds", type=float, default=20)
     parser.add_argument("--out", type=Path, default=results.RESULTS_DIR / "keras_text_tfs.json")
     args = parser.parse_args(argv)
     load.wrk_path()
     run = results.Run("keras_text_tfs")
     with hc.Containers(run.bench) as cs, tempfile.TemporaryDirectory(prefix="keras_text_tfs_") as tmp:
         payload = bench(args, cs, Path(tmp))
+    if args.rounds == 0 and args.out.is_file():  # a py-spy pass only: keep the rounds of the last full run
+        kept = json.loads(args.out.read_text())
+        payload = {k: v for k, v in kept.items() if (k.startswith("c") and k[1:].isdigit()) or k == "cold_start"} | {
+            **payload,
+            "cold_start": kept.get("cold_start"),
+            "rounds_command": kept.get("rounds_command", kept.get("command")),
+        }
     results.write(run.record(payload, targets(payload), {"keras-text": args.image}), args.out)
     return 0
 

@@ -14,14 +14,10 @@ samples are summed per function (inclusive) and per leaf (self).
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +26,7 @@ import numpy as np
 import serving_patches
 from chainer_reference import InProcess
 from harness import containers as hc
-from harness import load, models, results, rounds
+from harness import load, models, pyspy, results, rounds
 
 JSON = "application/json"
 KEYS = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
@@ -48,7 +44,7 @@ def measure(server: hc.Server, lua: Path, c: int, args: argparse.Namespace) -> d
 def start_variants(args: argparse.Namespace, cs: hc.Containers, model_dir: Path, tmp: Path) -> tuple[dict, dict]:
     source = serving_patches.original(args.image)
     servers, notes = {}, {}
-    for patch in serving_patches.PATCHES:
+    for patch in serving_patches.PATCHES if args.rounds else serving_patches.PATCHES[:1]:
         try:
             patched = serving_patches.write(patch, source, tmp)
         except LookupError as exc:
@@ -61,40 +57,6 @@ def start_variants(args: argparse.Namespace, cs: hc.Containers, model_dir: Path,
     return servers, notes
 
 
-def py_spy(binary: str, server: hc.Server, lua: Path, seconds: float, out: Path) -> dict[str, Any]:
-    """Samples of one worker of ``server`` while wrk loads it at concurrency 16."""
-    top = server.container.top(ps_args="-o pid,ppid,args")
-    rows = [dict(zip(top["Titles"], p, strict=False)) for p in top["Processes"]]
-    parent = min(rows, key=lambda r: int(r["PID"]))["PID"]
-    worker = next(r["PID"] for r in rows if r["PPID"] == parent and "resource_tracker" not in r["COMMAND"])
-    loader = threading.Thread(target=load.run, args=(f"{server.url}/invocations", lua, 16, seconds + 4))
-    loader.start()
-    cmd = [binary, "record", "--pid", str(worker), "--duration", str(int(seconds)), "--rate", "250"]
-    subprocess.run([*cmd, "--nonblocking", "--format", "raw", "--output", str(out)], capture_output=True, check=True)
-    loader.join()
-    return summarize(out.read_text())
-
-
-def summarize(raw: str, top_n: int = 25) -> dict[str, Any]:
-    inclusive: collections.Counter[str] = collections.Counter()
-    leaf: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in raw.splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";") if f]
-        n = int(count)
-        total += n
-        for frame in set(frames):
-            inclusive[frame] += n
-        if frames:
-            leaf[frames[-1]] += n
-
-    def share(counter: collections.Counter[str]) -> list[list[Any]]:
-        return [[frame, round(n / total, 4)] for frame, n in counter.most_common(top_n)]
-
-    return {"samples": total, "inclusive": share(inclusive), "self": share(leaf)}
-
-
 def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, Any]:
     model_dir = args.model_dir or models.chainer_model(cs, args.image, args.data)
     with np.load(args.data / "test/test.npz") as npz:
@@ -105,7 +67,7 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     inproc = InProcess(cs, args.image, model_dir, tmp, args.workers, threads)
     out: dict[str, Any] = {"variants": notes}
-    for c in args.concurrency:
+    for c in args.concurrency if args.rounds else []:
         print(f">> concurrency {c}", flush=True)
         contenders = {"inprocess": lambda c=c: inproc.single(tmp / "single.json", c, args.duration, args.warmup)}
         contenders |= {name: lambda s=s, c=c: measure(s, lua, c, args) for name, s in servers.items()}
@@ -117,7 +79,14 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
         out[f"c{c}"] = row
     if args.py_spy:
         with results.stage("py-spy"):
-            out["py_spy_c16"] = py_spy(args.py_spy, servers["as-is"], lua, args.spy_seconds, tmp / "spy.txt")
+            spy = pyspy.record(
+                args.py_spy, servers["as-is"], lua, args.spy_seconds, tmp / "spy.txt", pyspy.CHAINER_HANDLER
+            )
+            cpu = out.get("c16", {}).get("as-is", {}).get("cpu_ms_per_request")
+            cpu = cpu or spy.get("cpu_ms_per_request_while_sampled")
+            if cpu:  # shares of the busy samples times the measured CPU per request
+                spy["ms_per_request"] = {k: round(v * cpu, 3) for k, v in spy["buckets_of_busy"].items()}
+            out["py_spy_c16"] = spy
     return out | {"settings": {"workers": args.workers, "duration_s": args.duration, "rounds": args.rounds}}
 
 
@@ -130,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 1])
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="0: py-spy only, the file's ablation rounds kept")
     parser.add_argument("--py-spy", help="path of a py-spy binary: also sample one worker")
     parser.add_argument("--spy-seconds", type=float, default=20)
     parser.add_argument("--out", type=Path, default=results.RESULTS_DIR / "chainer_serving_profile.json")
@@ -138,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     run = results.Run("chainer_serving_profile")
     with hc.Containers(run.bench) as cs, tempfile.TemporaryDirectory(prefix="serving_profile_") as tmp:
         payload = bench(args, cs, Path(tmp))
+    if args.rounds == 0 and args.out.is_file():  # a py-spy pass only: keep the ablation rounds of the last run
+        kept = json.loads(args.out.read_text())
+        payload = {
+            k: v for k, v in kept.items() if (k.startswith("c") and k[1:].isdigit()) or k == "variants"
+        } | payload
+        payload["rounds_command"] = kept.get("rounds_command", kept.get("command"))
     results.write(run.record(payload, [], {"ours": args.image}), args.out)
     return 0
 

@@ -48,14 +48,20 @@ def chainer_serving(record: dict[str, Any]) -> list[str]:
     return [*out, f"Image size: {record['image_size_mb']} MB."]
 
 
+def _spy(title: str, spy: dict[str, Any]) -> list[str]:
+    ms = spy.get("ms_per_request", {})
+    rows = [[name, share, ms.get(name)] for name, share in spy["buckets_of_busy"].items()]
+    head = f"{title} ({spy['samples']} samples, {spy['idle_share']:.0%} idle), busy samples by bucket:"
+    return ["", head, "", *_table(["bucket", "share of busy", "ms per request"], rows)]
+
+
 def keras_text_tfs(record: dict[str, Any]) -> list[str]:
     out = ["Medians over the interleaved rounds (wrk, keep-alive):", "", *_single(record, ("tfs", "builtin"))]
-    cold = record["cold_start"]
-    return [
-        *out,
-        "",
-        "Cold start to first /ping 200 (median): " + ", ".join(f"{k} {v['median_s']} s" for k, v in cold.items()),
-    ]
+    medians = ", ".join(f"{k} {v['median_s']} s" for k, v in record["cold_start"].items())
+    out += ["", f"Cold start to first /ping 200 (median): {medians}"]
+    for name, spy in record.get("py_spy_c1", {}).items():
+        out += _spy(f"py-spy --native, one {name} worker at concurrency 1", spy)
+    return out
 
 
 def soak(record: dict[str, Any]) -> list[str]:
@@ -136,11 +142,8 @@ def serving_profile(record: dict[str, Any]) -> list[str]:
         rows.append([key[1:], "inprocess", row["inprocess"]["cpu_ms_per_request"], 1, row["inprocess"]["rps"]])
     out += _table(["concurrency", "variant", "CPU ms/request", "vs in-process", "req/s"], rows)
     out += ["", "Variants: " + "; ".join(f"{k}: {v}" for k, v in record["variants"].items()) + "."]
-    spy = record.get("py_spy_c16")
-    if spy:
-        rows = [[frame.replace("|", "/"), share] for frame, share in spy["inclusive"][:15]]
-        out += ["", f"py-spy, one worker at concurrency 16 ({spy['samples']} samples), inclusive share:", ""]
-        out += _table(["function (file)", "share"], rows)
+    if record.get("py_spy_c16"):
+        out += _spy("py-spy --native, one worker at concurrency 16", record["py_spy_c16"])
     return out
 
 
