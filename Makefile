@@ -180,6 +180,7 @@ SOAK_SECONDS     ?= 600
 BENCH_ROUNDS     ?= 5
 MULTIHOST_EPOCHS ?= 3
 BENCH_ARGS       ?=
+PY_SPY_VERSION   ?= 0.4.3
 BENCH_PY          = $(call venv,chainer-mnist)/python
 bench_image       = $(IMAGE_PREFIX)/$(1):$(BENCH_TAG)
 BENCH_SUMMARY     = $(BENCH_PY) bench/summary.py --readme README.md
@@ -226,7 +227,7 @@ bench-tools: $(VENV_DIR)/bench-tools/.installed ## py-spy in its own venv (the s
 
 $(VENV_DIR)/bench-tools/.installed:
 	@echo ">> bench tools venv (py-spy)"
-	$(PYTHON) -m venv $(VENV_DIR)/bench-tools && $(VENV_DIR)/bench-tools/bin/pip install -q py-spy
+	$(PYTHON) -m venv $(VENV_DIR)/bench-tools && $(VENV_DIR)/bench-tools/bin/pip install -q py-spy==$(PY_SPY_VERSION)
 	@touch $@
 
 .PHONY: bench/profile

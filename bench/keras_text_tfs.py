@@ -83,19 +83,15 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
         row["ratios_tfs_vs_builtin"] = {key: rounds.paired_ratio(runs["tfs"], runs["builtin"], key) for key in KEYS}
         out[f"c{c}"] = row
     if args.py_spy:
-        out["py_spy_c1"] = {name: spy(args, s, lua, tmp, out.get("c1", {}).get(name)) for name, s in servers.items()}
+        out["py_spy_c1"] = {name: spy(args, s, lua, tmp) for name, s in servers.items()}
     settings = {"duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds, "text": args.text}
     return out | {"cold_start": cold, "settings": settings | {"model_dir": str(model_dir)}}
 
 
-def spy(args: argparse.Namespace, server: hc.Server, lua: Path, tmp: Path, row: dict[str, Any] | None) -> dict:
-    """py-spy of one worker at concurrency 1; bucket shares times the CPU per request measured above."""
+def spy(args: argparse.Namespace, server: hc.Server, lua: Path, tmp: Path) -> dict[str, Any]:
+    """py-spy of one worker at concurrency 1 (see :mod:`harness.pyspy`)."""
     with results.stage("py-spy"):
-        found = pyspy.record(args.py_spy, server, lua, args.spy_seconds, tmp / "spy.txt", pyspy.KERAS_HANDLER, 1)
-    cpu = (row or {}).get("cpu_ms_per_request") or found.get("cpu_ms_per_request_while_sampled")
-    if cpu:
-        found["ms_per_request"] = {k: round(v * cpu, 3) for k, v in found["buckets_of_busy"].items()}
-    return found
+        return pyspy.record(args.py_spy, server, lua, args.spy_seconds, tmp / "spy.txt", pyspy.KERAS_HANDLER, 1)
 
 
 def targets(payload: dict[str, Any]) -> list[results.Target]:

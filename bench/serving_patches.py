@@ -47,6 +47,12 @@ PATCHES = (
         ((_GATE, "        return await anyio.to_thread.run_sync(work)"),),
     ),
     Patch(
+        "no-log-no-gate",
+        "no request log and work() straight in anyio.to_thread (the thread hop kept, so /ping stays responsive)",
+        ((_GATE, "        return await anyio.to_thread.run_sync(work)"),),
+        (("SAGEMAKER_CONTAINER_LOG_LEVEL", "WARNING"),),
+    ),
+    Patch(
         "no-log-no-hop",
         "no request log and work() on the event loop",
         ((_THREAD, "outcome.response = work()"),),

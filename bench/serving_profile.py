@@ -66,7 +66,7 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
     servers, notes = start_variants(args, cs, model_dir, tmp)
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     inproc = InProcess(cs, args.image, model_dir, tmp, args.workers, threads)
-    out: dict[str, Any] = {"variants": notes}
+    out: dict[str, Any] = {"variants": notes} if args.rounds else {}
     for c in args.concurrency if args.rounds else []:
         print(f">> concurrency {c}", flush=True)
         contenders = {"inprocess": lambda c=c: inproc.single(tmp / "single.json", c, args.duration, args.warmup)}
@@ -82,10 +82,6 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
             spy = pyspy.record(
                 args.py_spy, servers["as-is"], lua, args.spy_seconds, tmp / "spy.txt", pyspy.CHAINER_HANDLER
             )
-            cpu = out.get("c16", {}).get("as-is", {}).get("cpu_ms_per_request")
-            cpu = cpu or spy.get("cpu_ms_per_request_while_sampled")
-            if cpu:  # shares of the busy samples times the measured CPU per request
-                spy["ms_per_request"] = {k: round(v * cpu, 3) for k, v in spy["buckets_of_busy"].items()}
             out["py_spy_c16"] = spy
     return out | {"settings": {"workers": args.workers, "duration_s": args.duration, "rounds": args.rounds}}
 

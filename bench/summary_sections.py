@@ -49,10 +49,12 @@ def chainer_serving(record: dict[str, Any]) -> list[str]:
 
 
 def _spy(title: str, spy: dict[str, Any]) -> list[str]:
-    ms = spy.get("ms_per_request", {})
-    rows = [[name, share, ms.get(name)] for name, share in spy["buckets_of_busy"].items()]
-    head = f"{title} ({spy['samples']} samples, {spy['idle_share']:.0%} idle), busy samples by bucket:"
-    return ["", head, "", *_table(["bucket", "share of busy", "ms per request"], rows)]
+    rows = [[name, share] for name, share in spy["buckets_of_busy"].items()]
+    kind = "--native" if spy.get("native") else "Python frames"
+    head = f"{title}, py-spy {kind} ({spy['samples']} thread-samples; waiting {spy['idle_share']:.0%}, "
+    head += f"in uvloop's C loop {spy.get('uvloop_c_or_idle_share', 0):.0%}), the rest by bucket:"
+    top = ", ".join(f"{frame} {share:.1%}" for frame, share in spy.get("self_of_busy", [])[:8])
+    return ["", head, "", *_table(["bucket", "share"], rows), "", f"Top leaf frames: {top}."]
 
 
 def keras_text_tfs(record: dict[str, Any]) -> list[str]:
@@ -60,7 +62,7 @@ def keras_text_tfs(record: dict[str, Any]) -> list[str]:
     medians = ", ".join(f"{k} {v['median_s']} s" for k, v in record["cold_start"].items())
     out += ["", f"Cold start to first /ping 200 (median): {medians}"]
     for name, spy in record.get("py_spy_c1", {}).items():
-        out += _spy(f"py-spy --native, one {name} worker at concurrency 1", spy)
+        out += _spy(f"One {name} worker at concurrency 1", spy)
     return out
 
 
@@ -143,7 +145,7 @@ def serving_profile(record: dict[str, Any]) -> list[str]:
     out += _table(["concurrency", "variant", "CPU ms/request", "vs in-process", "req/s"], rows)
     out += ["", "Variants: " + "; ".join(f"{k}: {v}" for k, v in record["variants"].items()) + "."]
     if record.get("py_spy_c16"):
-        out += _spy("py-spy --native, one worker at concurrency 16", record["py_spy_c16"])
+        out += _spy("One worker at concurrency 16", record["py_spy_c16"])
     return out
 
 

@@ -1,9 +1,15 @@
 """py-spy samples of one server worker under load, summed per function and sorted into cost buckets.
 
-The worker is sampled from the host (its host PID from ``docker top``) with ``--native``, so that time in C
-(uvloop's event loop, httptools, BLAS) is seen and a worker waiting in ``epoll_wait`` or on a lock counts as
-idle. Each stack lands in the first bucket whose rule matches; shares are of the non-idle samples, so
-multiplied by the server's CPU time per request they estimate milliseconds per request.
+The worker is sampled from the host (its host PID from ``docker top``), with ``--native`` where py-spy can
+unwind native stacks in the container (so that a worker waiting in ``epoll_wait`` or on a lock counts as idle),
+else Python frames only: py-spy's own idle detection does not work on these containers, so stacks that end in a
+Python wait (a lock, a queue, a pipe) count as idle and those that end in uvloop's C loop (``Runner.run``:
+waiting in ``epoll_wait`` or doing socket I/O, which cannot be told apart then) are counted apart and left out
+of the busy samples. Native code under a Python frame (BLAS, the JSON and HTTP parsers) counts as that frame's.
+Each stack lands in the
+first bucket whose rule matches. Shares are of the busy thread-samples: every thread of the worker is sampled, and
+a thread blocked in a system call under a Python frame (a socket send, a write to the log pipe) counts as busy,
+so they show where the worker's threads spend their time, not CPU time; the ablations measure CPU.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ SERVER: list[Rule] = [
     ("thread hop (anyio worker thread, GIL hand-over)", lambda s: "WorkerThread" in s or "run_sync" in s),
     ("app: Starlette, Gate, anyio", lambda s: any(k in s for k in ("starlette/", "sm_contract/", "anyio/"))),
     ("HTTP: uvicorn + httptools", lambda s: "uvicorn/protocols" in s or "httptools" in s),
-    ("event loop (uvloop, asyncio)", lambda s: "Runner.run" in s or "uvloop" in s or "asyncio/" in s),
+    ("event loop (asyncio, uvloop callbacks)", lambda s: "Runner.run" in s or "uvloop" in s or "asyncio/" in s),
 ]
 
 
@@ -74,12 +80,16 @@ def record(
     cpu_before = server.cpu_seconds()
     thread = threading.Thread(target=loader)
     thread.start()
-    cmd = [binary, "record", "--pid", worker, "--duration", str(int(seconds)), "--rate", "200", "--native"]
-    done = subprocess.run([*cmd, "--format", "raw", "--output", str(out)], capture_output=True, text=True)
+    cmd = [binary, "record", "--pid", worker, "--duration", str(int(seconds)), "--rate", "200"]
+    cmd += ["--format", "raw", "--output", str(out)]
+    done = subprocess.run([*cmd, "--native"], capture_output=True, text=True)
+    native = done.returncode == 0
+    if not native:  # native unwinding fails in some containers (UNW_EBADREG): Python frames only
+        done = subprocess.run(cmd, capture_output=True, text=True)
     thread.join()
     if done.returncode != 0:
         raise RuntimeError(f"py-spy failed: {done.stderr[-2000:]}")
-    summary = summarize(out.read_text(), handler + SERVER)
+    summary = summarize(out.read_text(), handler + SERVER) | {"native": native}
     cpu_after = server.cpu_seconds()
     if cpu_before is not None and cpu_after is not None and measured.get("requests"):
         # py-spy pauses the worker for each sample, so this is a little above the unsampled figure
@@ -95,7 +105,8 @@ def _idle(frames: list[str]) -> bool:
 def summarize(raw: str, rules: list[Rule], top_n: int = 20) -> dict[str, Any]:
     buckets: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
-    total = idle = 0
+    leaves: collections.Counter[str] = collections.Counter()
+    total = idle = loop_c = 0
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";") if f]
@@ -106,14 +117,20 @@ def summarize(raw: str, rules: list[Rule], top_n: int = 20) -> dict[str, Any]:
         if _idle(frames):
             idle += n
             continue
+        if frames[-1].startswith("Runner.run"):  # Python frames only: uvloop's C loop, idle or not
+            loop_c += n
+            continue
         joined = ";".join(frames)
         buckets[next((name for name, rule in rules if rule(joined)), "other")] += n
+        leaves[frames[-1]] += n
         for frame in set(frames):
             inclusive[frame] += n
-    busy = max(1, total - idle)
+    busy = max(1, total - idle - loop_c)
     return {
         "samples": total,
         "idle_share": round(idle / max(1, total), 4),
+        "uvloop_c_or_idle_share": round(loop_c / max(1, total), 4),
         "buckets_of_busy": {name: round(n / busy, 4) for name, n in buckets.most_common()},
         "inclusive_of_busy": [[frame, round(n / busy, 4)] for frame, n in inclusive.most_common(top_n)],
+        "self_of_busy": [[frame, round(n / busy, 4)] for frame, n in leaves.most_common(top_n)],
     }
