@@ -34,6 +34,8 @@ from sm_contract.checkpoints import CheckpointStore
 from sm_contract.environment import TrainingEnv
 from sm_contract.training import StopSignal
 
+DEFAULT_EPOCHS, DEFAULT_CNN_EPOCHS = 20, 3
+
 
 def conventional(hp: Hyperparameters, train: Split, valid: Split, out: Path) -> tuple[chainer.Chain, float]:
     np.random.seed(hp.seed)
@@ -81,11 +83,31 @@ def run(name: str, fn: Any, hp: Hyperparameters, train: Split, valid: Split, tes
     return result
 
 
+def training_targets(payload: dict[str, Any]) -> list[results.Target]:
+    """The speed-up, and the accuracies, which are targets for the default epochs only (20 MLP, 3 CNN)."""
+    conventional_result, ours_result = payload["mlp"]
+    epochs = ours_result["epochs"]
+    note = f"{ours_result['images_per_sec']} vs {conventional_result['images_per_sec']} images/s, {epochs} epochs"
+    name = "chainer-mnist training, our loop / Trainer + SerialIterator"
+    targets = [results.Target(name, payload["speedup"], ">=", 1.5, "x", note)]
+    accuracy = ours_result["test_accuracy"] if epochs == DEFAULT_EPOCHS else None
+    note = "" if accuracy is not None else f"run with {epochs} epochs: {ours_result['test_accuracy']}"
+    targets.append(
+        results.Target(f"chainer-mnist MLP test accuracy, {DEFAULT_EPOCHS} epochs", accuracy, ">=", 0.98, "", note)
+    )
+    if "cnn" in payload:
+        cnn = payload["cnn"]
+        value = cnn["test_accuracy"] if cnn["epochs"] == DEFAULT_CNN_EPOCHS else None
+        name = f"chainer-mnist CNN test accuracy, {DEFAULT_CNN_EPOCHS} epochs"
+        targets.append(results.Target(name, value, ">=", 0.99, "", f"run with {cnn['epochs']} epochs"))
+    return targets
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("data/mnist"))
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--cnn-epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
+    parser.add_argument("--cnn-epochs", type=int, default=DEFAULT_CNN_EPOCHS)
     parser.add_argument("--out", type=Path, default=results.RESULTS_DIR / "chainer_training.json")
     args = parser.parse_args(argv)
 
@@ -106,21 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cnn_epochs > 0:
         cnn = Hyperparameters(model="cnn", units=1000, epochs=args.cnn_epochs)
         payload["cnn"] = run("chainer_mnist.trainer.Trainer", ours, cnn, train, valid, test)
-    note = f"{ours_result['images_per_sec']} vs {conventional_result['images_per_sec']} images/s, {args.epochs} epochs"
-    targets = [
-        results.Target(
-            "chainer-mnist training, our loop / Trainer + SerialIterator", payload["speedup"], ">=", 1.5, "x", note
-        ),
-        results.Target(
-            "chainer-mnist MLP test accuracy", ours_result["test_accuracy"], ">=", 0.98, "", f"{args.epochs} epochs"
-        ),
-    ]
-    if "cnn" in payload:
-        cnn_note = f"{args.cnn_epochs} epochs"
-        targets.append(
-            results.Target("chainer-mnist CNN test accuracy", payload["cnn"]["test_accuracy"], ">=", 0.99, "", cnn_note)
-        )
-    results.write(run_info.record(payload, targets), args.out)
+    results.write(run_info.record(payload, training_targets(payload)), args.out)
     return 0
 
 
