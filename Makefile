@@ -184,18 +184,76 @@ endpoint-down: $(VENV_DIR)/pipelines/.installed ## delete the endpoint, its conf
 	$(SFN) endpoint-down $(ENDPOINT_ARGS)
 
 # ---- benchmarks -------------------------------------------------------------------------------------
+# Benches run the images tagged $(BENCH_TAG) (built here, never :latest) from the chainer-mnist venv (Docker SDK,
+# NumPy, Chainer for the in-process contender); results land in bench/results/*.json and bench/results/SUMMARY.md.
+# Knobs: SOAK_SECONDS per image (the soak's default is 600; `make bench SOAK_SECONDS=120` for a shorter one),
+# BENCH_ROUNDS interleaved rounds, MULTIHOST_EPOCHS, BENCH_ARGS passed to every timed bench.
 
-.PHONY: bench/keras-text
-bench/keras-text: $(VENV_DIR)/keras-text/.installed chive docker build/keras-text ## benchmarks of the Keras text image (JSON in bench/results)
-	@echo ">> benchmarks of keras-text"
-	$(call venv,keras-text)/python bench/keras_text_quality.py --vectors $(CHIVE_DIR)
-	$(call venv,keras-text)/python bench/keras_text_serving.py --image $(call image,keras-text)
+BENCH_TAG        ?= bench
+SOAK_SECONDS     ?= 600
+BENCH_ROUNDS     ?= 5
+MULTIHOST_EPOCHS ?= 3
+BENCH_ARGS       ?=
+PY_SPY_VERSION   ?= 0.4.3
+BENCH_PY          = $(call venv,chainer-mnist)/python
+bench_image       = $(IMAGE_PREFIX)/$(1):$(BENCH_TAG)
+BENCH_SUMMARY     = $(BENCH_PY) bench/summary.py --readme README.md
+
+.PHONY: wrk
+wrk: ## install wrk (Debian's package), the benches' load generator, if it is missing
+	@command -v wrk >/dev/null || { echo ">> installing wrk"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+
+.PHONY: bench-images
+bench-images: docker ## build both images tagged BENCH_TAG (default bench), never latest
+	@$(MAKE) --no-print-directory $(foreach i,$(IMAGES),build/$(i)) IMAGE_TAG=$(BENCH_TAG)
+
+.PHONY: bench
+bench: bench/chainer-mnist bench/profile bench/keras-text bench/soak bench/multihost bench/quality ## every bench, then bench/results/SUMMARY.md and the README's table
+	@echo ">> benchmark summary"
+	$(BENCH_SUMMARY)
 
 .PHONY: bench/chainer-mnist
-bench/chainer-mnist: $(VENV_DIR)/chainer-mnist/.installed data docker build/chainer-mnist ## benchmarks of the Chainer image (JSON in bench/results)
+bench/chainer-mnist: $(VENV_DIR)/chainer-mnist/.installed data wrk bench-images ## chainer-mnist: training loops, serving vs in-process and baseline
 	@echo ">> benchmarks of chainer-mnist"
-	$(call venv,chainer-mnist)/python bench/chainer_training.py --data $(DATA_DIR)/mnist
-	$(call venv,chainer-mnist)/python bench/chainer_serving.py --image $(call image,chainer-mnist) --data $(DATA_DIR)/mnist
+	$(BENCH_PY) bench/chainer_training.py --data $(DATA_DIR)/mnist
+	$(BENCH_PY) bench/chainer_serving.py --image $(call bench_image,chainer-mnist) --data $(DATA_DIR)/mnist --rounds $(BENCH_ROUNDS) $(BENCH_ARGS) && $(BENCH_SUMMARY)
+
+.PHONY: bench/keras-text
+bench/keras-text: $(VENV_DIR)/chainer-mnist/.installed wrk bench-images bench-tools ## keras-text serving: TF Serving-contract path vs built-in path, and the Python-client bench
+	@echo ">> serving benchmarks of keras-text"
+	$(BENCH_PY) bench/keras_text_tfs.py --image $(call bench_image,keras-text) --rounds $(BENCH_ROUNDS) --py-spy $(VENV_DIR)/bench-tools/bin/py-spy $(BENCH_ARGS)
+	$(BENCH_PY) bench/keras_text_serving.py --image $(call bench_image,keras-text) && $(BENCH_SUMMARY)
+
+.PHONY: bench/soak
+bench/soak: $(VENV_DIR)/chainer-mnist/.installed data wrk bench-images ## soak of both images: SOAK_SECONDS each at concurrency 16, valid, hostile and abandoned requests
+	@echo ">> soak, $(SOAK_SECONDS) s per image"
+	$(foreach i,$(IMAGES),$(BENCH_PY) bench/soak.py $(i) --image $(call bench_image,$(i)) --seconds $(SOAK_SECONDS) &&) true
+	$(BENCH_SUMMARY)
+
+.PHONY: bench/multihost
+bench/multihost: $(VENV_DIR)/chainer-mnist/.installed data bench-images ## chainer-mnist built-in trainer on 2 local hosts vs 1 (accuracy, time)
+	@echo ">> multi-host training, $(MULTIHOST_EPOCHS) epochs"
+	$(BENCH_PY) bench/multihost.py chainer-mnist --image $(call bench_image,chainer-mnist) --epochs $(MULTIHOST_EPOCHS)
+	$(BENCH_SUMMARY)
+
+.PHONY: bench-tools
+bench-tools: $(VENV_DIR)/bench-tools/.installed ## py-spy in its own venv (the serving profile's sampler)
+
+$(VENV_DIR)/bench-tools/.installed:
+	@echo ">> bench tools venv (py-spy)"
+	$(PYTHON) -m venv $(VENV_DIR)/bench-tools && $(VENV_DIR)/bench-tools/bin/pip install -q py-spy==$(PY_SPY_VERSION)
+	@touch $@
+
+.PHONY: bench/profile
+bench/profile: $(VENV_DIR)/chainer-mnist/.installed data wrk bench-images bench-tools ## chainer-mnist server CPU per request: ablations on scratch copies, py-spy
+	@echo ">> profile of the chainer-mnist server"
+	$(BENCH_PY) bench/serving_profile.py --image $(call bench_image,chainer-mnist) --py-spy $(VENV_DIR)/bench-tools/bin/py-spy
+	$(BENCH_SUMMARY)
+
+.PHONY: bench/quality
+bench/quality: $(VENV_DIR)/keras-text/.installed chive ## keras-text model quality on the KNB test split (host TensorFlow), with both baselines
+	@echo ">> keras-text quality"
+	$(call venv,keras-text)/python bench/keras_text_quality.py --vectors $(CHIVE_DIR) && $(BENCH_SUMMARY)
 
 .PHONY: clean
 clean: ## remove venvs, prepared data and build leftovers (images stay)

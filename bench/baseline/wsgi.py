@@ -1,23 +1,22 @@
 """Flask app of the baseline: /ping and /invocations around the image's own MnistHandler.
 
-Each gunicorn worker imports this module and loads its own copy of the model from /opt/ml/model.
+Each gunicorn worker imports this module and loads its own copy of the model from /opt/ml/model, with the same
+settings (request limits) as the image's own server.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import flask
 
 from chainer_mnist.predictor import MnistHandler
 from sm_contract import content_types
+from sm_contract.environment import ServingEnv
 from sm_contract.errors import RequestError
 
-MODEL_DIR = Path("/opt/ml/model")
-
 app = flask.Flask(__name__)
-handler = MnistHandler.load(MODEL_DIR)
+handler = MnistHandler.load(ServingEnv.from_environ())
 
 
 def _error(status: int, error: str, detail: str) -> flask.Response:

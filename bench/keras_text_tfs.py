@@ -1,0 +1,144 @@
+"""keras-text: the TF Serving-contract path against the built-in path, on the same model, same server.
+
+The image trains a model (cached, :mod:`harness.models`) and writes it in TF Serving's layout with its own
+``code/inference.py``. Two servers of that one model, each with the default workers:
+
+* tfs: ``docker run IMAGE serve``, what the image runs for any TF Serving ``model.tar.gz``: ``input_handler``
+  of ``code/inference.py`` -> TF Serving's REST ``:predict`` in process -> ``output_handler``;
+* builtin: the same image and server with ``keras_text.predictor.TextHandler`` as the handler
+  (bench/apps/keras_text_builtin.py), which calls the model's parsing and formatting functions directly.
+
+Single ``{"q": text}`` requests come from wrk (keep-alive, one thread) at each --concurrency, the two servers
+interleaved for --rounds rounds (p50, p99, requests/s, CPU time per request from the container's cgroup); cold
+start is the median of --cold-starts. The keras-text single-query target (p50 <= 5 ms) is the tfs path at
+concurrency 1, the image's default.
+
+    .venv/chainer-mnist/bin/python bench/keras_text_tfs.py --image byoc/keras-text:bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from harness import containers as hc
+from harness import load, models, pyspy, results, rounds
+
+HERE = Path(__file__).resolve().parent
+TARGET_P50_MS = 5.0
+KEYS = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
+BOOT = "import sys; from sm_contract import server; sys.exit(server.serve('keras_text_builtin:app'))"
+
+
+def specs(image: str, model_dir: Path) -> dict[str, hc.ServerSpec]:
+    volumes = {str(model_dir): "/opt/ml/model"}
+    builtin_env = {"PYTHONPATH": "/opt/bench_apps", "TF_USE_LEGACY_KERAS": "0"}  # as the image's `serve` sets it
+    return {
+        "tfs": hc.ServerSpec(image, volumes=volumes),
+        "builtin": hc.ServerSpec(
+            image,
+            ["python3", "-c", BOOT],
+            volumes=volumes | {str(HERE / "apps"): "/opt/bench_apps"},
+            environment=builtin_env,
+        ),
+    }
+
+
+def measure(server: hc.Server, lua: Path, concurrency: int, args: argparse.Namespace) -> dict[str, Any]:
+    url = f"{server.url}/invocations"
+    load.run(url, lua, concurrency, args.warmup)
+    cpu_before = server.cpu_seconds()
+    run = load.run(url, lua, concurrency, args.duration)
+    if cpu_before is not None and run["requests"]:
+        run["cpu_ms_per_request"] = round((server.cpu_seconds() - cpu_before) * 1e3 / run["requests"], 4)
+    return run
+
+
+def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, Any]:
+    model_dir = args.model_dir or models.keras_model(cs, args.image, args.knbc, args.epochs)
+    servers_spec = specs(args.image, model_dir)
+    cold = {}
+    if args.rounds:
+        with results.stage("cold starts"):
+            cold = hc.cold_starts(cs, servers_spec, args.cold_starts)
+    body = json.dumps({"q": args.text}, ensure_ascii=False).encode()
+    (tmp / "q.json").write_bytes(body)
+    lua = load.write_script(tmp, "q", [load.Request(tmp / "q.json", "application/json")])
+    servers = {name: hc.start(cs, spec) for name, spec in servers_spec.items()}
+    answers = {name: requests.post(f"{s.url}/invocations", data=body, timeout=30).json() for name, s in servers.items()}
+    if answers["tfs"] != answers["builtin"]:
+        raise RuntimeError(f"the two paths answer differently: {answers}")
+    out: dict[str, Any] = {"answer": answers["tfs"]}
+    for c in args.concurrency if args.rounds else []:
+        print(f">> concurrency {c}", flush=True)
+        contenders = {name: lambda s=s, c=c: measure(s, lua, c, args) for name, s in servers.items()}
+        runs = rounds.interleave(contenders, args.rounds)
+        row = {name: rounds.summary(r, KEYS) | {"runs": r} for name, r in runs.items()}
+        row["ratios_tfs_vs_builtin"] = {key: rounds.paired_ratio(runs["tfs"], runs["builtin"], key) for key in KEYS}
+        out[f"c{c}"] = row
+    if args.py_spy:
+        out["py_spy_c1"] = {name: spy(args, s, lua, tmp) for name, s in servers.items()}
+    settings = {"duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds, "text": args.text}
+    return out | {"cold_start": cold, "settings": settings | {"model_dir": str(model_dir)}}
+
+
+def spy(args: argparse.Namespace, server: hc.Server, lua: Path, tmp: Path) -> dict[str, Any]:
+    """py-spy of one worker at concurrency 1 (see :mod:`harness.pyspy`)."""
+    with results.stage("py-spy"):
+        return pyspy.record(args.py_spy, server, lua, args.spy_seconds, tmp / "spy.txt", pyspy.KERAS_HANDLER, 1)
+
+
+def targets(payload: dict[str, Any]) -> list[results.Target]:
+    c1 = payload.get("c1")
+    found = [
+        results.Target(
+            "keras-text single-query p50 (TF Serving-contract path, the image's default), c1",
+            c1["tfs"]["p50_ms"] if c1 else None,
+            "<=",
+            TARGET_P50_MS,
+            "ms",
+            f"built-in path {c1['builtin']['p50_ms']} ms; wrk, keep-alive" if c1 else "",
+        )
+    ]
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--image", default="byoc/keras-text:bench")
+    parser.add_argument("--knbc", type=Path, default=Path("datasets/knbc"))
+    parser.add_argument("--model-dir", type=Path, help="a trained model folder (default: train one, cached)")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--text", default="電波が悪い")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--rounds", type=int, default=5, help="0: py-spy only, the file's rounds kept")
+    parser.add_argument("--cold-starts", type=int, default=5)
+    parser.add_argument("--py-spy", help="path of a py-spy binary: also sample one worker of each server at c1")
+    parser.add_argument("--spy-seconds", type=float, default=20)
+    parser.add_argument("--out", type=Path, default=results.RESULTS_DIR / "keras_text_tfs.json")
+    args = parser.parse_args(argv)
+    load.wrk_path()
+    run = results.Run("keras_text_tfs")
+    with hc.Containers(run.bench) as cs, tempfile.TemporaryDirectory(prefix="keras_text_tfs_") as tmp:
+        payload = bench(args, cs, Path(tmp))
+    if args.rounds == 0 and args.out.is_file():  # a py-spy pass only: keep the rounds of the last full run
+        kept = json.loads(args.out.read_text())
+        payload = {k: v for k, v in kept.items() if (k.startswith("c") and k[1:].isdigit()) or k == "cold_start"} | {
+            **payload,
+            "cold_start": kept.get("cold_start"),
+            "rounds_command": kept.get("rounds_command", kept.get("command")),
+        }
+    results.write(run.record(payload, targets(payload), {"keras-text": args.image}), args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

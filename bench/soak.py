@@ -1,0 +1,184 @@
+"""Soak: an image's server under a steady mix of valid and hostile requests plus bursts of abandoned requests.
+
+Not a timed test: it runs --seconds (default 600) of wrk at --concurrency 16 against ``serve`` with the default
+workers, sending a fixed cycle of valid requests and every hostile body of the test suite (``tests/utils/
+fuzz.py``), while a thread opens --burst connections every --abandon-every seconds that send a heavy request
+(whole, or half of its body) and close without reading the answer, then checks /ping. Worker memory (each
+worker's RSS, read in the container, and the cgroup's anonymous memory) is sampled every --sample-every
+seconds; "start" is taken after --warmup seconds of the same load, "end" after the run. Targets: no 5xx, each
+worker's RSS at the end within 10 % of its start.
+
+    .venv/chainer-mnist/bin/python bench/soak.py chainer-mnist --image byoc/chainer-mnist:bench --seconds 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+
+import soak_requests
+from harness import containers as hc
+from harness import load, models, results
+
+MEMORY_LIMIT = 0.10
+
+
+def abandon(url: str, body: bytes, content_type: str, count: int) -> int:
+    """``count`` clients send a request (half of them only half its body) and close without reading."""
+    parsed, sent = urlparse(url), 0
+    for i in range(count):
+        part = body if i % 2 == 0 else body[: len(body) // 2]
+        head = f"POST /invocations HTTP/1.1\r\nHost: {parsed.netloc}\r\nContent-Type: {content_type}\r\n"
+        head += f"Content-Length: {len(body)}\r\n\r\n"
+        try:
+            with socket.create_connection((parsed.hostname, parsed.port), timeout=5) as sock:
+                sock.sendall(head.encode() + part)
+            sent += 1
+        except OSError:
+            pass
+    return sent
+
+
+class Background(threading.Thread):
+    """Memory samples and abandoned-request bursts while wrk runs."""
+
+    def __init__(self, server: hc.Server, mix: soak_requests.Mix, args: argparse.Namespace) -> None:
+        super().__init__(daemon=True)
+        self.server, self.mix, self.args = server, mix, args
+        self.stop, self.samples, self.abandoned, self.pings = threading.Event(), [], 0, []
+
+    def run(self) -> None:
+        started = last_burst = time.monotonic()
+        while not self.stop.wait(self.args.sample_every):
+            self.samples.append(sample(self.server, time.monotonic() - started))
+            if time.monotonic() - last_burst >= self.args.abandon_every:
+                last_burst = time.monotonic()
+                self.abandoned += abandon(self.server.url, *self.mix.abandoned, self.args.burst)
+                self.pings.append(ping(self.server.url))
+
+
+def ping(url: str) -> int:
+    try:
+        return requests.get(f"{url}/ping", timeout=10).status_code
+    except requests.RequestException:
+        return 0
+
+
+def sample(server: hc.Server, at_s: float) -> dict[str, Any]:
+    snapshot = server.memory()
+    return {
+        "t_s": round(at_s, 1),
+        "workers_rss_mb": hc.workers_rss_mb(snapshot),
+        "cgroup_anon_mb": snapshot.get("cgroup_anon_mb"),
+    }
+
+
+def growth(start: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
+    before, after = start["workers_rss_mb"], end["workers_rss_mb"]
+    same = sorted(set(before) & set(after))
+    ratios = {pid: round(after[pid] / before[pid] - 1, 4) for pid in same}
+    return {
+        "per_worker": ratios,
+        "max": max(map(abs, ratios.values())) if ratios else None,
+        "restarted": sorted(set(before) ^ set(after)),
+    }
+
+
+def middle(samples: list[dict[str, Any]], fallback: dict[str, Any]) -> dict[str, Any]:
+    return samples[len(samples) // 2] if samples else fallback
+
+
+def soak(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, Any]:
+    if args.kind == "chainer-mnist":
+        model_dir = models.chainer_model(cs, args.image, args.data)
+        mix = soak_requests.chainer_mix(tmp, args.data)
+    else:
+        model_dir = models.keras_model(cs, args.image, args.knbc)
+        mix = soak_requests.keras_mix(tmp)
+    lua = load.write_script(tmp, "soak", mix.requests, count_statuses=True)
+    server = hc.start(cs, hc.ServerSpec(args.image, volumes={str(model_dir): "/opt/ml/model"}))
+    url = f"{server.url}/invocations"
+    with results.stage(f"warm-up, {args.warmup:g} s"):
+        warm = load.run(url, lua, args.concurrency, args.warmup, timeout_s=30)
+    start = sample(server, 0)
+    background = Background(server, mix, args)
+    background.start()
+    with results.stage(f"soak, {args.seconds:g} s at concurrency {args.concurrency}"):
+        main = load.run(url, lua, args.concurrency, args.seconds, timeout_s=30)
+    background.stop.set()
+    background.join()
+    end = sample(server, args.seconds)
+    logs = server.container.logs().decode(errors="replace")
+    statuses = main.get("statuses", {})
+    return {
+        "image_kind": args.kind,
+        "warmup": warm,
+        "soak": main,
+        "five_xx": sum(n for code, n in statuses.items() if code.startswith("5")),
+        "valid_share_of_cycle": mix.valid_share,
+        "cycle": [{"body": r.body.name, "content_type": r.content_type, "weight": r.weight} for r in mix.requests],
+        "abandoned": {"sent": background.abandoned, "pings_after_bursts": background.pings},
+        "memory": {
+            "start": start,
+            "end": end,
+            "growth": growth(start, end),
+            # a high-water mark reached early levels off; a leak keeps growing in the second half too
+            "growth_second_half": growth(middle(background.samples, start), end),
+            "samples": background.samples,
+        },
+        "server_log": {"tracebacks": logs.count("Traceback"), "error_lines": logs.count(" ERROR ")},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out",)}
+        | {"data": str(args.data), "knbc": str(args.knbc)},
+    }
+
+
+def soak_targets(kind: str, payload: dict[str, Any]) -> list[results.Target]:
+    run, memory = payload["soak"], payload["memory"]
+    second_half = memory["growth_second_half"]["max"]
+    note = f"second half {second_half:+.1%}; p99 {run['p99_ms']} ms over {run['requests']} requests, "
+    note += f"{payload['settings']['seconds']:g} s; {payload['abandoned']['sent']} abandoned"
+    return [
+        results.Target(f"{kind} soak: 5xx answers", payload["five_xx"], "<=", 0),
+        results.Target(
+            f"{kind} soak: worker RSS growth, start to end", memory["growth"]["max"], "<=", MEMORY_LIMIT, "", note
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("kind", choices=["chainer-mnist", "keras-text"])
+    parser.add_argument("--image", help="default: byoc/<kind>:bench")
+    parser.add_argument("--seconds", type=float, default=600)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--warmup", type=float, default=30)
+    parser.add_argument("--abandon-every", type=float, default=30, help="seconds between bursts")
+    parser.add_argument("--burst", type=int, default=32, help="abandoned requests per burst")
+    parser.add_argument("--sample-every", type=float, default=10, help="seconds between memory samples")
+    parser.add_argument("--data", type=Path, default=Path("data/mnist"))
+    parser.add_argument("--knbc", type=Path, default=Path("datasets/knbc"))
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    args.image = args.image or f"byoc/{args.kind}:bench"
+    load.wrk_path()
+    run = results.Run(f"soak_{args.kind.replace('-', '_')}")
+    with hc.Containers(run.bench) as cs, tempfile.TemporaryDirectory(prefix="soak_") as tmp:
+        payload = soak(args, cs, Path(tmp))
+    run.sample_load()
+    targets = soak_targets(args.kind, payload)
+    out = args.out or results.RESULTS_DIR / f"{run.bench}.json"
+    results.write(run.record(payload, targets, {args.kind: args.image}), out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
