@@ -253,6 +253,7 @@ bench/profile: $(VENV_DIR)/chainer-mnist/.installed data wrk bench-images bench-
 .PHONY: bench/quality
 bench/quality: $(VENV_DIR)/keras-text/.installed chive ## keras-text model quality on the KNB test split (host TensorFlow), with both baselines
 	@echo ">> keras-text quality"
+	$(call venv,keras-text)/python -m pip install -q --disable-pip-version-check --no-deps -r bench/keras_text_requirements.txt
 	$(call venv,keras-text)/python bench/keras_text_quality.py --vectors $(CHIVE_DIR) && $(BENCH_SUMMARY)
 
 .PHONY: clean

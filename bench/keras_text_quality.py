@@ -5,7 +5,7 @@ datasets/knbc/train once per seed and scores it on datasets/knbc/test. The same 
 the character 1-3-gram TF-IDF + logistic regression baseline (scikit-learn defaults, max_iter=1000, as in
 datasets/knbc/PROVENANCE.md) and the mean chiVe vector of a text's words + logistic regression (C=1): nothing
 is copied from earlier runs. The baselines need scikit-learn (bench/keras_text_requirements.txt, installed by
-`make bench/keras-text`). Defaults were chosen on a validation split of train (bench/keras_text_tuning.py).
+`make bench/quality`). Defaults were chosen on a validation split of train (bench/keras_text_tuning.py).
 
     .venv/keras-text/bin/python bench/keras_text_quality.py [--seeds 0 1 2] [--hp hidden=64 ...]
 """
@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -25,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from harness import results
 from keras_text import data, evaluation, text, vectors
 from keras_text.backend import keras
 from keras_text.text_pipeline import UNK_ID, encode
@@ -32,7 +31,7 @@ from keras_text.train import VECTORS_ENV, train
 from sm_contract.training import run_training
 
 REPO = Path(__file__).resolve().parent.parent
-TARGETS = {"mean_accuracy": 0.80, "min_accuracy": 0.78, "stretch_mean_accuracy": 0.83, "training_seconds": 180}
+MEAN_ACCURACY, MIN_ACCURACY, STRETCH_MEAN_ACCURACY, TRAINING_SECONDS = 0.80, 0.78, 0.83, 180
 MAX_WORDS = 200  # words per text for the mean-vector baseline (KNBC's longest has 134)
 
 logger = logging.getLogger("bench.keras_text_quality")
@@ -124,22 +123,33 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     accuracies = [r["accuracy"] for r in runs]
     labels = runs[0]["per_label"]
     mean_f1 = {k: round(statistics.mean(r["per_label"][k]["f1"] for r in runs), 4) for k in labels}
-    mean_accuracy = statistics.mean(accuracies)
-    slowest = max(r["training_seconds"] for r in runs)
     return {
-        "mean_accuracy": round(mean_accuracy, 4),
+        "mean_accuracy": round(statistics.mean(accuracies), 4),
         "min_accuracy": min(accuracies),
         "max_accuracy": max(accuracies),
         "mean_macro_f1": round(statistics.mean(r["macro_f1"] for r in runs), 4),
         "mean_f1_per_label": mean_f1,
-        "slowest_training_seconds": slowest,
-        "meets_targets": {
-            "mean_accuracy": mean_accuracy >= TARGETS["mean_accuracy"],
-            "min_accuracy": min(accuracies) >= TARGETS["min_accuracy"],
-            "stretch_mean_accuracy": mean_accuracy >= TARGETS["stretch_mean_accuracy"],
-            "training_seconds": slowest <= TARGETS["training_seconds"],
-        },
+        "slowest_training_seconds": max(r["training_seconds"] for r in runs),
     }
+
+
+def _targets(summary: dict[str, Any], reference: dict[str, Any], seeds: list[int]) -> list[results.Target]:
+    baselines_note = ", ".join(f"{k} {v['accuracy']}" for k, v in reference.items())
+    seeds_note = f"seeds {' '.join(map(str, seeds))}; baselines: {baselines_note}"
+    name = "keras-text test accuracy"
+    return [
+        results.Target(f"{name}, mean", summary["mean_accuracy"], ">=", MEAN_ACCURACY, "", seeds_note),
+        results.Target(f"{name}, lowest seed", summary["min_accuracy"], ">=", MIN_ACCURACY, "", ""),
+        results.Target(f"{name}, mean (stretch)", summary["mean_accuracy"], ">=", STRETCH_MEAN_ACCURACY, "", ""),
+        results.Target(
+            "keras-text training on the full train split (in process, host)",
+            summary["slowest_training_seconds"],
+            "<=",
+            TRAINING_SECONDS,
+            "s",
+            "the slowest seed",
+        ),
+    ]
 
 
 def main() -> int:
@@ -153,30 +163,24 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/keras_text_quality.json")
     args = parser.parse_args()
     overrides = dict(item.split("=", 1) for item in args.hp)
-    load_before = os.getloadavg()[0]
+    run = results.Run("keras_text_quality")
     reference = baselines(_read(args.data / "train"), _read(args.data / "test"), args.vectors)
     logger.info("baselines: %s", {k: (v["accuracy"], v["macro_f1"]) for k, v in reference.items()})
     runs = []
     for seed in args.seeds:
         runs.append(_train_once(args.data, args.vectors, {**overrides, "seed": str(seed)}))
+        run.sample_load()
         logger.info("seed %d: accuracy %.4f macro-F1 %.4f", seed, runs[-1]["accuracy"], runs[-1]["macro_f1"])
-    result = {
+    summary = _summary(runs)
+    payload = {
         "dataset": "KNBC v1.0 fixed split (train 3,767 / test 419)",
         "overrides": overrides,
-        "targets": TARGETS,
-        "summary": _summary(runs),
+        "summary": summary,
         "runs": runs,
         "baselines": reference,
-        # Other work on the machine slows training; 1-minute load averages at start and end.
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    logger.info("%s -> %s", json.dumps(result["summary"], ensure_ascii=False), args.out)
+    results.write(run.record(payload, _targets(summary, reference, args.seeds)), args.out)
+    logger.info("%s", json.dumps(summary, ensure_ascii=False))
     return 0
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import tempfile
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import docker
 import requests
+
+from harness import results
 
 REPO = Path(__file__).resolve().parent.parent
 SENTENCES = ["電波が悪い", "清水寺に行きました", "ラーメンがおいしかった", "試合に勝った", "新しい携帯を買った"]
@@ -105,13 +106,13 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=REPO / "datasets/knbc")
     parser.add_argument("--model-root", type=Path, help="an /opt/ml tree that already holds a trained model")
     parser.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="training hyperparameter")
-    parser.add_argument("--cold-starts", type=int, default=3, help="serve starts timed (the median is reported)")
+    parser.add_argument("--cold-starts", type=int, default=5, help="serve starts timed (the median is reported)")
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/keras_text_serving.json")
     args = parser.parse_args()
     client = docker.from_env(timeout=300)
-    load_before = os.getloadavg()[0]
+    run = results.Run("keras_text_serving")
     image_bytes = client.images.get(args.image).attrs["Size"]
     with tempfile.TemporaryDirectory(prefix="keras_text_serving_") as tmp:
         root = args.model_root or Path(tmp)
@@ -147,12 +148,21 @@ def main() -> int:
             "p99": round(latencies[int(0.99 * (len(latencies) - 1))], 2),
         },
         "throughput": {"concurrency": args.concurrency, "requests_per_s": round(rps, 1)},
-        # Other work on the machine skews every number above; 1-minute load averages at start and end.
-        "host": {"cpus": os.cpu_count(), "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    logger.info("%s", json.dumps(result))
+    cold_note = f"median of {len(colds)}: {result['cold_starts_s']}"
+    targets = [
+        results.Target("keras-text image size", result["image_size_mb"], "<=", 1500, "MB"),
+        results.Target("keras-text cold start to /ping 200", result["cold_start_to_ping_s"], "<=", 5, "s", cold_note),
+        results.Target(
+            "keras-text training job on the full train split (docker run IMAGE train)",
+            training_seconds,
+            "<=",
+            180,
+            "s",
+            f"{epochs} epochs, early stopping",
+        ),
+    ]
+    results.write(run.record(result, targets, {"keras-text": args.image}), args.out)
     return 0
 
 

@@ -119,18 +119,22 @@ def keras_text_serving(record: dict[str, Any]) -> list[str]:
     return [
         f"Python client (not wrk): p50 {lat['p50']} ms, p99 {lat['p99']} ms over {lat['requests']} requests; "
         f"{thr['requests_per_s']} req/s at concurrency {thr['concurrency']}; "
-        f"cold start {record['cold_start_to_ping_s']} s; "
-        f"image {record['image_size_mb']} MB; host {record.get('host')}."
+        f"cold start {record['cold_start_to_ping_s']} s (median); "
+        f"training job {record.get('training_seconds')} s ({record.get('training_epochs')} epochs); "
+        f"image {record['image_size_mb']} MB."
     ]
 
 
 def keras_text_quality(record: dict[str, Any]) -> list[str]:
-    base = record.get("baseline", {})
+    summary = record["summary"]
+    rows = [[r["seed"], r["accuracy"], r["macro_f1"], r["epochs_run"], r["training_seconds"]] for r in record["runs"]]
+    rows += [[name, b["accuracy"], b["macro_f1"], "-", "-"] for name, b in record["baselines"].items()]
+    labels = ", ".join(f"{k} {v}" for k, v in summary["mean_f1_per_label"].items())
     return [
-        f"Test accuracy {record['test_accuracy']}, macro-F1 {record['test_macro_f1']} "
-        f"(baseline {base.get('test_accuracy', base.get('accuracy'))} / "
-        f"{base.get('test_macro_f1', base.get('macro_f1'))}); "
-        f"{record['epochs_run']} epochs, {record['training_seconds']} s."
+        *_table(["model (seed)", "test accuracy", "macro-F1", "epochs", "training s"], rows),
+        "",
+        f"Mean accuracy {summary['mean_accuracy']}, mean macro-F1 {summary['mean_macro_f1']}; "
+        f"mean F1 per label: {labels}.",
     ]
 
 

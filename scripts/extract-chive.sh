@@ -9,7 +9,7 @@ out=$1
 python=${2:-$root/.venv/keras-text/bin/python}
 image=$root/containers/keras-text
 wheels=$root/build/wheels
-version=$(sed -n 's/^ja-ginza==//p' "$image/requirements-vectors.txt")
+version=$(sed -n "s/^ja-ginza==\([^ ]*\).*/\1/p" "$image/requirements-vectors.in")
 
 "$python" -m pip download --quiet --disable-pip-version-check --no-deps --dest "$wheels" \
   --require-hashes -r "$image/requirements-vectors.txt"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,10 +12,12 @@ import requests
 
 from utils.checks import serving
 from utils.containers import TrackedContainer
+from utils.data import REPO
 from utils.tfs_models import tf1_scaler, tf2_adder, write_code
 
 pytestmark = pytest.mark.container
 
+EXAMPLE = REPO / "examples/tfs-artifact"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")  # the host's, for PyPI from inside a container
 CONTAINER_CA = "/etc/ssl/certs/host-ca.crt"
 
@@ -104,3 +108,17 @@ def test_default_handling_and_named_models_without_inference_py(keras_text_image
         assert added.json() == {"predictions": [{"sum": 13.0, "double": [2.0, 2.0]}]}
         rest = requests.post(f"{url}/v1/models/scaler:predict", json={"instances": [1.0]}, timeout=30)
         assert rest.json() == {"predictions": [[3.0]]}
+
+
+def test_the_readme_example_artifact_serves(keras_text_image, docker_client, tmp_path: Path) -> None:
+    """examples/tfs-artifact, as the image README runs it: make_model.py, then `serve`, then CSV in."""
+    root = tmp_path / "opt_ml"
+    subprocess.run([sys.executable, str(EXAMPLE / "make_model.py"), str(root / "model")], check=True)
+    with serving(docker_client, keras_text_image, root, workers=1) as url:
+        answer = requests.post(
+            f"{url}/invocations", data=b"0\n100\n-40\n", headers={"Content-Type": "text/csv"}, timeout=30
+        )
+        assert answer.status_code == 200
+        assert answer.json() == [{"fahrenheit": 32.0}, {"fahrenheit": 212.0}, {"fahrenheit": -40.0}]
+        refused = requests.post(f"{url}/invocations", data=b"warm\n", headers={"Content-Type": "text/csv"}, timeout=30)
+        assert refused.status_code == 400 and "one number" in refused.json()["error"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import subprocess
 import tarfile
@@ -71,7 +72,7 @@ def test_a_failing_requirement_is_named_in_one_line(tmp_path: Path) -> None:
     assert "no-such-package-byoc==9.9.9" in message and "\n" not in message
 
 
-def test_no_requirements_file_runs_no_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pip_runs_only_for_requirements_the_environment_lacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[object] = []
 
     def run(*args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -79,7 +80,13 @@ def test_no_requirements_file_runs_no_pip(tmp_path: Path, monkeypatch: pytest.Mo
         return subprocess.CompletedProcess(args, 0, "", "")
 
     monkeypatch.setattr(user_code.subprocess, "run", run)
+    user_code.install_requirements(tmp_path, {})  # no file
+    numpy = importlib.metadata.version("numpy")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"# pinned as installed\nNumPy == {numpy}  # the image's\n\n")
     user_code.install_requirements(tmp_path, {})
-    (tmp_path / "requirements.txt").write_text("\n")
-    user_code.install_requirements(tmp_path, {})
-    assert len(calls) == 1
+    assert calls == []
+    for text in (f"numpy>={numpy}", "numpy==0.0.1", "no-such-package-byoc==1.0", f"--no-index\nnumpy=={numpy}"):
+        requirements.write_text(text)
+        user_code.install_requirements(tmp_path, {})
+    assert len(calls) == 4

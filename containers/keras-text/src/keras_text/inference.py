@@ -43,7 +43,17 @@ TOKENS, LINE, BATCHED, PROBABILITIES = "tokens", "line", "batched", "probabiliti
 
 
 class PayloadError(ValueError):
-    """The request is malformed; our server answers 400 with this message."""
+    """The request is malformed: both servers answer ``status_code`` with this message."""
+
+    status_code = 400
+
+
+class UnsupportedMediaType(PayloadError):
+    status_code = 415
+
+
+class NotAcceptable(PayloadError):
+    status_code = 406
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,7 @@ def parse_body(body: bytes, content_type: str) -> list[Line]:
         raise PayloadError(f"body is not valid UTF-8 (byte {exc.start})") from None
     kind = _media_type(content_type) or JSON
     if kind not in REQUEST_TYPES:
-        raise PayloadError(f"content type {content_type!r} is not supported; use {' or '.join(REQUEST_TYPES)}")
+        raise UnsupportedMediaType(f"content type {content_type!r} is not supported; use {' or '.join(REQUEST_TYPES)}")
     chunks = [text] if kind == JSON else [line for line in text.splitlines() if line.strip()]
     if not chunks or not chunks[0].strip():
         raise PayloadError("body is empty")
@@ -101,6 +111,10 @@ def parse_body(body: bytes, content_type: str) -> list[Line]:
             value = json.loads(chunk)
         except json.JSONDecodeError as exc:
             raise PayloadError(f"{where} is not valid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise PayloadError(f"{where} is nested too deeply") from None
+        except ValueError as exc:  # an integer literal over Python's digit limit
+            raise PayloadError(f"{where} is not usable JSON: {exc}") from None
         lines.append(_texts(value, where))
     return lines
 
@@ -153,10 +167,21 @@ def answers(
     return [grouped[n] if flags[n] else grouped[n][0] for n in sorted(grouped)]
 
 
+def answer_type(accept: str | None) -> str:
+    """The answer's media type for an Accept header: its first type we can write (JSON unless JSON lines)."""
+    for entry in (accept or "").split(","):
+        kind = _media_type(entry)
+        if kind in (JSON, JSONLINES):
+            return kind
+        if kind in ("", "*/*", "application/*"):
+            return JSON
+    raise NotAcceptable(f"accept type {accept!r} is not supported; use {' or '.join(REQUEST_TYPES)}")
+
+
 def encode_answers(results: Sequence[Any], accept: str, request_type: str) -> tuple[bytes, str]:
     """JSON lines: one result per line. JSON: the result of a JSON request, or the list of per-line results."""
     dump = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
-    if _media_type(accept) == JSONLINES:
+    if answer_type(accept) == JSONLINES:
         return "".join(dump(r) + "\n" for r in results).encode("utf-8"), JSONLINES
     single = _media_type(request_type) != JSONLINES
     return dump(results[0] if single else list(results)).encode("utf-8"), JSON
@@ -191,6 +216,7 @@ def tfs_answers(pre: Preprocessor, response: dict[str, Any]) -> list[Any]:
 
 def input_handler(data: Any, context: Any) -> str:
     """Request stream -> TF Serving REST body (``context.request_content_type`` picks the parser)."""
+    answer_type(getattr(context, "accept_header", JSON))  # a 406 before any work
     lines = parse_body(data.read(), getattr(context, "request_content_type", JSON))
     return json.dumps(tfs_request(_preprocessor(), lines))
 

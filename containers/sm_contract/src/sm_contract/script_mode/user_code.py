@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 import re
@@ -17,6 +18,7 @@ from sm_contract.errors import ConfigurationError
 logger = logging.getLogger(__name__)
 
 REQUIREMENTS = "requirements.txt"
+_EXACT_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9.+!_-]+)$")
 SCRATCH = Path(tempfile.gettempdir()) / "sm-user-code"
 
 
@@ -100,10 +102,31 @@ def unpack(archive_path: Path, target: Path) -> Path:
 _PIP_ERROR = re.compile(r"^ERROR: (.*)$")
 
 
+def satisfied(requirements: str) -> bool:
+    """Whether every line is an exact pin (``name==version``) this environment has installed: then pip, its
+    second of start-up and its index lookups are skipped. Anything else (ranges, options, URLs) goes to pip."""
+    for raw in requirements.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = _EXACT_PIN.match(line)
+        if match is None:
+            return False
+        try:
+            if importlib.metadata.version(match.group(1)) != match.group(2):
+                return False
+        except importlib.metadata.PackageNotFoundError:
+            return False
+    return True
+
+
 def install_requirements(code_dir: Path, environ: Mapping[str, str]) -> None:
     """``pip install -r requirements.txt`` when the code has one; a failure names the requirement."""
     requirements = code_dir / REQUIREMENTS
     if not requirements.is_file():
+        return
+    if satisfied(requirements.read_text(encoding="utf-8", errors="replace")):
+        logger.info("%s: every pin is installed already", requirements)
         return
     logger.info("installing %s", requirements)
     command = [sys.executable, "-m", "pip", "install", "--no-input", "--progress-bar", "off", "-r", str(requirements)]
