@@ -66,24 +66,16 @@ def server_specs(args: argparse.Namespace, model_dir: Path) -> dict[str, hc.Serv
     }
 
 
-def wrk_measure(server: hc.Server, lua: Path, concurrency: int, args: argparse.Namespace) -> dict[str, Any]:
-    """A warm-up run, then the measured one with the container's CPU time per request."""
-    url = f"{server.url}/invocations"
-    load.run(url, lua, concurrency, args.warmup)
-    cpu_before = server.cpu_seconds()
-    run = load.run(url, lua, concurrency, args.duration)
-    if cpu_before is not None and run["requests"]:
-        run["cpu_ms_per_request"] = round((server.cpu_seconds() - cpu_before) * 1e3 / run["requests"], 4)
-    return run
-
-
 def single(args: argparse.Namespace, inproc: InProcess, servers: dict[str, hc.Server], tmp: Path) -> dict:
     lua = load.write_script(tmp, "single", [load.Request(tmp / "single.json", JSON)])
     out: dict[str, Any] = {}
     for c in args.concurrency:
         print(f">> single image, concurrency {c}", flush=True)
         contenders = {"inprocess": lambda c=c: inproc.single(tmp / "single.json", c, args.duration, args.warmup)}
-        contenders |= {name: lambda s=s, c=c: wrk_measure(s, lua, c, args) for name, s in servers.items()}
+        contenders |= {
+            name: lambda s=s, c=c: load.measure_server(s, lua, c, args.warmup, args.duration)
+            for name, s in servers.items()
+        }
         runs = rounds.interleave(contenders, args.rounds)
         out[f"c{c}"] = {name: rounds.summary(r, SINGLE_KEYS) | {"runs": r} for name, r in runs.items()}
         out[f"c{c}"]["ratios"] = {

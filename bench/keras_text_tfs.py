@@ -50,16 +50,6 @@ def specs(image: str, model_dir: Path) -> dict[str, hc.ServerSpec]:
     }
 
 
-def measure(server: hc.Server, lua: Path, concurrency: int, args: argparse.Namespace) -> dict[str, Any]:
-    url = f"{server.url}/invocations"
-    load.run(url, lua, concurrency, args.warmup)
-    cpu_before = server.cpu_seconds()
-    run = load.run(url, lua, concurrency, args.duration)
-    if cpu_before is not None and run["requests"]:
-        run["cpu_ms_per_request"] = round((server.cpu_seconds() - cpu_before) * 1e3 / run["requests"], 4)
-    return run
-
-
 def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, Any]:
     model_dir = args.model_dir or models.keras_model(cs, args.image, args.knbc, args.epochs)
     servers_spec = specs(args.image, model_dir)
@@ -77,7 +67,10 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
     out: dict[str, Any] = {"answer": answers["tfs"]}
     for c in args.concurrency if args.rounds else []:
         print(f">> concurrency {c}", flush=True)
-        contenders = {name: lambda s=s, c=c: measure(s, lua, c, args) for name, s in servers.items()}
+        contenders = {
+            name: lambda s=s, c=c: load.measure_server(s, lua, c, args.warmup, args.duration)
+            for name, s in servers.items()
+        }
         runs = rounds.interleave(contenders, args.rounds)
         row = {name: rounds.summary(r, KEYS) | {"runs": r} for name, r in runs.items()}
         row["ratios_tfs_vs_builtin"] = {key: rounds.paired_ratio(runs["tfs"], runs["builtin"], key) for key in KEYS}

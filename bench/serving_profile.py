@@ -32,15 +32,6 @@ JSON = "application/json"
 KEYS = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
 
 
-def measure(server: hc.Server, lua: Path, c: int, args: argparse.Namespace) -> dict[str, Any]:
-    url = f"{server.url}/invocations"
-    load.run(url, lua, c, args.warmup)
-    before = server.cpu_seconds()
-    run = load.run(url, lua, c, args.duration)
-    run["cpu_ms_per_request"] = round((server.cpu_seconds() - before) * 1e3 / run["requests"], 4)
-    return run
-
-
 def start_variants(args: argparse.Namespace, cs: hc.Containers, model_dir: Path, tmp: Path) -> tuple[dict, dict]:
     source = serving_patches.original(args.image)
     servers, notes = {}, {}
@@ -70,7 +61,10 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
     for c in args.concurrency if args.rounds else []:
         print(f">> concurrency {c}", flush=True)
         contenders = {"inprocess": lambda c=c: inproc.single(tmp / "single.json", c, args.duration, args.warmup)}
-        contenders |= {name: lambda s=s, c=c: measure(s, lua, c, args) for name, s in servers.items()}
+        contenders |= {
+            name: lambda s=s, c=c: load.measure_server(s, lua, c, args.warmup, args.duration)
+            for name, s in servers.items()
+        }
         runs = rounds.interleave(contenders, args.rounds)
         row = {name: rounds.summary(r, KEYS) for name, r in runs.items()}
         row["cpu_vs_inprocess"] = {

@@ -157,3 +157,15 @@ def write_script(folder: Path, name: str, requests: Sequence[Request], count_sta
     path = folder / f"{name}.lua"
     path.write_text(script(requests, count_statuses))
     return path
+
+
+def measure_server(server: Any, lua: Path, concurrency: int, warmup: float, duration: float) -> dict[str, Any]:
+    """A warm-up run, then the measured one, with the server's CPU time per request (``server`` has ``url`` and
+    ``cpu_seconds()``, as :class:`harness.containers.Server` does)."""
+    url = f"{server.url}/invocations"
+    run(url, lua, concurrency, warmup)
+    cpu_before = server.cpu_seconds()
+    measured = run(url, lua, concurrency, duration)
+    if cpu_before is not None and measured["requests"]:
+        measured["cpu_ms_per_request"] = round((server.cpu_seconds() - cpu_before) * 1e3 / measured["requests"], 4)
+    return measured
