@@ -264,6 +264,7 @@ def test_a_request_whose_client_left_is_not_computed(handler: EchoHandler, live_
             + body
         )
         time.sleep(0.3)
+    time.sleep(0.5)  # the hang-up reaches the server's event loop before the model thread frees up
     handler.release.set()
     blocking.join(10)
     time.sleep(0.3)
