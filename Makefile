@@ -187,12 +187,14 @@ endpoint-down: $(VENV_DIR)/pipelines/.installed ## delete the endpoint, its conf
 # Benches run the images tagged $(BENCH_TAG) (built here, never :latest) from the chainer-mnist venv (Docker SDK,
 # NumPy, Chainer for the in-process contender); results land in bench/results/*.json and bench/results/SUMMARY.md.
 # Knobs: SOAK_SECONDS per image (the soak's default is 600; `make bench SOAK_SECONDS=120` for a shorter one),
-# BENCH_ROUNDS interleaved rounds, MULTIHOST_EPOCHS, BENCH_ARGS passed to every timed bench.
+# BENCH_ROUNDS interleaved rounds, MULTIHOST_EPOCHS (chainer-mnist) and MULTIHOST_KERAS_EPOCHS (keras-text),
+# BENCH_ARGS passed to every timed bench.
 
 BENCH_TAG        ?= bench
 SOAK_SECONDS     ?= 600
 BENCH_ROUNDS     ?= 5
 MULTIHOST_EPOCHS ?= 3
+MULTIHOST_KERAS_EPOCHS ?= 5
 BENCH_ARGS       ?=
 PY_SPY_VERSION   ?= 0.4.3
 BENCH_PY          = $(call venv,chainer-mnist)/python
@@ -231,9 +233,10 @@ bench/soak: $(VENV_DIR)/chainer-mnist/.installed data wrk bench-images ## soak o
 	$(BENCH_SUMMARY)
 
 .PHONY: bench/multihost
-bench/multihost: $(VENV_DIR)/chainer-mnist/.installed data bench-images ## chainer-mnist built-in trainer on 2 local hosts vs 1 (accuracy, time)
-	@echo ">> multi-host training, $(MULTIHOST_EPOCHS) epochs"
+bench/multihost: $(VENV_DIR)/chainer-mnist/.installed data bench-images ## both built-in trainers on 2 local hosts vs 1 (accuracy, time)
+	@echo ">> multi-host training, $(MULTIHOST_EPOCHS) epochs (chainer-mnist), $(MULTIHOST_KERAS_EPOCHS) (keras-text)"
 	$(BENCH_PY) bench/multihost.py chainer-mnist --image $(call bench_image,chainer-mnist) --epochs $(MULTIHOST_EPOCHS)
+	$(BENCH_PY) bench/multihost.py keras-text --image $(call bench_image,keras-text) --epochs $(MULTIHOST_KERAS_EPOCHS)
 	$(BENCH_SUMMARY)
 
 .PHONY: bench-tools

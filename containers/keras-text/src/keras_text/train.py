@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from keras_text import data, evaluation, inference, text, text_pipeline, vectors
+from keras_text import data, distributed, evaluation, inference, text, text_pipeline, vectors
 from keras_text import model as model_lib
 from keras_text.backend import keras, tf
 from keras_text.export import save_model
@@ -148,9 +148,23 @@ def _load_train(env: TrainingEnv) -> data.TextSet:
 
 
 def train(env: TrainingEnv, stop: StopSignal) -> None:
-    """The image's training job (called by ``sm_contract.training.run_training``)."""
+    """The image's training job (called by ``sm_contract.training.run_training``).
+
+    On several hosts every host runs it (``python -m keras_text.distributed``) with MultiWorkerMirroredStrategy:
+    each reads the full channels, tokenizes them identically and trains on its share of every batch
+    (``batch-size`` is the global batch, split among the workers); the chief (the master host) alone writes the
+    checkpoints, the outputs and the model.
+    """
+    strategy = distributed.strategy()  # before any other TensorFlow work, as MultiWorkerMirroredStrategy requires
+    chief = distributed.is_chief()
     hp = hyperparameters.parse(Hyperparameters, env.hyperparameters)
     logger.info("hyperparameters: %s", hyperparameters.as_dict(hp))
+    logger.info(
+        "%s; %d replica(s) in sync, global batch %d texts",
+        distributed.describe(),
+        strategy.num_replicas_in_sync,
+        hp.batch_size,
+    )
     logging.getLogger("gensim").setLevel(logging.WARNING)  # one INFO line per word2vec epoch otherwise
     train_set, test_set = _load_train(env), data.load_channel(env, "test", required=False)
     labels = data.label_index(train_set.labels)
@@ -174,24 +188,45 @@ def train(env: TrainingEnv, stop: StopSignal) -> None:
     train_rows, valid_rows = data.stratified_split(y, hp.validation_split, hp.seed)
 
     vocab, dim = text_model.embeddings.shape
-    network = model_lib.build(
-        vocab_size=vocab,
-        embedding_dim=dim,
-        input_len=hp.input_len,
-        hidden=hp.hidden,
-        n_labels=len(labels),
-        embeddings=text_model.embeddings,
-        trainable_embeddings=not hp.frozen(pretrained),
-        dropout=hp.dropout,
-        lstm_dropout=hp.lstm_dropout,
-        learning_rate=hp.learning_rate,
-    )
-    trainer = Trainer(env, LoopSettings(hp.epochs, hp.batch_size, hp.seed), network, store, text_model)
-    if checkpoint is not None:
-        trainer.restore(checkpoint)
+    settings: dict[str, Any] = {
+        "vocab_size": vocab,
+        "embedding_dim": dim,
+        "input_len": hp.input_len,
+        "hidden": hp.hidden,
+        "n_labels": len(labels),
+        "embeddings": text_model.embeddings,
+        "trainable_embeddings": not hp.frozen(pretrained),
+        "dropout": hp.dropout,
+        "lstm_dropout": hp.lstm_dropout,
+        "learning_rate": hp.learning_rate,
+    }
+    several = distributed.workers() > 1
+    with strategy.scope():
+        network = model_lib.build(**settings)
+        trainer = Trainer(
+            env,
+            LoopSettings(hp.epochs, hp.batch_size, hp.seed),
+            network,
+            store,
+            text_model,
+            chief=chief,
+            total=(lambda value: distributed.total(strategy, value)) if several else None,
+        )
+        if checkpoint is not None:
+            trainer.restore(checkpoint)
+    if several:
+        _same_start(strategy, trainer.epoch)
     trainer.fit(x[train_rows], y[train_rows], (x[valid_rows], y[valid_rows]), stop)
-    summary = _summarise(env, trainer, pre, test_set)
-    if env.is_master:
+    if not chief:
+        logger.info("training done; waiting for the chief to write the outputs and the model")
+        distributed.total(strategy, 0.0)  # the barrier the chief reaches once it is done (or has failed)
+        return
+    try:
+        if several:  # scoring and export without collectives: a plain copy of the trained weights
+            plain = model_lib.build(**settings)
+            plain.set_weights(network.get_weights())
+            network = plain
+        summary = _summarise(env, trainer, network, pre, test_set)
         notices = vectors.notices(_vectors_dir(env)) if text_model.kind == text_pipeline.SUDACHI else []
         save_model(
             env.paths.model_dir,
@@ -203,17 +238,34 @@ def train(env: TrainingEnv, stop: StopSignal) -> None:
             summary,
             notices,
         )
+    finally:
+        if several:  # the other workers' processes (and TensorFlow's cluster) stay up until the chief is done
+            distributed.total(strategy, 0.0)
+
+
+def _same_start(strategy: Any, epoch: int) -> None:
+    """Every worker must start at the same epoch, or their collectives would never meet: a checkpoint (SageMaker
+    restores the job's checkpoint location on every host) present on some hosts only fails the job instead."""
+    if distributed.total(strategy, float(epoch)) != epoch * distributed.workers():
+        raise ConfigurationError(
+            f"this worker resumes at epoch {epoch} but another worker does not: every host needs the same "
+            "checkpoint (or none) in /opt/ml/checkpoints"
+        )
 
 
 def _summarise(
-    env: TrainingEnv, trainer: Trainer, pre: inference.Preprocessor, test_set: data.TextSet | None
+    env: TrainingEnv,
+    trainer: Trainer,
+    network: keras.Model,
+    pre: inference.Preprocessor,
+    test_set: data.TextSet | None,
 ) -> dict[str, Any]:
     rows = trainer.history.rows
     _write_history_csv(output_file(env.paths, "history.csv"), rows)
     summary: dict[str, Any] = {"epochs_run": len(rows), "best_val_accuracy": trainer.best_accuracy}
     if test_set is not None:
         y_true = data.encode_labels(test_set.labels, pre.labels, "channel 'test'")
-        probabilities = trainer.model.predict(pre.encode(test_set.texts), batch_size=EVAL_BATCH, verbose=0)
+        probabilities = network.predict(pre.encode(test_set.texts), batch_size=EVAL_BATCH, verbose=0)
         result = evaluation.report(y_true, probabilities.argmax(axis=1), pre.labels)
         write_json(output_file(env.paths, "test_metrics.json"), result)
         evaluation.plot_confusion(result, output_file(env.paths, "confusion_matrix.png"))

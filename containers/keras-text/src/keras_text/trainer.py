@@ -1,16 +1,22 @@
-"""The training loop: one ``fit`` per epoch, early stopping with best-weights restore, checkpoints of all of it."""
+"""The training loop: one ``fit`` per epoch, early stopping with best-weights restore, checkpoints of all of it.
+
+On several workers (MultiWorkerMirroredStrategy) ``fit`` and ``evaluate`` are collectives: every worker runs the
+same epochs, sees the same validation result (the strategy reduces it) and so stops early at the same epoch;
+SIGTERM ends the run at the end of an epoch that all workers agree on, never in the middle of one.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from keras_text import text
+from keras_text import distributed, text
 from keras_text.backend import keras
 from sm_contract.checkpoints import Checkpoint, CheckpointStore
 from sm_contract.environment import TrainingEnv
@@ -59,10 +65,15 @@ class Trainer:
         text_model: text.TextModel,
         *,
         chief: bool = True,
+        total: Callable[[float], float] | None = None,
     ) -> None:
+        """``total``: on several workers, the sum of a value over all of them (a collective, see distributed)."""
         self.env, self.settings, self.model, self.store, self.text_model = env, settings, model, store, text_model
         self.chief = chief  # several workers (MultiWorkerMirroredStrategy): only the chief writes checkpoints
-        self.history = MetricsHistory(output_file(env.paths, "history.json"))
+        self.total = total
+        # The chief's history and curves are the job's; the other workers keep theirs in a scratch folder.
+        self.outputs = env.paths if chief else distributed.scratch_paths()
+        self.history = MetricsHistory(output_file(self.outputs, "history.json"))
         self.epoch = 1  # the next epoch to run
         self.best_accuracy, self.wait = -1.0, 0
         self.best_weights: list[np.ndarray] = model.get_weights()
@@ -106,6 +117,7 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------------------
     def run_epoch(self, x: np.ndarray, y: np.ndarray, valid: tuple[np.ndarray, np.ndarray], stop: StopSignal) -> None:
+        # The same order on every worker: the strategy splits each batch of `batch_size` texts among them.
         order = np.random.RandomState([self.settings.seed, self.epoch]).permutation(len(y))
         check = StopCheck(stop)
         started = time.perf_counter()
@@ -116,7 +128,7 @@ class Trainer:
             epochs=1,
             shuffle=False,
             verbose=0,
-            callbacks=[check],
+            callbacks=[check] if self.total is None else [],  # several workers: stop between epochs only
         )
         seconds = time.perf_counter() - started
         if check.interrupted:
@@ -134,6 +146,11 @@ class Trainer:
         self._early_stopping(metrics.get("val_accuracy"))
         self.epoch += 1
         self.save_checkpoint()
+        if self.total is not None and self.total(1.0 if stop.requested else 0.0) > 0:
+            raise TrainingInterrupted(
+                f"stopped after epoch {self.epoch - 1}; checkpoint saved in {self.store.directory}, a new job with "
+                "the same checkpoint location resumes at the next epoch"
+            )
 
     def _early_stopping(self, accuracy: float | None) -> None:
         if accuracy is None or accuracy > self.best_accuracy:
@@ -143,7 +160,7 @@ class Trainer:
             self.wait += 1
 
     def fit(self, x: np.ndarray, y: np.ndarray, valid: tuple[np.ndarray, np.ndarray], stop: StopSignal) -> None:
-        with self.history.curves_on_exit(output_file(self.env.paths, "training_curves.png"), CURVE_PANELS):
+        with self.history.curves_on_exit(output_file(self.outputs, "training_curves.png"), CURVE_PANELS):
             while self.epoch <= self.settings.epochs and self.wait < PATIENCE:
                 self.run_epoch(x, y, valid, stop)
         if self.wait >= PATIENCE:
