@@ -147,7 +147,7 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
     payload = {"single": single(args, inproc, servers, tmp), "batch": batch(args, inproc, servers, tmp, images, labels)}
     size_mb = round(cs.client.images.get(args.image).attrs["Size"] / 1e6, 1)
     settings = {"workers": args.workers, "blas_threads_per_worker": threads, "duration_s": args.duration}
-    settings |= {"warmup_s": args.warmup, "rounds": args.rounds, "model_dir": str(model_dir)}
+    settings |= {"warmup_s": args.warmup, "rounds": args.rounds, "model_dir": results.shown(model_dir)}
     return payload | {"cold_start": cold, "image_size_mb": size_mb, "settings": settings}
 
 

@@ -131,6 +131,9 @@ def main() -> int:
         colds.append(cold)
         try:
             _latencies(url, 20)  # warm the connection and both workers
+            answers = {
+                text: requests.post(f"{url}/invocations", json={"q": text}, timeout=30).json() for text in SENTENCES
+            }
             latencies = sorted(_latencies(url, args.requests))
             rps = _throughput(url, args.requests * 2, args.concurrency)
         finally:
@@ -148,6 +151,7 @@ def main() -> int:
             "p99": round(latencies[int(0.99 * (len(latencies) - 1))], 2),
         },
         "throughput": {"concurrency": args.concurrency, "requests_per_s": round(rps, 1)},
+        "answers": answers,  # what the trained model says, for the READMEs
     }
     cold_note = f"median of {len(colds)}: {result['cold_starts_s']}"
     targets = [

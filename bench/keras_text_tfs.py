@@ -78,7 +78,7 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
     if args.py_spy:
         out["py_spy_c1"] = {name: spy(args, s, lua, tmp) for name, s in servers.items()}
     settings = {"duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds, "text": args.text}
-    return out | {"cold_start": cold, "settings": settings | {"model_dir": str(model_dir)}}
+    return out | {"cold_start": cold, "settings": settings | {"model_dir": results.shown(model_dir)}}
 
 
 def spy(args: argparse.Namespace, server: hc.Server, lua: Path, tmp: Path) -> dict[str, Any]:

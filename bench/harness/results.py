@@ -116,3 +116,10 @@ def stage(name: str) -> Iterator[None]:
     print(f">> {name}", flush=True)
     yield
     print(f"   {name}: {(dt.datetime.now() - started).total_seconds():.1f} s", flush=True)
+
+
+def shown(path: Path) -> str:
+    """A path as a result file records it: relative to the repository when inside it (no machine paths)."""
+    repo = RESULTS_DIR.parents[1]
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(repo)) if resolved.is_relative_to(repo) else str(path)
