@@ -72,10 +72,7 @@ def single(args: argparse.Namespace, inproc: InProcess, servers: dict[str, hc.Se
     for c in args.concurrency:
         print(f">> single image, concurrency {c}", flush=True)
         contenders = {"inprocess": lambda c=c: inproc.single(tmp / "single.json", c, args.duration, args.warmup)}
-        contenders |= {
-            name: lambda s=s, c=c: load.measure_server(s, lua, c, args.warmup, args.duration)
-            for name, s in servers.items()
-        }
+        contenders |= load.server_contenders(servers, lua, c, args.warmup, args.duration)
         runs = rounds.interleave(contenders, args.rounds)
         out[f"c{c}"] = {name: rounds.summary(r, SINGLE_KEYS) | {"runs": r} for name, r in runs.items()}
         out[f"c{c}"]["ratios"] = {

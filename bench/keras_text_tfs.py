@@ -67,10 +67,7 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
     out: dict[str, Any] = {"answer": answers["tfs"]}
     for c in args.concurrency if args.rounds else []:
         print(f">> concurrency {c}", flush=True)
-        contenders = {
-            name: lambda s=s, c=c: load.measure_server(s, lua, c, args.warmup, args.duration)
-            for name, s in servers.items()
-        }
+        contenders = load.server_contenders(servers, lua, c, args.warmup, args.duration)
         runs = rounds.interleave(contenders, args.rounds)
         row = {name: rounds.summary(r, KEYS) | {"runs": r} for name, r in runs.items()}
         row["ratios_tfs_vs_builtin"] = {key: rounds.paired_ratio(runs["tfs"], runs["builtin"], key) for key in KEYS}

@@ -61,10 +61,7 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
     for c in args.concurrency if args.rounds else []:
         print(f">> concurrency {c}", flush=True)
         contenders = {"inprocess": lambda c=c: inproc.single(tmp / "single.json", c, args.duration, args.warmup)}
-        contenders |= {
-            name: lambda s=s, c=c: load.measure_server(s, lua, c, args.warmup, args.duration)
-            for name, s in servers.items()
-        }
+        contenders |= load.server_contenders(servers, lua, c, args.warmup, args.duration)
         runs = rounds.interleave(contenders, args.rounds)
         row = {name: rounds.summary(r, KEYS) for name, r in runs.items()}
         row["cpu_vs_inprocess"] = {

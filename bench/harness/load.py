@@ -169,3 +169,12 @@ def measure_server(server: Any, lua: Path, concurrency: int, warmup: float, dura
     if cpu_before is not None and measured["requests"]:
         measured["cpu_ms_per_request"] = round((server.cpu_seconds() - cpu_before) * 1e3 / measured["requests"], 4)
     return measured
+
+
+def server_contenders(
+    servers: Mapping[str, Any], lua: Path, concurrency: int, warmup: float, duration: float
+) -> dict[str, Any]:
+    """One :func:`measure_server` call per server, as contenders for :func:`harness.rounds.interleave`."""
+    return {
+        name: lambda s=server: measure_server(s, lua, concurrency, warmup, duration) for name, server in servers.items()
+    }
