@@ -148,5 +148,5 @@ class LoadGenerator:
     def failures(self, since: float = 0.0) -> list[Outcome]:
         return [o for o in self.outcomes if o.error and o.at >= since]
 
-    def labels(self, since: float = 0.0) -> set[int]:
-        return {o.label for o in self.outcomes if not o.error and o.at >= since}
+    def labels(self, since: float = 0.0, until: float = float("inf")) -> set[int]:
+        return {o.label for o in self.outcomes if not o.error and since <= o.at < until}
