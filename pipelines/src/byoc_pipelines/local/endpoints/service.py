@@ -8,6 +8,7 @@ caller's ``describe_model`` (SDK local mode's, through :class:`byoc_pipelines.lo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -68,6 +69,7 @@ class Endpoints:
         docker: Any = None,
     ) -> None:
         self.describe_model, self.region, self.account = describe_model, region, account
+        self._own_docker = docker is None
         self.ctx = Context(
             docker or docker_client(),
             dict(labels or {}),
@@ -272,16 +274,20 @@ class Endpoints:
     def close(self) -> None:
         """Delete every endpoint (their containers drained and stopped) and stop the health checks."""
         self.monitor.stop()
-        threads = [
-            threading.Thread(target=self._delete_endpoint, args=({"EndpointName": endpoint.name},), daemon=True)
-            for endpoint in self.endpoints()
-        ]
+
+        def delete(name: str) -> None:
+            with contextlib.suppress(ClientError):  # deleted meanwhile
+                self._delete_endpoint({"EndpointName": name})
+
+        threads = [threading.Thread(target=delete, args=(e.name,), daemon=True) for e in self.endpoints()]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         if self._front is not None:
             self._front.close()
+        if self._own_docker:
+            self.ctx.docker.close()
 
 
 def retained(endpoint: Endpoint, config: Mapping[str, Any], request: Mapping[str, Any]) -> dict[str, Any]:
