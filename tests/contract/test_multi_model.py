@@ -148,6 +148,18 @@ def test_settings_from_the_environment(tmp_path: Path) -> None:
     assert enabled({"SAGEMAKER_MULTI_MODEL": "true"}) and not enabled({})
 
 
+def test_the_multi_model_layout_switches_it_on_too(tmp_path: Path) -> None:
+    """SageMaker's multi-model layout: models under /opt/ml/models, nothing in /opt/ml/model."""
+    environ = {"SAGEMAKER_BASE_DIR": str(tmp_path)}
+    assert not enabled(environ)
+    (tmp_path / "models" / "a" / "model").mkdir(parents=True)
+    assert enabled(environ)
+    (tmp_path / "model").mkdir()
+    assert enabled(environ)  # an empty /opt/ml/model is no single model
+    (tmp_path / "model" / "model.npz").write_bytes(b"weights")
+    assert not enabled(environ)  # a single model wins over a stray models folder
+
+
 def test_one_worker_holds_the_models() -> None:
     environ = {"SAGEMAKER_MODEL_SERVER_WORKERS": "4"}
     one_worker(environ)

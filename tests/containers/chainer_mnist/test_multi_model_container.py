@@ -1,4 +1,4 @@
-"""`docker run IMAGE serve` as a multi-model container (SAGEMAKER_MULTI_MODEL=true): the /models API."""
+"""`docker run IMAGE serve` as a multi-model container (models under /opt/ml/models): the /models API."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ def test_models_api(chainer_mnist_image: str, container_factory: type, tmp_path:
     folders = make_label_models(chainer_mnist_image, tmp_path / "models", [2, 5, 8])
     one_model = sum(p.stat().st_size for p in folders[2].iterdir())
     server = container_factory(chainer_mnist_image)  # type: ignore[operator]
-    server.run(
+    server.run(  # no SAGEMAKER_MULTI_MODEL: the /opt/ml/models layout is enough (the endpoint tests set it)
         "serve",
-        environment={"SAGEMAKER_MULTI_MODEL": "true", "MODEL_SERVER_MODELS_MEMORY_BYTES": str(int(2.5 * one_model))},
+        environment={"MODEL_SERVER_MODELS_MEMORY_BYTES": str(int(2.5 * one_model))},
         volumes={str(tmp_path / "models"): {"bind": "/opt/ml/models", "mode": "ro"}},
         ports={"8080/tcp": ("127.0.0.1", None)},
     )

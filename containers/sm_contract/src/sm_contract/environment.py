@@ -289,7 +289,8 @@ class ServingEnv:
 
 
 # Multi-model endpoints. SageMaker sets SAGEMAKER_MULTI_MODEL=true in a container of a model with Mode MultiModel
-# (AWS's TF Serving and inference-toolkit containers switch on it; the DG does not list it). The budget is ours.
+# (AWS's TF Serving and inference-toolkit containers switch on it; the DG does not list it, so the layout counts
+# too: models under /opt/ml/models and none in /opt/ml/model). The budget is ours.
 MULTI_MODEL_VAR = "SAGEMAKER_MULTI_MODEL"
 MODELS_MEMORY_VAR = "MODEL_SERVER_MODELS_MEMORY_BYTES"
 
@@ -303,8 +304,10 @@ class MultiModelSettings:
 
 
 def multi_model_settings(environ: Mapping[str, str], cgroup_root: Path = Path("/sys/fs/cgroup")) -> MultiModelSettings:
-    """From the environment; without a budget, half the memory the container may use (cgroup limit or RAM)."""
-    enabled = environ.get(MULTI_MODEL_VAR, "").strip().lower() == "true"
+    """From the environment and /opt/ml; without a budget, half the memory the container may use."""
+    paths = _paths(environ)
+    laid_out = (paths.base / "models").is_dir() and not (paths.model_dir.is_dir() and any(paths.model_dir.iterdir()))
+    enabled = environ.get(MULTI_MODEL_VAR, "").strip().lower() == "true" or laid_out
     return MultiModelSettings(enabled, _positive_int(environ, MODELS_MEMORY_VAR, _memory_limit(cgroup_root) // 2))
 
 

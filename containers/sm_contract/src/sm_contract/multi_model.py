@@ -13,8 +13,9 @@ contract for multi-model endpoints"):
 ``POST /models/{name}/invoke``  the model's answer, exactly as ``/invocations`` gives it; 404 when not loaded
 =============================  ==========================================================================
 
-The container runs this way when SageMaker sets ``SAGEMAKER_MULTI_MODEL=true`` (see
-:func:`sm_contract.environment.multi_model_settings`); the image declares it can with the label
+The container runs this way when SageMaker sets ``SAGEMAKER_MULTI_MODEL=true``, or when ``/opt/ml/models`` exists
+and ``/opt/ml/model`` holds nothing (see :func:`sm_contract.environment.multi_model_settings`); the image declares
+it can with the label
 ``com.amazonaws.sagemaker.capabilities.multi-models=true``. Each model is the image's own loader (or the user's
 module) pointed at ``url`` instead of ``/opt/ml/model``. What a model costs is our reading, as AWS leaves it to
 the container: the bytes of its files, counted against ``MODEL_SERVER_MODELS_MEMORY_BYTES`` (default half the
