@@ -106,13 +106,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, json.dumps(answer, default=_json_default).encode(), {"Content-Type": content_type})
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the standard library's backlog of 5 refuses connections under a load generator
+    daemon_threads = True
+
+
 class Front:
     """The HTTP server of an :class:`Endpoints`, on a free loopback port; ``url`` for boto3's ``endpoint_url``."""
 
     def __init__(self, endpoints: Endpoints, host: str = "127.0.0.1", port: int = 0) -> None:
         handler = type("Handler", (_Handler,), {"endpoints": endpoints})
-        self.server = ThreadingHTTPServer((host, port), handler)
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), handler)
         self.url = f"http://{host}:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, name="endpoints-http", daemon=True)
         self._thread.start()

@@ -164,6 +164,13 @@ class Instance:
             self.in_flight -= 1
             self._cond.notify_all()
 
+    def unreachable(self) -> None:
+        """Its container refused a connection: out of routing until a health check passes again."""
+        with self._cond:
+            if self.state == "InService":
+                self.state = "Unhealthy"
+                logger.warning("instance %s refused a connection: out of routing", self.name)
+
     def set_health(self, healthy: bool) -> None:
         """After a health check: two failures in a row take the instance out of routing, a pass puts it back."""
         with self._cond:

@@ -90,9 +90,8 @@ class Runtime:
             variant, instance = endpoint.route(request.get("TargetVariant"), prefer)
             try:
                 return self._forward(endpoint, variant, instance, request)
-            except Unreachable:
-                instance.set_health(False)  # the container went away: out of routing after a second failure
-                instance.set_health(False)
+            except Unreachable:  # nothing was sent: another instance may take it
+                instance.unreachable()
                 if attempt == self.attempts - 1:
                     raise client_error(
                         "ServiceUnavailable", f"no instance of {name} could be reached", OPERATION
