@@ -187,6 +187,8 @@ class Instance:
         with self._cond:
             self.state = "Draining"
             self._cond.wait_for(lambda: self.in_flight == 0, timeout=drain_timeout_s)
+        if self.pool is not None:
+            self.pool.close()  # idle keep-alive connections would hold the server's graceful shutdown
         if self.container is not None:
             with contextlib.suppress(docker.errors.DockerException):
                 self.container.stop(timeout=STOP_TIMEOUT_S)
@@ -194,8 +196,6 @@ class Instance:
                 self.save_logs(log_dir)
             with contextlib.suppress(docker.errors.DockerException):
                 self.container.remove(force=True)
-        if self.pool is not None:
-            self.pool.close()
         with self._cond:
             self.state = "Stopped"
 
