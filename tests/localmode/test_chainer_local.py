@@ -53,7 +53,7 @@ def test_train_model_endpoint_and_transform(
 
     runner.call("CreateModel", sm.model("mnist-model", chainer_mnist_image, artifact))
     runner.call("CreateEndpointConfig", sm.endpoint_config("mnist-config", "mnist-model"))
-    local_mode.sagemaker_client.create_endpoint(EndpointName="mnist-endpoint", EndpointConfigName="mnist-config")
+    runner.call("CreateEndpoint", {"EndpointName": "mnist-endpoint", "EndpointConfigName": "mnist-config"})
     assert local_mode.wait_for_endpoint("mnist-endpoint")["EndpointStatus"] == "InService"
     test_images = np.load(mnist_dir / "transform" / "test.npy")
     response = local_mode.sagemaker_runtime_client.invoke_endpoint(
@@ -64,7 +64,7 @@ def test_train_model_endpoint_and_transform(
     )
     predictions = json.loads(response["Body"].read())["predictions"]
     assert len(predictions) == 5 and all(0 <= p["label"] <= 9 for p in predictions)
-    local_mode.sagemaker_client.delete_endpoint(EndpointName="mnist-endpoint")
+    runner.call("DeleteEndpoint", {"EndpointName": "mnist-endpoint"})
 
     # The tutorial's transform: the whole test.npy in one request (SplitType None), one label per output line.
     transform_input = tmp_path / "transform"

@@ -86,7 +86,7 @@ def test_script_on_two_hosts_then_endpoint_and_transform_through_its_module(
     )
     probabilities = np.array(json.loads(answer["Body"].read())["predictions"])  # the script's output_fn
     assert probabilities.shape == (3, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
-    local_mode.sagemaker_client.delete_endpoint(EndpointName="script-endpoint")
+    runner.call("DeleteEndpoint", {"EndpointName": "script-endpoint"})
 
     # The tutorial's transform: test.npy whole (input_fn reads .npy), one label per line (output_fn, text/csv).
     (tmp_path / "transform").mkdir()

@@ -47,7 +47,7 @@ def test_train_endpoint_and_transform(
     assert {item["label"] for item in ranked} == LABELS
     probabilities = [item["prob"] for item in ranked]
     assert probabilities == sorted(probabilities, reverse=True) and abs(sum(probabilities) - 1) < 1e-3
-    local_mode.sagemaker_client.delete_endpoint(EndpointName="knbc-endpoint")
+    runner.call("DeleteEndpoint", {"EndpointName": "knbc-endpoint"})
 
     queries = ["電波が悪い", "ラーメンが美味しい", "金閣寺に行った"]
     (tmp_path / "batch").mkdir()

@@ -56,7 +56,7 @@ def test_the_script_on_two_hosts_then_its_model_on_an_endpoint(
     )
     ranked = json.loads(response["Body"].read())
     assert {item["label"] for item in ranked} == LABELS
-    local_mode.sagemaker_client.delete_endpoint(EndpointName="article-endpoint")
+    runner.call("DeleteEndpoint", {"EndpointName": "article-endpoint"})
 
 
 def test_the_script_on_one_host(runner: LocalModeRunner, keras_text_image: str, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from sm_contract import log_config, server
+from sm_contract import log_config, multi_model, server
 from sm_contract.environment import SUBMIT_DIR_PARAM, ServingEnv, TrainingEnv
 from sm_contract.errors import ContractError, ModelLoadError
 from sm_contract.script_mode import Framework, run_builtin, run_user_script, user_module
@@ -66,11 +66,16 @@ class Image:
         return None
 
     def app(self) -> Starlette:
-        """The app of one uvicorn worker: the user's module when the model names one, else the built-in model."""
+        """The app of one uvicorn worker: the user's module when the model names one, else the built-in model;
+        with ``SAGEMAKER_MULTI_MODEL=true`` either one per model of the /models API (the image's routes serve a
+        single model, so they are left out)."""
         if ServingEnv.from_environ().script is not None:
-            return server.app_from_environ(
-                functools.partial(user_module.UserModuleHandler.load, defaults=self.defaults())
-            )
+            user_loader = functools.partial(user_module.UserModuleHandler.load, defaults=self.defaults())
+            if multi_model.enabled():
+                return multi_model.app_from_environ(user_loader)
+            return server.app_from_environ(user_loader)
+        if multi_model.enabled():
+            return multi_model.app_from_environ(resolve(self.loader))
         return server.app_from_environ(resolve(self.loader), routes=resolve(self.routes) if self.routes else ())
 
     def defaults(self) -> dict[str, Callable[..., Any]]:
@@ -85,6 +90,8 @@ class Image:
 
     def serve(self) -> None:
         os.environ.update(self.serve_environment)
+        if multi_model.enabled():
+            multi_model.one_worker(os.environ)
         env = ServingEnv.from_environ()
         log_config.configure(env.log_level)
         try:  # once, before the workers start

@@ -286,3 +286,44 @@ class ServingEnv:
             log_level=env.get(LOG_LEVEL_VAR, DEFAULT_LOG_LEVEL),
             environ=env,
         )
+
+
+# Multi-model endpoints. SageMaker sets SAGEMAKER_MULTI_MODEL=true in a container of a model with Mode MultiModel
+# (AWS's TF Serving and inference-toolkit containers switch on it; the DG does not list it, so the layout counts
+# too: models under /opt/ml/models and none in /opt/ml/model). The budget is ours.
+MULTI_MODEL_VAR = "SAGEMAKER_MULTI_MODEL"
+MODELS_MEMORY_VAR = "MODEL_SERVER_MODELS_MEMORY_BYTES"
+
+
+@dataclass(frozen=True)
+class MultiModelSettings:
+    """Whether the container serves many models (the /models API), and the bytes of models it may hold."""
+
+    enabled: bool
+    memory_bytes: int
+
+
+def multi_model_settings(environ: Mapping[str, str], cgroup_root: Path = Path("/sys/fs/cgroup")) -> MultiModelSettings:
+    """From the environment and /opt/ml; without a budget, half the memory the container may use."""
+    paths = _paths(environ)
+    laid_out = (paths.base / "models").is_dir() and not (paths.model_dir.is_dir() and any(paths.model_dir.iterdir()))
+    enabled = environ.get(MULTI_MODEL_VAR, "").strip().lower() == "true" or laid_out
+    return MultiModelSettings(enabled, _positive_int(environ, MODELS_MEMORY_VAR, _memory_limit(cgroup_root) // 2))
+
+
+def _memory_limit(root: Path) -> int:
+    """cgroup v2 ``memory.max``, v1 ``memory.limit_in_bytes``, else the machine's RAM (``/proc/meminfo``)."""
+    for path in (root / "memory.max", root / "memory" / "memory.limit_in_bytes"):
+        try:
+            raw = path.read_text().strip()
+        except OSError:
+            continue
+        if raw.isdigit() and int(raw) < 1 << 60:  # v1 writes a huge number for "no limit"
+            return int(raw)
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 1 << 30

@@ -285,3 +285,9 @@ async def _invoke(request: Request, env: ServingEnv) -> Response:
     except Exception:  # a server fault, never the client's: 500 with the traceback in the log
         logger.exception("invocation failed")
         return JSONResponse({"error": "internal server error", "detail": "see the server log"}, status_code=500)
+
+
+async def invoke_handler(request: Request, env: ServingEnv, handler: ModelHandler) -> Response:
+    """``/invocations``'s whole path for a handler the route chose (``/models/{name}/invoke``, multi_model.py)."""
+    request.state.handler = handler
+    return await _invoke(request, env)

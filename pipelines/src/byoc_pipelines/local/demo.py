@@ -110,7 +110,7 @@ def keras_text(options: DemoOptions, run: Path, progress: Progress) -> tuple[lis
             raise JobFailedError(f"endpoint demo-knbc is {status}, not InService")
         progress.step(KERAS, "endpoint demo-knbc InService")
         answers = _ask(lm, progress)
-        lm.sagemaker_client.delete_endpoint(EndpointName="demo-knbc")
+        runner.call("DeleteEndpoint", {"EndpointName": "demo-knbc"})
         progress.step(KERAS, "endpoint demo-knbc deleted")
     return answers, artifacts.training_artifacts(artifact, run / "pictures" / KERAS)
 

@@ -35,6 +35,9 @@ from byoc_pipelines.sagemaker.script_mode import Script, sourcedir_tarball
 logger = logging.getLogger(__name__)
 
 JAPANESE_QUERY = {"q": "電波が悪い"}
+# Between DescribeEndpoint polls: the definition's 30 polls then cover the 4 minutes a container has to pass
+# /ping (local endpoints, as AWS, come up in the background; a loaded machine starts keras-text slowly).
+LOCAL_ENDPOINT_WAIT_S = 8
 
 
 @dataclass(frozen=True)
@@ -122,14 +125,14 @@ def execution_input(spec: LocalRun, config: PipelineConfig, name: str) -> dict[s
     )
 
 
-def _ask_endpoint(local_mode: LocalMode, output: Mapping[str, Any], progress: Progress, stage: str) -> Any:
+def _ask_endpoint(runner: LocalModeRunner, output: Mapping[str, Any], progress: Progress, stage: str) -> Any:
     endpoint_name = output["names"]["endpoint"]
     try:
-        answer = endpoint.invoke(local_mode.sagemaker_runtime_client, endpoint_name, JAPANESE_QUERY)
+        answer = endpoint.invoke(runner.local_mode.sagemaker_runtime_client, endpoint_name, JAPANESE_QUERY)
         query, top = json.dumps(JAPANESE_QUERY, ensure_ascii=False), json.dumps(answer[:3], ensure_ascii=False)
         progress.step(stage, f"endpoint {endpoint_name} answers {query}: {top}")
     finally:
-        local_mode.sagemaker_client.delete_endpoint(EndpointName=endpoint_name)
+        runner.call("DeleteEndpoint", {"EndpointName": endpoint_name})
         progress.step(stage, f"endpoint {endpoint_name} deleted")
     return answer
 
@@ -137,7 +140,7 @@ def _ask_endpoint(local_mode: LocalMode, output: Mapping[str, Any], progress: Pr
 def run(spec: LocalRun, progress: Progress) -> LocalOutcome:
     """Stage data, execute the definition with real containers, then check the result."""
     name = spec.execution_name or time.strftime("local-%Y%m%d-%H%M%S")
-    config = replace(spec.config, endpoint_wait_seconds=1)
+    config = replace(spec.config, endpoint_wait_seconds=LOCAL_ENDPOINT_WAIT_S)
     definition = defs.build(spec.definition, config)
     given = execution_input(spec, config, name)
     s3 = S3Folder(spec.root / "s3")
@@ -163,5 +166,5 @@ def run(spec: LocalRun, progress: Progress) -> LocalOutcome:
             accuracy = chainer_accuracy(s3, output, spec.data / "test_labels.npy")
             progress.step(spec.stage, f"batch transform of test.npy: accuracy {accuracy:.4f}")
             return LocalOutcome(described["status"], seconds, output, s3, accuracy=accuracy)
-        answer = _ask_endpoint(local_mode, output, progress, spec.stage)
+        answer = _ask_endpoint(runner, output, progress, spec.stage)
     return LocalOutcome(described["status"], seconds, output, s3, answer=answer)

@@ -5,7 +5,8 @@ take, ``file://`` channels). :class:`LocalModeRunner` adds what the SDK's client
 ``s3://`` URIs served from an :class:`S3Folder`, script-mode code handed over as local mode wants it
 (:mod:`byoc_pipelines.local.code`), training output laid out as on AWS (``<S3OutputPath>/<job>/output/model.tar.gz``),
 ARNs in the create answers, and a failed training job that ends ``Failed`` with the container's reason instead
-of an exception.
+of an exception. Endpoint operations (configs, endpoints, updates, InvokeEndpoint) go to the run's local
+endpoints (:mod:`byoc_pipelines.local.endpoints`), never to the SDK's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from botocore import xform_name
 
 from byoc_pipelines.local import code
+from byoc_pipelines.local.endpoints import OPERATIONS as ENDPOINT_OPERATIONS
 from byoc_pipelines.local.s3 import S3Folder
 from byoc_pipelines.local.session import LocalMode
 from byoc_pipelines.sagemaker.runner import jsonable
@@ -30,8 +32,6 @@ _TRAINING_DROPPED = ("RoleArn", "StoppingCondition", "CheckpointConfig", "Enable
 _ARN_OF = {
     "CreateTrainingJob": ("TrainingJobArn", "training-job", "TrainingJobName"),
     "CreateModel": ("ModelArn", "model", "ModelName"),
-    "CreateEndpointConfig": ("EndpointConfigArn", "endpoint-config", "EndpointConfigName"),
-    "CreateEndpoint": ("EndpointArn", "endpoint", "EndpointName"),
     "CreateTransformJob": ("TransformJobArn", "transform-job", "TransformJobName"),
 }
 
@@ -59,9 +59,6 @@ def to_local(operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
     elif operation == "CreateModel":
         local.pop("ExecutionRoleArn", None)
         local["PrimaryContainer"].setdefault("Environment", {})  # the local client reads it unconditionally
-    elif operation == "CreateEndpointConfig":
-        for variant in local["ProductionVariants"]:
-            variant["InstanceType"] = LOCAL_INSTANCE
     elif operation == "CreateTransformJob":
         local["TransformResources"]["InstanceType"] = LOCAL_INSTANCE
     return local
@@ -93,6 +90,8 @@ class LocalModeRunner:
     def call(self, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
         local: dict[str, Any] = self.s3.to_files(dict(request)) if self.s3 else copy.deepcopy(dict(request))
         answer: Mapping[str, Any] | None
+        if operation in ENDPOINT_OPERATIONS:  # every endpoint is ours, never the SDK's (local/endpoints)
+            return self._endpoint_call(operation, local)
         if operation == "DescribeTrainingJob":
             answer = self._describe_training_job(local["TrainingJobName"])
         elif operation == "CreateTrainingJob":
@@ -109,6 +108,13 @@ class LocalModeRunner:
         if answer is None and operation in _ARN_OF:
             key, kind, name_key = _ARN_OF[operation]
             answer = {key: f"arn:aws:sagemaker:{self.local_mode.region}:{self.account}:{kind}/{local[name_key]}"}
+        result = jsonable(answer)
+        return dict(self.s3.to_s3(result) if self.s3 else result)
+
+    def _endpoint_call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        answer = self.local_mode.endpoints.call(operation, request)
+        if operation == "InvokeEndpoint":
+            return answer  # Body is a stream, as boto3's
         result = jsonable(answer)
         return dict(self.s3.to_s3(result) if self.s3 else result)
 

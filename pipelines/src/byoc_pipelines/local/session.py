@@ -24,10 +24,12 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from byoc_pipelines.local.endpoints import Endpoints
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ LOCAL_NETWORK = "sagemaker-local"  # fixed name, shared by every local-mode run 
 RUN_LABEL = "byoc.local-mode.run"  # on every container a LocalMode session starts
 COMPOSE_FOLDER_LABEL = "com.docker.compose.project.working_dir"  # Compose's: the folder of the compose file
 TELEMETRY_OPT_OUT = "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n"
+SETTLED = ("InService", "Failed", "UpdateRollbackFailed", "OutOfService")  # no change under way
 OFFLINE_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -74,8 +77,16 @@ class LocalMode(contextlib.AbstractContextManager["LocalMode"]):
     :class:`byoc_pipelines.local.runner.LocalModeRunner` takes AWS-shaped requests on top of it.
     """
 
-    def __init__(self, root: Path | None = None, region: str = "us-east-1", serving_port: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        region: str = "us-east-1",
+        serving_port: int | None = None,
+        endpoint_settings: Mapping[str, Any] | None = None,
+    ) -> None:
         self._own_root = root is None
+        self.endpoint_settings = dict(endpoint_settings or {})  # keyword arguments of Endpoints
+        self._endpoints: Endpoints | None = None
         self.root = Path(root or tempfile.mkdtemp(prefix="sm-local-"))
         self.region = region
         self.serving_port = serving_port or free_port()
@@ -135,16 +146,28 @@ class LocalMode(contextlib.AbstractContextManager["LocalMode"]):
         return self.session.sagemaker_client
 
     @property
+    def endpoints(self) -> Endpoints:
+        """This run's local endpoints (:mod:`byoc_pipelines.local.endpoints`), in place of the SDK's single one."""
+        if self._endpoints is None:
+            self._endpoints = Endpoints(
+                lambda name: self.sagemaker_client.describe_model(ModelName=name),
+                self.root / "endpoints",
+                region=self.region,
+                labels={RUN_LABEL: self.run_id},
+                **self.endpoint_settings,
+            )
+        return self._endpoints
+
+    @property
     def sagemaker_runtime_client(self) -> Any:
-        return self.session.sagemaker_runtime_client
+        """``invoke_endpoint(**request)`` of this run's endpoints, as boto3's runtime client has it."""
+        return self.endpoints.runtime
 
     def delete_endpoints(self) -> None:
-        """Stop every endpoint this process started (the SDK keeps them in class-level state)."""
-        from sagemaker.core.local.local_session import LocalSagemakerClient
-
-        for name in list(LocalSagemakerClient._endpoints):
-            with contextlib.suppress(Exception):  # best effort: the container may already be gone
-                self.sagemaker_client.delete_endpoint(EndpointName=name)
+        """Delete every endpoint of this run: their containers drained and stopped."""
+        if self._endpoints is not None:
+            self._endpoints.close()
+            self._endpoints = None
 
     def containers(self) -> list[str]:
         """IDs of this run's containers: labelled with its run, or started from a compose file under its root."""
@@ -176,10 +199,11 @@ class LocalMode(contextlib.AbstractContextManager["LocalMode"]):
         if not _docker("network", "inspect", "-f", "{{range .Containers}}x{{end}}", LOCAL_NETWORK).strip():
             _docker("network", "rm", LOCAL_NETWORK)
 
-    def wait_for_endpoint(self, name: str, timeout_s: float = 120) -> dict[str, Any]:
+    def wait_for_endpoint(self, name: str, timeout_s: float = 300) -> dict[str, Any]:
+        """DescribeEndpoint once the endpoint has stopped changing (InService, Failed, UpdateRollbackFailed)."""
         deadline = time.monotonic() + timeout_s
         while True:
-            described: dict[str, Any] = self.sagemaker_client.describe_endpoint(EndpointName=name)
-            if described["EndpointStatus"] in ("InService", "Failed") or time.monotonic() > deadline:
+            described = self.endpoints.call("DescribeEndpoint", {"EndpointName": name})
+            if described["EndpointStatus"] in SETTLED or time.monotonic() > deadline:
                 return described
-            time.sleep(0.5)
+            time.sleep(0.25)
