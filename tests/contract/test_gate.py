@@ -31,6 +31,7 @@ class BlockingHandler:
 
     content_types = ("application/json",)
     accept_types = ("application/json",)
+    runs_on_event_loop = True
 
     def __init__(self) -> None:
         self.release, self.started = threading.Event(), threading.Event()
@@ -149,6 +150,18 @@ def test_an_idle_model_computes_fast_requests_on_the_event_loop(handler: Blockin
     assert stats.inline == 4
     assert any(name.startswith("model") for name in handler.threads)
     assert any(not name.startswith("model") for name in handler.threads)
+
+
+def test_a_handler_that_does_not_allow_it_is_never_computed_on_the_event_loop(
+    handler: BlockingHandler, tmp_path: Path
+) -> None:
+    handler.runs_on_event_loop = False  # e.g. a handler that calls its own server over HTTP
+    app, env = _app(handler, tmp_path)
+    with serving(app, env) as url, requests.Session() as session:
+        for i in range(5):
+            assert session.post(f"{url}/invocations", json=[i], timeout=10).status_code == 200
+        assert _gate(app, lambda s: s.computed == 5).inline == 0
+    assert all(name.startswith("model") for name in handler.threads)
 
 
 def test_a_slow_request_is_never_computed_on_the_event_loop(handler: BlockingHandler, tmp_path: Path) -> None:

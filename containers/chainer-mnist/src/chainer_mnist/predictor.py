@@ -51,6 +51,7 @@ def _csv_images(body: bytes, limits: RequestLimits) -> np.ndarray:
 class MnistHandler:
     content_types = (ct.JSON, ct.NPY, ct.CSV)
     accept_types = (ct.JSON, ct.CSV, ct.NPY)
+    runs_on_event_loop = True  # NumPy and Chainer only, never a call back into the server
 
     def __init__(self, classifier: chainer.Chain, spec: model_lib.ModelSpec, limits: RequestLimits) -> None:
         self.classifier = classifier

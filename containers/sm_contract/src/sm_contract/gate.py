@@ -7,10 +7,12 @@ computing keeps its thread busy, so it stays counted until that thread returns: 
 hang-up watch of the next requests see the real load. While a request waits in the queue its connection is
 watched, and a client that hangs up takes its request out before it is computed.
 
-When the model is idle and the request is predicted to take at most ``inline_budget_s`` (from the measured
-times of earlier requests of its size class), it is computed on the event loop instead: no thread hand-over
-each way, and while the loop computes, this worker accepts no new connection, so the other workers take them.
-The budget is a small fraction of the timeout, so the event loop is never held for long.
+When the handler allows it (``runs_on_event_loop``), the model is idle and the request is predicted to take at
+most ``inline_budget_s`` (from the measured times of earlier requests of its size class), it is computed on the
+event loop instead: no thread hand-over each way, and while the loop computes, this worker accepts no new
+connection, so the other workers take them. The budget is a small fraction of the timeout, so the event loop is
+never held for long. A handler that may call back into its own server (over HTTP, as a TF Serving handler may)
+must not allow it: the call would wait for the very loop it blocks.
 """
 
 from __future__ import annotations
@@ -123,8 +125,11 @@ class Gate:
         """The deadline of a request arriving now, on the event loop's clock."""
         return asyncio.get_running_loop().time() + self.timeout_s
 
-    async def run(self, work: Callable[[], T], size: int, deadline: float, receive: Receive) -> T:
-        """``work()`` on the event loop or a model thread; 503 when the queue is full, 504 at ``deadline``."""
+    async def run(
+        self, work: Callable[[], T], size: int, deadline: float, receive: Receive, on_loop: bool = False
+    ) -> T:
+        """``work()`` in a model thread, or on the event loop where ``on_loop`` allows it and it pays; 503 when the
+        queue is full, 504 at ``deadline``."""
         if self.waiting >= self.queue_size:
             self.busy += 1
             self._changed_state()
@@ -133,7 +138,7 @@ class Gate:
             self.timed_out += 1
             self._changed_state()
             raise TimedOutError(f"the model server timeout ({self.timeout_s:g} s) passed before the request was read")
-        if self.pending == 0:
+        if on_loop and self.pending == 0:
             predicted = self.costs.predict(size)
             if predicted is not None and predicted <= self.inline_budget_s:
                 return self._inline(work, size)

@@ -163,7 +163,8 @@ class Invocations:
                 raise InvalidPayloadError("request body is empty")
             headers = _headers(scope) if getattr(handler, "reads_headers", False) else None
             work = _work(handler, payload, content_type, accept, headers)
-            result, media_type = await gate.run(work, len(payload), deadline, body.receive)
+            on_loop = getattr(handler, "runs_on_event_loop", False)
+            result, media_type = await gate.run(work, len(payload), deadline, body.receive, on_loop)
             await respond(send, 200, result, media_type)
             return 200
         except RequestError as exc:  # the body drained first, so that the client reads the answer (not a slow one)

@@ -59,7 +59,10 @@ class ModelHandler(Protocol):
         """Response types, the first the default; ``("*/*",)``: the handler decides from the Accept header."""
 
     def decode(self, body: bytes, content_type: str) -> Any:
-        """The request's content; a handler with ``reads_headers = True`` also gets the request's headers."""
+        """The request's content; a handler with ``reads_headers = True`` also gets the request's headers.
+
+        A handler with ``runs_on_event_loop = True`` may be computed on the worker's event loop when the model is
+        idle and the request fast (:mod:`sm_contract.gate`); it must never call back into its own server."""
 
     def predict(self, inputs: Any) -> Any: ...
 
