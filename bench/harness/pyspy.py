@@ -29,7 +29,8 @@ IDLE = re.compile(
     r"epoll_wait|epoll_pwait|\bpoll\b|select|futex|pthread_cond|sem_wait|__recv|\brecv\b|read_nocancel|nanosleep|accept"
 )
 # Python frames that only wait (when py-spy sees no native frame below them)
-IDLE_PY = ("Connection._recv", "Condition.wait", "Queue.get", "Event.wait (threading")
+# (``_worker`` of concurrent.futures is a leaf only while it waits in C for the next job: the idle model thread)
+IDLE_PY = ("Connection._recv", "Condition.wait", "Queue.get", "Event.wait (threading", "_worker (concurrent/futures")
 Rule = tuple[str, Callable[[str], bool]]
 WORK = "_work.<locals>.work"  # sm_contract's decode + predict + encode (on the event loop or the model thread)
 
