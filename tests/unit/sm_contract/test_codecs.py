@@ -186,3 +186,10 @@ def test_without_orjson_the_standard_library_gives_the_same_answers(monkeypatch:
     assert [json.loads(b) for b in fast[1]] == [json.loads(b) for b in slow[1]]
     with pytest.raises(InvalidPayloadError, match="not valid UTF-8"):
         codecs.load_json(b'{"q": "\xff"}')
+
+
+@pytest.mark.parametrize("number", [-(2**63) - 1, -(2**63), 2**63, 2**64 - 1, 2**64, 10**30])
+def test_integers_at_the_edges_of_64_bits_stay_exact(number: int) -> None:
+    assert codecs.load_json(f"[{number}]".encode()) == [number]
+    assert type(codecs.load_json(f"[{number}]".encode())[0]) is int
+    assert codecs.load_jsonlines(f"{number}\n".encode()) == [number]

@@ -37,10 +37,11 @@ except ImportError:  # pragma: no cover - the tests switch FAST_JSON off instead
 Array = npt.NDArray[Any]
 BLANK = " \t\r\v\f"  # what a blank line may hold (ASCII whitespace but the line end)
 _BLANK_TEXT_LINE = re.compile(r"\n[ \t\r\v\f]+(?=\n)")
-# A run of 20 digits may be an integer beyond 64 bits, which orjson reads as a float and json as an exact integer.
-# Found by a translate and a substring search (a regular expression costs about 100 instructions per byte here).
+# A run of 19 digits may be an integer beyond orjson's range (-2**63 to 2**64 - 1), which orjson reads as a float
+# and json as an exact integer. Found by a translate and a substring search (a regular expression costs about 100
+# instructions per byte here).
 _DIGITS_TO_NINES = bytes.maketrans(b"012345678", b"999999999")
-_LONG_DIGITS = b"9" * 20
+_LONG_DIGITS = b"9" * 19
 _MAX_INTP = int(np.iinfo(np.intp).max)
 
 
