@@ -210,7 +210,7 @@ bench-images: docker ## build both images tagged BENCH_TAG (default bench), neve
 	@$(MAKE) --no-print-directory $(foreach i,$(IMAGES),build/$(i)) IMAGE_TAG=$(BENCH_TAG)
 
 .PHONY: bench
-bench: bench/chainer-mnist bench/profile bench/keras-text bench/soak bench/multihost bench/quality ## every bench, then bench/results/SUMMARY.md and the README's table
+bench: bench/chainer-mnist bench/profile bench/keras-text bench/cold-start bench/soak bench/multihost bench/quality ## every bench, then bench/results/SUMMARY.md and the README's table
 	@echo ">> benchmark summary"
 	$(BENCH_SUMMARY)
 
@@ -225,6 +225,10 @@ bench/keras-text: $(VENV_DIR)/chainer-mnist/.installed wrk bench-images bench-to
 	@echo ">> serving benchmarks of keras-text"
 	$(BENCH_PY) bench/keras_text_tfs.py --image $(call bench_image,keras-text) --rounds $(BENCH_ROUNDS) --py-spy $(VENV_DIR)/bench-tools/bin/py-spy $(BENCH_ARGS)
 	$(BENCH_PY) bench/keras_text_serving.py --image $(call bench_image,keras-text) && $(BENCH_SUMMARY)
+
+.PHONY: bench/cold-start
+bench/cold-start: $(VENV_DIR)/chainer-mnist/.installed data bench-images ## both images: docker run to the first /ping 200, median of 5, one harness
+	$(BENCH_PY) bench/cold_start.py $(foreach i,$(IMAGES),--image $(i)=$(call bench_image,$(i))) && $(BENCH_SUMMARY)
 
 .PHONY: bench/soak
 bench/soak: $(VENV_DIR)/chainer-mnist/.installed data wrk bench-images ## soak of both images: SOAK_SECONDS each at concurrency 16, valid, hostile and abandoned requests

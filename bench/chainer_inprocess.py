@@ -5,7 +5,8 @@ NumPy and BLAS. A pool of --processes processes, each with the BLAS threads of t
 the variables ``serve`` sets for each worker), loads the model; ``single`` runs decode + predict + encode of one
 JSON image back to back in ``min(concurrency, processes)`` of them and reports latencies and the CPU time the
 processes used (``time.process_time``: all their threads); ``batch`` splits the CSV chunks of a transform over
-the processes, as MaxConcurrentTransforms = workers splits them over workers. Prints one JSON line.
+the processes, as MaxConcurrentTransforms = workers splits them over workers, and reports the CPU time of the
+chunks' work. Prints one JSON line.
 
     python chainer_inprocess.py --model-dir /opt/ml/model --processes 2 single --body b.json --concurrency 16
 """
@@ -48,12 +49,14 @@ def _single(body: bytes, start_at: float, seconds: float) -> dict[str, Any]:
     return {"latencies": latencies, "cpu_s": time.process_time() - cpu_started}
 
 
-def _chunk(index: int, mode: str) -> None:
-    handler = _state["handler"]
+def _chunk(index: int, mode: str) -> float:
+    """One chunk; the CPU time it took in this process (all its threads)."""
+    handler, started = _state["handler"], time.process_time()
     if mode == "predict":
         handler.predict(_state["arrays"][index])
     else:
         handler.encode(handler.predict(handler.decode(_state["chunks"][index], CSV)), CSV)
+    return time.process_time() - started
 
 
 def single(pool: Any, processes: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -76,13 +79,16 @@ def single(pool: Any, processes: int, args: argparse.Namespace) -> dict[str, Any
 def batch(pool: Any, args: argparse.Namespace, chunk_count: int) -> dict[str, Any]:
     """``--passes`` passes over all chunks, each chunk a task that the next free process takes (as a transform's
     MaxConcurrentTransforms requests go to the next free worker)."""
-    started = time.perf_counter()
+    started, cpu_s = time.perf_counter(), 0.0
     for _ in range(args.passes):
         jobs = [pool.apply_async(_chunk, (i, args.mode)) for i in range(chunk_count)]
-        for job in jobs:
-            job.get()
-    seconds = time.perf_counter() - started
-    return {"seconds": round(seconds, 3), "images_per_s": round(args.images * args.passes / seconds, 1)}
+        cpu_s += sum(job.get() for job in jobs)
+    seconds, images = time.perf_counter() - started, args.images * args.passes
+    return {
+        "seconds": round(seconds, 3),
+        "images_per_s": round(images / seconds, 1),
+        "cpu_ms_per_image": round(cpu_s * 1e3 / images, 5),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ The image trains a model (cached, :mod:`harness.models`) and writes it in TF Ser
 
 Single ``{"q": text}`` requests come from wrk (keep-alive, one thread) at each --concurrency, the two servers
 interleaved for --rounds rounds (p50, p99, requests/s, CPU time per request from the container's cgroup); cold
-start is the median of --cold-starts. The keras-text single-query target (p50 <= 5 ms) is the tfs path at
+starts are bench/cold_start.py's. The keras-text single-query target (p50 <= 5 ms) is the tfs path at
 concurrency 1, the image's default.
 
     .venv/chainer-mnist/bin/python bench/keras_text_tfs.py --image byoc/keras-text:bench
@@ -53,10 +53,6 @@ def specs(image: str, model_dir: Path) -> dict[str, hc.ServerSpec]:
 def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, Any]:
     model_dir = args.model_dir or models.keras_model(cs, args.image, args.knbc, args.epochs)
     servers_spec = specs(args.image, model_dir)
-    cold = {}
-    if args.rounds:
-        with results.stage("cold starts"):
-            cold = hc.cold_starts(cs, servers_spec, args.cold_starts)
     body = json.dumps({"q": args.text}, ensure_ascii=False).encode()
     (tmp / "q.json").write_bytes(body)
     lua = load.write_script(tmp, "q", [load.Request(tmp / "q.json", "application/json")])
@@ -75,7 +71,7 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
     if args.py_spy:
         out["py_spy_c1"] = {name: spy(args, s, lua, tmp) for name, s in servers.items()}
     settings = {"duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds, "text": args.text}
-    return out | {"cold_start": cold, "settings": settings | {"model_dir": results.shown(model_dir)}}
+    return out | {"settings": settings | {"model_dir": results.shown(model_dir)}}
 
 
 def spy(args: argparse.Namespace, server: hc.Server, lua: Path, tmp: Path) -> dict[str, Any]:
@@ -110,20 +106,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--rounds", type=int, default=5, help="0: py-spy only, the file's rounds kept")
-    parser.add_argument("--cold-starts", type=int, default=5)
     parser.add_argument("--py-spy", help="path of a py-spy binary: also sample one worker of each server at c1")
     parser.add_argument("--spy-seconds", type=float, default=20)
     parser.add_argument("--out", type=Path, default=results.RESULTS_DIR / "keras_text_tfs.json")
+    results.add_noise_argument(parser)
     args = parser.parse_args(argv)
     load.wrk_path()
-    run = results.Run("keras_text_tfs")
+    run = results.Run("keras_text_tfs", args.allow_noisy)
     with hc.Containers(run.bench) as cs, tempfile.TemporaryDirectory(prefix="keras_text_tfs_") as tmp:
         payload = bench(args, cs, Path(tmp))
     if args.rounds == 0 and args.out.is_file():  # a py-spy pass only: keep the rounds of the last full run
         kept = json.loads(args.out.read_text())
-        payload = {k: v for k, v in kept.items() if (k.startswith("c") and k[1:].isdigit()) or k == "cold_start"} | {
+        payload = {k: v for k, v in kept.items() if k.startswith("c") and k[1:].isdigit()} | {
             **payload,
-            "cold_start": kept.get("cold_start"),
             "rounds_command": kept.get("rounds_command", kept.get("command")),
         }
     results.write(run.record(payload, targets(payload), {"keras-text": args.image}), args.out)

@@ -11,60 +11,50 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-INSTALLED = "/opt/venv/lib/python3.11/site-packages/sm_contract/serving.py"
-_THREAD = "outcome.response = await anyio.to_thread.run_sync(work)"
-_DISCONNECT = """                        if await request.is_disconnected():
-                            raise ClientGone
-"""
-_GATE = """        gate: Gate = request.state.gate
-        return await gate.run(request, work)"""
+SITE = "/opt/venv/lib/python3.11/site-packages/sm_contract"
+_INLINE = "        if self.pending == 0:\n            predicted = self.costs.predict(size)"
+_FAST_PATH = """        if scope["type"] == "http" and scope["path"] == "/invocations" and scope["method"] == "POST":"""
 
 
 @dataclass(frozen=True)
 class Patch:
     name: str
     what: str
+    module: str = "serving.py"  # the file of sm_contract the replacements apply to
     replacements: tuple[tuple[str, str], ...] = ()
     environment: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def installed(self) -> str:
+        return f"{SITE}/{self.module}"
 
 
 PATCHES = (
     Patch("as-is", "the image unchanged"),
     Patch(
-        "no-request-log",
-        "no INFO line per request (SAGEMAKER_CONTAINER_LOG_LEVEL=WARNING; no code change)",
-        environment=(("SAGEMAKER_CONTAINER_LOG_LEVEL", "WARNING"),),
+        "request-log-per-request",
+        "a log line per request, as before the summary lines (SAGEMAKER_CONTAINER_LOG_LEVEL=DEBUG; no code change)",
+        environment=(("SAGEMAKER_CONTAINER_LOG_LEVEL", "DEBUG"),),
     ),
     Patch(
-        "no-thread-hop",
-        "decode + predict + encode on the event loop instead of anyio.to_thread (Gate kept)",
-        ((_THREAD, "outcome.response = work()"),),
-    ),
-    Patch("no-disconnect-check", "Gate without the is_disconnected() check", ((_DISCONNECT, ""),)),
-    Patch(
-        "no-gate",
-        "work() straight in anyio.to_thread, without the Gate's task, event and cancel scope",
-        ((_GATE, "        return await anyio.to_thread.run_sync(work)"),),
+        "always-thread-hop",
+        "every request computed in the model thread (a hand-over each way), never on the event loop",
+        "gate.py",
+        ((_INLINE, "        if False:\n            predicted = self.costs.predict(size)"),),
     ),
     Patch(
-        "no-log-no-gate",
-        "no request log and work() straight in anyio.to_thread (the thread hop kept, so /ping stays responsive)",
-        ((_GATE, "        return await anyio.to_thread.run_sync(work)"),),
-        (("SAGEMAKER_CONTAINER_LOG_LEVEL", "WARNING"),),
-    ),
-    Patch(
-        "no-log-no-hop",
-        "no request log and work() on the event loop",
-        ((_THREAD, "outcome.response = work()"),),
-        (("SAGEMAKER_CONTAINER_LOG_LEVEL", "WARNING"),),
+        "through-starlette",
+        "/invocations routed by Starlette (its middleware and router) instead of answered before them",
+        "serving.py",
+        ((_FAST_PATH, """        if False:"""),),
     ),
 )
 
 
-def original(image: str) -> str:
-    done = subprocess.run(["docker", "run", "--rm", image, "cat", INSTALLED], capture_output=True, text=True)
+def original(image: str, patch: Patch) -> str:
+    done = subprocess.run(["docker", "run", "--rm", image, "cat", patch.installed], capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"cannot read {INSTALLED} from {image}: {done.stderr[-500:]}")
+        raise RuntimeError(f"cannot read {patch.installed} from {image}: {done.stderr[-500:]}")
     return done.stdout
 
 
@@ -75,8 +65,8 @@ def write(patch: Patch, source: str, folder: Path) -> Path | None:
     text = source
     for old, new in patch.replacements:
         if old not in text:
-            raise LookupError(f"{patch.name}: {old.strip()[:60]!r} not found in serving.py")
+            raise LookupError(f"{patch.name}: {old.strip()[:60]!r} not found in {patch.module}")
         text = text.replace(old, new)
-    path = folder / f"serving-{patch.name}.py"
+    path = folder / f"{patch.module.removesuffix('.py')}-{patch.name}.py"
     path.write_text(text)
     return path

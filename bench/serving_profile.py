@@ -1,11 +1,11 @@
 """Where chainer-mnist's server spends CPU beyond the handler: ablations on scratch copies, and py-spy.
 
-Each variant of :mod:`serving_patches` (the request log off, the thread hop removed, the disconnect check
-removed, the Gate bypassed) runs as its own container of the same image, interleaved with the unchanged server
-and the in-process handler, at each --concurrency; the result is CPU time per single-image request from the
-container's cgroup, and its ratio to the in-process CPU time of the same round. With --py-spy (a py-spy
-binary, e.g. from ``make bench-tools``), one worker of the unchanged server is sampled under load and the
-samples are summed per function (inclusive) and per leaf (self).
+Each variant of :mod:`serving_patches` (a log line per request, every request handed to the model thread,
+/invocations routed through Starlette) runs as its own container of the same image, interleaved with the
+unchanged server and the in-process handler, at each --concurrency; the result is CPU time per single-image
+request from the container's cgroup, and its ratio to the in-process CPU time of the same round. With --py-spy
+(a py-spy binary, e.g. from ``make bench-tools``), one worker of the unchanged server is sampled under load and
+the samples are summed per function (inclusive) and per leaf (self).
 
     .venv/chainer-mnist/bin/python bench/serving_profile.py --image byoc/chainer-mnist:bench \
         --py-spy .venv/bench-tools/bin/py-spy
@@ -33,15 +33,15 @@ KEYS = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
 
 
 def start_variants(args: argparse.Namespace, cs: hc.Containers, model_dir: Path, tmp: Path) -> tuple[dict, dict]:
-    source = serving_patches.original(args.image)
     servers, notes = {}, {}
     for patch in serving_patches.PATCHES if args.rounds else serving_patches.PATCHES[:1]:
         try:
+            source = serving_patches.original(args.image, patch) if patch.replacements else ""
             patched = serving_patches.write(patch, source, tmp)
         except LookupError as exc:
             notes[patch.name] = f"skipped: {exc}"
             continue
-        volumes = {str(model_dir): "/opt/ml/model"} | ({str(patched): serving_patches.INSTALLED} if patched else {})
+        volumes = {str(model_dir): "/opt/ml/model"} | ({str(patched): patch.installed} if patched else {})
         env = {"SAGEMAKER_MODEL_SERVER_WORKERS": str(args.workers), **dict(patch.environment)}
         servers[patch.name] = hc.start(cs, hc.ServerSpec(args.image, volumes=volumes, environment=env))
         notes[patch.name] = patch.what
@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--py-spy", help="path of a py-spy binary: also sample one worker")
     parser.add_argument("--spy-seconds", type=float, default=20)
     parser.add_argument("--out", type=Path, default=results.RESULTS_DIR / "chainer_serving_profile.json")
+    results.add_noise_argument(parser)
     args = parser.parse_args(argv)
-    run = results.Run("chainer_serving_profile")
+    run = results.Run("chainer_serving_profile", args.allow_noisy)
     with hc.Containers(run.bench) as cs, tempfile.TemporaryDirectory(prefix="serving_profile_") as tmp:
         payload = bench(args, cs, Path(tmp))
     if args.rounds == 0 and args.out.is_file():  # a py-spy pass only: keep the ablation rounds of the last run

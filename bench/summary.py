@@ -35,10 +35,13 @@ def _value(value: float | None, unit: str) -> str:
 
 
 def targets_table(found: dict[str, dict[str, Any]]) -> list[str]:
+    """Measured value, target and whether it is met; a result measured on a busy machine says so."""
     lines = ["| target | measured | goal | met | detail | result |", "|---|---|---|---|---|---|"]
     for name, record in found.items():
         for t in record.get("targets", []):
             met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
+            if record.get("noisy"):
+                met += f" (noisy: load {record['load']['before'][0]:g})"
             goal = f"{t['op']} {_value(t['limit'], t['unit'])}"
             lines.append(
                 f"| {t['name']} | {_value(t['value'], t['unit'])} | {goal} | {met} | {t['note']} | `{name}.json` |"

@@ -34,18 +34,20 @@ def chainer_serving(record: dict[str, Any]) -> list[str]:
     ]
     out += ["", *_table(["concurrency", "ratio", "median", "per round"], ratios), ""]
     batch = record["batch"]
-    rows = [[name, v["images_per_s"]] for name, v in batch.items() if isinstance(v, dict) and "images_per_s" in v]
-    out += [
-        f"Batch transform, {batch['images']} images in {batch['requests']} CSV requests:",
-        "",
-        *_table(["contender", "images/s"], rows),
+    rows = [
+        [name, v["images_per_s"], v.get("cpu_ms_per_image")]
+        for name, v in batch.items()
+        if isinstance(v, dict) and "images_per_s" in v
     ]
-    cold = record["cold_start"]
     out += [
+        f"Batch transform, {batch['images']} images in {batch['requests']} CSV requests of {batch['payload_mb']} MB, "
+        f"{batch['concurrency']} at a time (medians over the rounds):",
         "",
-        "Cold start to first /ping 200 (median): " + ", ".join(f"{k} {v['median_s']} s" for k, v in cold.items()),
+        *_table(["contender", "images/s", "CPU ms/image"], rows),
+        "",
+        *_table(["ratio", "median", "per round"], [[k, v["median"], v["rounds"]] for k, v in batch["ratios"].items()]),
     ]
-    return [*out, f"Image size: {record['image_size_mb']} MB."]
+    return [*out, "", f"Image size: {record['image_size_mb']} MB."]
 
 
 def _spy(title: str, spy: dict[str, Any]) -> list[str]:
@@ -59,8 +61,6 @@ def _spy(title: str, spy: dict[str, Any]) -> list[str]:
 
 def keras_text_tfs(record: dict[str, Any]) -> list[str]:
     out = ["Medians over the interleaved rounds (wrk, keep-alive):", "", *_single(record, ("tfs", "builtin"))]
-    medians = ", ".join(f"{k} {v['median_s']} s" for k, v in record["cold_start"].items())
-    out += ["", f"Cold start to first /ping 200 (median): {medians}"]
     for name, spy in record.get("py_spy_c1", {}).items():
         out += _spy(f"One {name} worker at concurrency 1", spy)
     return out
@@ -119,7 +119,6 @@ def keras_text_serving(record: dict[str, Any]) -> list[str]:
     return [
         f"Python client (not wrk): p50 {lat['p50']} ms, p99 {lat['p99']} ms over {lat['requests']} requests; "
         f"{thr['requests_per_s']} req/s at concurrency {thr['concurrency']}; "
-        f"cold start {record['cold_start_to_ping_s']} s (median); "
         f"training job {record.get('training_seconds')} s ({record.get('training_epochs')} epochs); "
         f"image {record['image_size_mb']} MB."
     ]
@@ -153,6 +152,11 @@ def serving_profile(record: dict[str, Any]) -> list[str]:
     return out
 
 
+def cold_start(record: dict[str, Any]) -> list[str]:
+    rows = [[kind, v["median_s"], v["runs_s"]] for kind, v in record["cold_start"].items()]
+    return ["`docker run IMAGE serve` to the first /ping 200:", "", *_table(["image", "median s", "runs s"], rows)]
+
+
 def keras_text_tuning(record: dict[str, Any]) -> list[str]:
     return [f"Hyperparameter search ({record.get('method')}): {len(record.get('runs', []))} runs; see the JSON file."]
 
@@ -165,6 +169,7 @@ SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "keras_text_serving": keras_text_serving,
     "keras_text_quality": keras_text_quality,
     "keras_text_tuning": keras_text_tuning,
+    "cold_start": cold_start,
 }
 
 

@@ -29,9 +29,10 @@ IDLE = re.compile(
     r"epoll_wait|epoll_pwait|\bpoll\b|select|futex|pthread_cond|sem_wait|__recv|\brecv\b|read_nocancel|nanosleep|accept"
 )
 # Python frames that only wait (when py-spy sees no native frame below them)
-IDLE_PY = ("Connection._recv", "Condition.wait", "Queue.get", "Event.wait (threading")
+# (``_worker`` of concurrent.futures is a leaf only while it waits in C for the next job: the idle model thread)
+IDLE_PY = ("Connection._recv", "Condition.wait", "Queue.get", "Event.wait (threading", "_worker (concurrent/futures")
 Rule = tuple[str, Callable[[str], bool]]
-WORK = "_invoke.<locals>.work"  # sm_contract's decode + predict + encode, in the worker thread
+WORK = "_work.<locals>.work"  # sm_contract's decode + predict + encode (on the event loop or the model thread)
 
 
 def _in_work(*names: str) -> Callable[[str], bool]:
@@ -53,8 +54,8 @@ KERAS_HANDLER: list[Rule] = [
 SERVER: list[Rule] = [
     ("handler: rest, response object (worker thread)", lambda s: WORK in s),
     ("per-request log line", lambda s: "logging/__init__.py" in s),
-    ("thread hop (anyio worker thread, GIL hand-over)", lambda s: "WorkerThread" in s or "run_sync" in s),
-    ("app: Starlette, Gate, anyio", lambda s: any(k in s for k in ("starlette/", "sm_contract/", "anyio/"))),
+    ("thread hop (model thread, GIL hand-over)", lambda s: "Gate._job" in s or "thread.py" in s),
+    ("app: invocations, Gate, Starlette", lambda s: any(k in s for k in ("starlette/", "sm_contract/", "anyio/"))),
     ("HTTP: uvicorn + httptools", lambda s: "uvicorn/protocols" in s or "httptools" in s),
     ("event loop (asyncio, uvloop callbacks)", lambda s: "Runner.run" in s or "uvloop" in s or "asyncio/" in s),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -17,6 +18,8 @@ from typing import Any
 
 SCHEMA = "byoc-bench/1"
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+LOAD_LIMIT = 1.0  # 1-minute load average above which the machine is too busy for timings
+NOISY_VAR = "BENCH_ALLOW_NOISY"  # 1: run on a busy machine anyway, the result file marked noisy
 
 
 @dataclass(frozen=True)
@@ -40,14 +43,41 @@ class Target:
         return {**asdict(self), "met": self.met}
 
 
+def add_noise_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-noisy",
+        action="store_true",
+        default=os.environ.get(NOISY_VAR) == "1",
+        help=f"run even when the 1-minute load is above {LOAD_LIMIT:g} (the result is marked noisy; or {NOISY_VAR}=1)",
+    )
+
+
 @dataclass
 class Run:
-    """What a bench records about itself while it runs; ``finish`` adds the end time and the load."""
+    """What a bench records about itself while it runs; ``record`` adds the end time and the load.
+
+    A bench on a machine whose 1-minute load is above LOAD_LIMIT when it starts refuses to run, unless allowed
+    (``allow_noisy``), and then its result says ``"noisy": true``.
+    """
 
     bench: str
+    allow_noisy: bool = field(default_factory=lambda: os.environ.get(NOISY_VAR) == "1")
     started: str = field(default_factory=lambda: _now())
     load_before: list[float] = field(default_factory=lambda: _load())
     load_samples: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.noisy and not self.allow_noisy:
+            raise SystemExit(
+                f"{self.bench}: the 1-minute load is {self.load_before[0]:g}, above {LOAD_LIMIT:g}: timings would be "
+                f"noise. Run it on a quiet machine, or pass --allow-noisy ({NOISY_VAR}=1) for a result marked noisy."
+            )
+        if self.noisy:
+            print(f">> {self.bench}: 1-minute load {self.load_before[0]:g}: the result is marked noisy", flush=True)
+
+    @property
+    def noisy(self) -> bool:
+        return self.load_before[0] > LOAD_LIMIT
 
     def sample_load(self) -> None:
         self.load_samples.append(round(os.getloadavg()[0], 2))
@@ -61,6 +91,8 @@ class Run:
             "finished": _now(),
             "machine": machine(images or {}),
             "load": {"before": self.load_before, "during_1min": self.load_samples, "after": _load()},
+            "noisy": self.noisy,
+            "load_limit": LOAD_LIMIT,
             "targets": [t.as_dict() for t in targets],
             **payload,
         }

@@ -48,9 +48,31 @@ def summary(runs: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, An
 
 
 def paired_ratio(top: Sequence[dict[str, Any]], bottom: Sequence[dict[str, Any]], key: str) -> dict[str, Any]:
-    """``top[key] / bottom[key]`` per round, and its median."""
+    """``top[key] / bottom[key]`` per round; the median is the lower median, so that it is one round's ratio,
+    and the two figures of that round come with it (a figure and its ratio from the same round)."""
     ratios = [
         round(a[key] / b[key], 4) if a.get(key) is not None and b.get(key) else None
         for a, b in zip(top, bottom, strict=True)
     ]
-    return {"median": median(ratios), "rounds": ratios}
+    present = [(r, i) for i, r in enumerate(ratios) if r is not None]
+    if not present:
+        return {"median": None, "rounds": ratios}
+    ratio, index = sorted(present)[(len(present) - 1) // 2]
+    return {
+        "median": ratio,
+        "rounds": ratios,
+        "median_round": index + 1,
+        "top": top[index][key],
+        "bottom": bottom[index][key],
+        "kind": "lower median of per-round ratios; top and bottom are that round's figures",
+    }
+
+
+def ratio_note(ratio: dict[str, Any], top: str, bottom: str, unit: str) -> str:
+    """``ratio``'s round and figures in words, for a target's note."""
+    if ratio.get("median") is None:
+        return "not measured"
+    return (
+        f"{top} {ratio['top']:g} vs {bottom} {ratio['bottom']:g} {unit} in round {ratio['median_round']}, "
+        f"the median of the per-round ratios {ratio['rounds']}"
+    )

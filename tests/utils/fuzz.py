@@ -53,12 +53,15 @@ def hostile_bodies(content_types: tuple[str, ...], seed: int = 0) -> list[tuple[
         if kind == CSV:
             cases += [
                 ("200,000 tiny lines", b"1\n" * 200_000, kind),
+                ("6 MB of vertical tabs", b"1\x0b" * 3_000_000, kind),
                 ("a comment character", b"1,2#3\n", kind),
                 ("ragged rows", b"1,2,3\n4\n", kind),
             ]
         if kind == NPY:
             cases += [
                 ("a declared shape of 10^12 elements", _npy_header((10**6, 10**6)), kind),
+                ("a declared shape beyond 64 bits", _npy_header((0, 10**20)), kind),
+                ("10^12 zero-width elements", _npy_header((10**12,), "|V0"), kind),
                 ("pickled objects", _object_npy(), kind),
                 ("an npz archive", b"PK\x03\x04" + bytes(64), kind),
             ]

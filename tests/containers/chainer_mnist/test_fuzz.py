@@ -28,3 +28,6 @@ def test_hostile_bodies_are_client_errors_and_the_server_stays_up(url: str) -> N
     assert statuses["over 6 MB (application/json)"] == 413
     assert statuses["200,000 tiny lines (text/csv)"] == 413
     assert statuses["a declared shape of 10^12 elements (application/x-npy)"] == 400
+    assert statuses["a declared shape beyond 64 bits (application/x-npy)"] == 400
+    assert statuses["10^12 zero-width elements (application/x-npy)"] == 400
+    assert statuses["6 MB of vertical tabs (text/csv)"] == 400

@@ -42,6 +42,12 @@ def client(model_root: Path) -> Iterator[TestClient]:
         yield test_client
 
 
+def _npy_header(shape: tuple[int, ...], descr: str = "<f4") -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
 def _npy(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array)
@@ -98,6 +104,9 @@ def test_csv_multirecord_keeps_lines_aligned(client: TestClient, holdout) -> Non
         (b'{"image": []}', "application/json", '{"instances": [image, ...]}'),
         (b"1,2,3\n", "text/csv", "images have shape (1, 3)"),
         (b"not numpy", "application/x-npy", "not a valid .npy array"),
+        (_npy_header((0, 10**20)), "application/x-npy", "larger than any array"),
+        (_npy_header((10**12,), "|V0"), "application/x-npy", "zero-width"),
+        (_npy_header((10**6, 10**6), "|S0"), "application/x-npy", "zero-width"),
         (json.dumps({"instances": [[2.0] * 784]}).encode(), "application/json", "float pixels must be in [0, 1]"),
     ],
 )

@@ -59,10 +59,14 @@ def test_npy_round_trips(array: np.ndarray) -> None:
 
 
 @FAST
-@given(st.lists(st.integers(min_value=0, max_value=2**62), min_size=1, max_size=4), st.binary(max_size=64))
-def test_npy_headers_never_allocate_what_the_body_does_not_hold(shape: list[int], tail: bytes) -> None:
+@given(
+    st.lists(st.integers(min_value=0, max_value=2**70), min_size=1, max_size=4),
+    st.sampled_from(["<f8", "<f4", "|u1", "|V0", "|S0", "<U0", "|V3", "<c16"]),
+    st.binary(max_size=64),
+)
+def test_npy_headers_never_allocate_what_the_body_does_not_hold(shape: list[int], descr: str, tail: bytes) -> None:
     buffer = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f8", "fortran_order": False, "shape": tuple(shape)})
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": tuple(shape)})
     _decodes_or_refuses(codecs.load_npy, buffer.getvalue() + tail)
 
 
@@ -90,3 +94,50 @@ def test_json_output_is_always_strict_json(value: object) -> None:
     decoded = json.loads(codecs.dump_json(value), parse_constant=refuse)
     if isinstance(value, list) and all(isinstance(v, float) for v in value):
         assert decoded == [v if math.isfinite(v) else None for v in value]
+
+
+def _stdlib_json(body: bytes) -> object:
+    """What the standard library alone makes of a body (the answer load_json must give), or the 400."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return InvalidPayloadError
+
+
+@FAST
+@given(
+    json_values.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=256) | st.text(max_size=64).map(str.encode)
+)
+def test_json_decodes_as_the_standard_library_does(body: bytes) -> None:
+    """orjson reads the body only where it agrees with json: the same value, or the same refusal."""
+    try:
+        decoded: object = codecs.load_json(body)
+    except InvalidPayloadError:
+        decoded = InvalidPayloadError
+    expected = _stdlib_json(body)
+    assert decoded == expected or (decoded != decoded and expected != expected)  # NaN is never equal to itself
+
+
+@FAST
+@given(json_values | st.lists(st.floats()) | st.integers())
+def test_json_encodes_as_the_standard_library_reads(value: object) -> None:
+    """The bytes written (by orjson or json) read back as json reads the standard library's own output."""
+    expected = json.loads(json.dumps(codecs.finite(value)))
+    assert json.loads(codecs.dump_json(value)) == expected
+
+
+LINE_BREAKS = ["\n", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", " \n\t\n"]
+
+
+@FAST
+@given(st.lists(st.tuples(st.integers(-1000, 1000), st.sampled_from(LINE_BREAKS)), min_size=1, max_size=30))
+def test_lines_are_counted_as_they_are_parsed(records: list[tuple[int, str]]) -> None:
+    """One rule for counting and parsing: as many records parsed (CSV or JSON Lines) as lines counted."""
+    body = "".join(f"{value}{end}" for value, end in records).encode()
+    count = codecs.count_lines(body)
+    for decoder in (codecs.load_jsonlines, lambda b: codecs.load_csv(b).tolist()):
+        try:
+            parsed = decoder(body)
+        except InvalidPayloadError:
+            continue  # a line holding a separator that is not a line end: refused, never split
+        assert len(parsed) == count

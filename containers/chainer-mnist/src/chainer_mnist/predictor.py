@@ -40,7 +40,7 @@ def _json_images(value: Any, limits: RequestLimits) -> np.ndarray:
 
 
 def _csv_images(body: bytes, limits: RequestLimits) -> np.ndarray:
-    codecs.check_records(codecs.count_lines(body), limits, "CSV lines")
+    codecs.check_lines(body, limits, "CSV lines")
     array = codecs.load_csv(body)
     # Integral values above 1 are 0-255 pixels written as text.
     if array.size and array.max() > 1.0 and np.array_equal(array, np.round(array)):
@@ -51,6 +51,7 @@ def _csv_images(body: bytes, limits: RequestLimits) -> np.ndarray:
 class MnistHandler:
     content_types = (ct.JSON, ct.NPY, ct.CSV)
     accept_types = (ct.JSON, ct.CSV, ct.NPY)
+    runs_on_event_loop = True  # NumPy and Chainer only, never a call back into the server
 
     def __init__(self, classifier: chainer.Chain, spec: model_lib.ModelSpec, limits: RequestLimits) -> None:
         self.classifier = classifier
@@ -100,11 +101,6 @@ class MnistHandler:
             return codecs.dump_npy(probabilities.astype(np.float32))
         if accept == ct.CSV:
             return codecs.dump_csv_column(labels.tolist())
-        rounded = np.round(probabilities.astype(np.float64), 6).tolist()
-        return codecs.dump_json(
-            {
-                "predictions": [
-                    {"label": int(k), "probabilities": p} for k, p in zip(labels.tolist(), rounded, strict=True)
-                ]
-            }
-        )
+        rounded = np.round(probabilities.astype(np.float64), 6)  # rows written by the JSON encoder as they are
+        predictions = [{"label": k, "probabilities": p} for k, p in zip(labels.tolist(), rounded, strict=True)]
+        return codecs.dump_json({"predictions": predictions})

@@ -15,15 +15,16 @@ import pkgutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.applications import Starlette
-
-from sm_contract import log_config, multi_model, server
-from sm_contract.environment import SUBMIT_DIR_PARAM, ServingEnv, TrainingEnv
+from sm_contract import log_config, server
+from sm_contract.environment import SUBMIT_DIR_PARAM, ServingEnv, TrainingEnv, multi_model_settings
 from sm_contract.errors import ContractError, ModelLoadError
-from sm_contract.script_mode import Framework, run_builtin, run_user_script, user_module
+from sm_contract.script_mode import Framework, run_builtin, run_user_script
 from sm_contract.training import StopSignal, run_training
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,11 @@ class Image:
         """The app of one uvicorn worker: the user's module when the model names one, else the built-in model;
         with ``SAGEMAKER_MULTI_MODEL=true`` either one per model of the /models API (the image's routes serve a
         single model, so they are left out)."""
+        from sm_contract import multi_model  # the app's modules: in the workers, never in the supervisor
+
         if ServingEnv.from_environ().script is not None:
+            from sm_contract.script_mode import user_module  # NumPy and the codecs: only for a user's module
+
             user_loader = functools.partial(user_module.UserModuleHandler.load, defaults=self.defaults())
             if multi_model.enabled():
                 return multi_model.app_from_environ(user_loader)
@@ -80,6 +85,8 @@ class Image:
 
     def defaults(self) -> dict[str, Callable[..., Any]]:
         """The framework's default serving functions (predict_fn always comes from the framework)."""
+        from sm_contract.script_mode import user_module
+
         module = resolve(self.framework.serving_defaults) if self.framework.serving_defaults else None
         found = {name: getattr(module, f"default_{name}", None) for name in ("input_fn", "predict_fn", "output_fn")}
         return {
@@ -90,12 +97,16 @@ class Image:
 
     def serve(self) -> None:
         os.environ.update(self.serve_environment)
-        if multi_model.enabled():
+        if multi_model_settings(os.environ).enabled:
+            from sm_contract import multi_model
+
             multi_model.one_worker(os.environ)
         env = ServingEnv.from_environ()
         log_config.configure(env.log_level)
         try:  # once, before the workers start
             if env.script is not None:  # the workers import the user's module from this local copy
+                from sm_contract.script_mode import user_module
+
                 os.environ[SUBMIT_DIR_PARAM.upper()] = str(user_module.prepare(env.script, env))
             elif self.serve_prepare:
                 resolve(self.serve_prepare)(env)

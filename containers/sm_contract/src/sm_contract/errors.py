@@ -69,6 +69,13 @@ class NotAcceptableError(RequestError):
     error = "not acceptable"
 
 
+class RequestTimeoutError(RequestError):
+    """The request's body did not arrive within the model-server timeout."""
+
+    status_code = 408
+    error = "request timeout"
+
+
 class PayloadTooLargeError(RequestError):
     status_code = 413
     error = "payload too large"

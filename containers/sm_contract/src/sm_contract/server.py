@@ -10,17 +10,24 @@ import logging
 import os
 import socket
 from collections.abc import Mapping, Sequence
-
-from starlette.applications import Starlette
-from starlette.routing import BaseRoute
+from typing import TYPE_CHECKING, Any
 
 from sm_contract import log_config
 from sm_contract.environment import ServingEnv
-from sm_contract.serving import Loader, create_app
+
+if TYPE_CHECKING:  # the supervisor imports neither the app nor its libraries: only the workers need them
+    import uvicorn
+    from starlette.routing import BaseRoute
+
+    from sm_contract.serving import Loader, ServingApp
 
 logger = logging.getLogger(__name__)
 
 GRACEFUL_SHUTDOWN_S = 10  # SageMaker sends SIGKILL 30 s after SIGTERM
+# Connections (and requests) a worker holds at once; more are answered 503 by uvicorn before the app. Above the
+# gate's own bound (queue_size waiting + the one computing, answered with JSON) with room for idle keep-alive
+# connections and /ping, so that it only stops floods of connections.
+MIN_CONNECTIONS = 256
 KEEP_ALIVE_S = 75  # longer than SageMaker's front end idles, so it never hits a closed socket
 # Thread-pool sizes of the math libraries an image may use; read when each library starts.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
@@ -36,6 +43,32 @@ def configure_threads(env: ServingEnv, environ: dict[str, str] | os._Environ[str
     for name in THREAD_VARS:
         environ.setdefault(name, str(env.threads_per_worker))
     environ.setdefault(TF_INTEROP_VAR, "1")  # one request at a time per worker: inter-op parallelism idles
+
+
+def uvicorn_config(app: Any, env: ServingEnv, **settings: Any) -> uvicorn.Config:
+    """uvicorn's settings for the model server: keep-alive, shutdown, and bounds on connections and headers."""
+    import uvicorn
+
+    from sm_contract.http_protocol import MAX_HEADER_BYTES, BoundedHttpToolsProtocol
+
+    return uvicorn.Config(
+        app,
+        access_log=False,
+        log_config=None,
+        proxy_headers=False,  # nothing sits in front of the container whose forwarding headers would matter
+        server_header=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        limit_concurrency=connection_limit(env),
+        http=BoundedHttpToolsProtocol,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,  # the same header bound when h11 is used instead
+        **settings,
+    )
+
+
+def connection_limit(env: ServingEnv) -> int:
+    """uvicorn's ``limit_concurrency`` for each worker (see MIN_CONNECTIONS)."""
+    return max(MIN_CONNECTIONS, 2 * (env.queue_size + 1))
 
 
 def bind(port: int) -> socket.socket:
@@ -62,15 +95,7 @@ def serve(app_factory: str, environ: Mapping[str, str] | None = None, extra_port
     logger.info(
         "serving on port %d with %d worker(s), %d thread(s) each", env.port, env.workers, env.threads_per_worker
     )
-    config = uvicorn.Config(
-        app_factory,
-        factory=True,
-        workers=env.workers,
-        access_log=False,
-        log_config=None,
-        timeout_keep_alive=KEEP_ALIVE_S,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-    )
+    config = uvicorn_config(app_factory, env, factory=True, workers=env.workers)
     sockets = [bind(port) for port in (env.port, *extra_ports)]
     if env.workers == 1:
         server = uvicorn.Server(config)
@@ -87,8 +112,10 @@ def serve(app_factory: str, environ: Mapping[str, str] | None = None, extra_port
     return 0
 
 
-def app_from_environ(load: Loader, routes: Sequence[BaseRoute] = ()) -> Starlette:
+def app_from_environ(load: Loader, routes: Sequence[BaseRoute] = ()) -> ServingApp:
     """What an image's app factory returns: settings from the environment, logging configured."""
+    from sm_contract.serving import create_app
+
     env = ServingEnv.from_environ()
     log_config.configure(env.log_level)
     return create_app(load, env, routes=routes)

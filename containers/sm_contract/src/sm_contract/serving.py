@@ -1,20 +1,18 @@
-"""The model server app: Starlette routes for /ping, /invocations and /execution-parameters.
+"""The model server app: /ping, /invocations and /execution-parameters (Starlette, with a plain ASGI hot path).
 
 An image supplies a loader ``(ServingEnv) -> ModelHandler``; the app loads it once per worker in the lifespan,
-answers /ping 200 only after that, negotiates Content-Type/Accept against the handler's codec lists, and runs
-decode + predict + encode in a worker thread so the event loop keeps answering /ping. Work is bounded: at
-most ``queue_size`` requests wait for the model, a request that cannot finish within the model-server timeout
-is answered 504 and dropped if it has not started, a request whose client is gone is never computed, and a
-body over the payload limit gets its 413 after a bounded drain, so ordinary clients can read it.
+answers /ping 200 only after that, and answers ``POST /invocations`` (:mod:`sm_contract.invocations`): Content-
+Type/Accept negotiated against the handler's codec lists, decode + predict + encode admitted by the worker's
+:class:`~sm_contract.gate.Gate`. Work is bounded: at most ``queue_size`` requests wait for the model, a request
+has one deadline (the model-server timeout) and is answered 504 there (dropped if it has not started), a
+request whose client is gone is never computed, and a body over the payload limit gets its 413 after a bounded
+drain, so ordinary clients can read it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
@@ -22,26 +20,31 @@ from typing import Any, Protocol
 import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Message, Receive, Scope, Send
 
-from sm_contract import content_types
 from sm_contract.environment import ServingEnv
-from sm_contract.errors import (
-    InvalidPayloadError,
-    NotAcceptableError,
-    PayloadTooLargeError,
-    RequestError,
-    ServerBusyError,
-    TimedOutError,
-    UnsupportedMediaTypeError,
-)
+from sm_contract.errors import RequestError
+from sm_contract.gate import INLINE_BUDGET_S, ClientGone, Gate
+from sm_contract.invocations import CLIENT_GONE, Invocations, negotiate
+from sm_contract.request_log import RequestLog
 
 logger = logging.getLogger(__name__)
 
-DRAIN_FACTOR = 4  # an oversized body is read (and dropped) up to this many times the limit before the 413
 EXECUTION_PARAMETERS_PAYLOAD_MB = 1  # MultiRecord batches of about 1 MB stay well inside the record caps
+__all__ = [
+    "ClientGone",
+    "Gate",
+    "Loader",
+    "ModelHandler",
+    "ServingApp",
+    "create_app",
+    "error_response",
+    "invoke_handler",
+    "negotiate",
+]
 
 
 class ModelHandler(Protocol):
@@ -56,7 +59,10 @@ class ModelHandler(Protocol):
         """Response types, the first the default; ``("*/*",)``: the handler decides from the Accept header."""
 
     def decode(self, body: bytes, content_type: str) -> Any:
-        """The request's content; a handler with ``reads_headers = True`` also gets the request's headers."""
+        """The request's content; a handler with ``reads_headers = True`` also gets the request's headers.
+
+        A handler with ``runs_on_event_loop = True`` may be computed on the worker's event loop when the model is
+        idle and the request fast (:mod:`sm_contract.gate`); it must never call back into its own server."""
 
     def predict(self, inputs: Any) -> Any: ...
 
@@ -64,138 +70,22 @@ class ModelHandler(Protocol):
 
 
 Loader = Callable[[ServingEnv], ModelHandler]
-Transform = Callable[[], Response]
 
 
-class ClientGone(Exception):
-    """The client disconnected before its answer was computed: nothing to compute, nothing to report."""
+class ServingApp(Starlette):
+    """The Starlette app with ``POST /invocations`` answered before the router: the hot path skips routing and
+    middleware. Every other route, extra routes and anything mounted later go through Starlette as usual."""
 
+    def __init__(self, invocations: Invocations, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.invocations = invocations
+        self.gate: Gate | None = None  # the worker's gate once the model is loaded (tests observe it)
 
-def error_response(exc: RequestError, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
-
-
-class Gate:
-    """Admission to one worker's model: ``concurrency`` threads compute, at most ``queue_size`` requests wait.
-
-    The model's threads are a dedicated executor, whose own FIFO queue holds the waiting requests: a request
-    costs one hand-over to a thread and one back. A request that times out while queued is cancelled there and
-    never computed; one already computing finishes in its thread (keeping it busy), its answer discarded. While
-    a request waits in the queue, its connection is watched: a client that hangs up takes its request out.
-    """
-
-    def __init__(self, concurrency: int, queue_size: int, timeout_s: float) -> None:
-        self.concurrency, self.queue_size, self.timeout_s = concurrency, queue_size, timeout_s
-        self.executor = concurrent.futures.ThreadPoolExecutor(concurrency, thread_name_prefix="model")
-        self.pending = 0  # computing or queued (event-loop side)
-
-    @property
-    def waiting(self) -> int:
-        return max(0, self.pending - self.concurrency)
-
-    async def run(self, request: Request, work: Transform) -> Response:
-        """``work()`` on a model thread; 503 when the queue is full, 504 when the timeout passes."""
-        if self.waiting >= self.queue_size:
-            raise ServerBusyError(f"{self.waiting} requests are already waiting for this worker; retry later")
-        queued = self.pending >= self.concurrency
-        self.pending += 1
-        started = threading.Event()
-
-        def job() -> Response:
-            started.set()
-            return work()
-
-        future = self.executor.submit(job)
-        answer = asyncio.wrap_future(future)
-        try:
-            if queued:  # the common case, a free thread, needs no watcher
-                await self._wait_or_client_gone(request, answer)
-            return await asyncio.wait_for(asyncio.shield(answer), self.timeout_s)
-        except TimeoutError:
-            future.cancel()  # dropped if still queued; a running job ends on its own
-            raise TimedOutError(
-                f"the model server timeout ({self.timeout_s:g} s) passed; the request was "
-                + ("abandoned" if started.is_set() else "dropped before it started")
-            ) from None
-        finally:
-            self.pending -= 1
-
-    async def _wait_or_client_gone(self, request: Request, answer: asyncio.Future[Response]) -> None:
-        """Wait (up to the timeout) for the answer or for the client to hang up, whichever comes first."""
-        gone: asyncio.Future[Any] = asyncio.ensure_future(_disconnected(request))
-        waiting: set[asyncio.Future[Any]] = {answer, gone}
-        try:
-            done, _ = await asyncio.wait(waiting, timeout=self.timeout_s, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            gone.cancel()
-        if gone in done and not answer.done():
-            answer.cancel()
-            raise ClientGone
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
-
-
-async def _disconnected(request: Request) -> None:
-    """Returns when the client hangs up (the body was read: the next message can only be the disconnect)."""
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/invocations" and scope["method"] == "POST":
+            await self.invocations(scope, receive, send)
             return
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"body of {int(declared)} bytes exceeds the {limit}-byte limit")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"body exceeds the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def drain(request: Request, limit: int) -> bool:
-    """Read and drop what is left of the body, up to ``limit`` bytes; ``False`` if more remains."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        return False
-    size = 0
-    with contextlib.suppress(ClientDisconnect, RuntimeError):  # RuntimeError: the stream was consumed already
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return False
-    return True
-
-
-def negotiate(request: Request, handler: ModelHandler) -> tuple[str, str]:
-    header = request.headers.get("content-type")
-    if tuple(handler.content_types) == (content_types.ANY,):
-        content_type = content_types.media_type(header) or content_types.JSON
-    else:
-        content_type = content_types.media_type(header) or handler.content_types[0]
-    if tuple(handler.accept_types) == (content_types.ANY,):
-        return content_type, content_types.preferred(request.headers.get("accept"))
-    if content_type not in handler.content_types:
-        raise UnsupportedMediaTypeError(
-            f"Content-Type '{header}' is not supported; use one of: {', '.join(handler.content_types)}"
-        )
-    accept = content_types.negotiate(request.headers.get("accept"), handler.accept_types)
-    if accept is None:
-        raise NotAcceptableError(
-            f"Accept '{request.headers.get('accept')}' cannot be met; this model answers "
-            f"{', '.join(handler.accept_types)}"
-        )
-    return content_type, accept
-
-
-async def answer_error(request: Request, exc: RequestError, limit: int) -> Response:
-    """The JSON error, after draining the body so the client can read it (or closing when it is huge)."""
-    complete = await drain(request, DRAIN_FACTOR * limit)
-    return error_response(exc, headers=None if complete else {"Connection": "close"})
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -204,21 +94,26 @@ def create_app(
     *,
     max_concurrent_predictions: int = 1,
     routes: Sequence[BaseRoute] = (),
-) -> Starlette:
+    inline_budget_s: float = INLINE_BUDGET_S,
+) -> ServingApp:
     """The ASGI app; the model loads when the lifespan starts (``TestClient`` as a context manager too).
 
     ``routes`` are extra routes of an image; they find the handler in ``request.state.handler``.
+    ``inline_budget_s`` bounds the time a request may compute on the event loop (0: always in a model thread).
     """
+    request_log = RequestLog()
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         started = time.perf_counter()
         handler = await anyio.to_thread.run_sync(load, env)
         logger.info("model loaded from %s in %.0f ms", env.model_dir, (time.perf_counter() - started) * 1e3)
-        gate = Gate(max_concurrent_predictions, env.queue_size, env.timeout_s)
+        gate = Gate(max_concurrent_predictions, env.queue_size, env.timeout_s, inline_budget_s)
+        serving_app.gate = gate
         try:
             yield {"handler": handler, "gate": gate}
         finally:
+            request_log.flush()
             gate.close()
 
     async def ping(request: Request) -> Response:
@@ -232,19 +127,9 @@ def create_app(
             {"MaxConcurrentTransforms": env.workers, "BatchStrategy": "MultiRecord", "MaxPayloadInMB": payload_mb}
         )
 
-    async def invocations(request: Request) -> Response:
-        started = time.perf_counter()
-        content_type = request.headers.get("content-type", "")
-        status = await _invoke(request, env)
-        logger.info(
-            "invocations status=%d content_type=%s ms=%.2f",
-            status.status_code,
-            content_type or "-",
-            (time.perf_counter() - started) * 1e3,
-        )
-        return status
-
-    return Starlette(
+    invocations = Invocations(env, request_log)
+    serving_app = ServingApp(
+        invocations,
         routes=[
             Route("/ping", ping, methods=["GET"]),
             Route("/invocations", invocations, methods=["POST"]),
@@ -253,41 +138,28 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    return serving_app
 
 
-async def _invoke(request: Request, env: ServingEnv) -> Response:
-    """Decode, predict and encode one request; every outcome becomes a response (500 only for server faults)."""
-    try:
-        handler: ModelHandler | None = getattr(request.state, "handler", None)
-        if handler is None:
-            return JSONResponse({"error": "not ready", "detail": "model not loaded"}, status_code=503)
-        content_type, accept = negotiate(request, handler)
-        body = await read_body(request, env.max_payload_bytes)
-        if not body:
-            raise InvalidPayloadError("request body is empty")
-
-        headers = dict(request.headers) if getattr(handler, "reads_headers", False) else None
-
-        def work() -> Response:
-            decode: Any = handler.decode
-            decoded = decode(body, content_type, headers) if headers is not None else decode(body, content_type)
-            encoded = handler.encode(handler.predict(decoded), accept)
-            payload, media_type = encoded if isinstance(encoded, tuple) else (encoded, accept)
-            return Response(payload, media_type=media_type)
-
-        gate: Gate = request.state.gate
-        return await gate.run(request, work)
-    except RequestError as exc:
-        return await answer_error(request, exc, env.max_payload_bytes)
-    except (ClientDisconnect, ClientGone):
-        logger.info("client went away before its answer was ready")
-        return Response(status_code=499)  # nobody reads it; not an error of ours
-    except Exception:  # a server fault, never the client's: 500 with the traceback in the log
-        logger.exception("invocation failed")
-        return JSONResponse({"error": "internal server error", "detail": "see the server log"}, status_code=500)
+def error_response(exc: RequestError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
 
 async def invoke_handler(request: Request, env: ServingEnv, handler: ModelHandler) -> Response:
-    """``/invocations``'s whole path for a handler the route chose (``/models/{name}/invoke``, multi_model.py)."""
-    request.state.handler = handler
-    return await _invoke(request, env)
+    """``/invocations``'s whole path for a handler the route chose (``/models/{name}/invoke``, multi_model.py):
+    the same negotiation, limits, gate and errors, its answer collected as a Response."""
+    app = request.app
+    invocations: Invocations = app.invocations if isinstance(app, ServingApp) else Invocations(env, RequestLog())
+    messages: list[Message] = []
+
+    async def collect(message: Message) -> None:
+        messages.append(message)
+
+    scope = {**request.scope, "state": {**request.scope.get("state", {}), "handler": handler}}
+    await invocations(scope, request.receive, collect)
+    if not messages:  # the client hung up: nobody reads the answer
+        return Response(status_code=CLIENT_GONE)
+    start, body = messages[0], b"".join(m.get("body", b"") for m in messages[1:])
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in start.get("headers", [])}
+    headers.pop("content-length", None)  # Response counts its body itself
+    return Response(body, status_code=start["status"], headers=headers)
