@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
-from keras_text.train import VECTORS_ENV, train
+from keras_text.serving import app
+from keras_text.training.job import VECTORS_ENV, train
+from sm_contract.environment import ServingEnv
+from sm_contract.paths import MLPaths
+from sm_contract.serving import create_app
 from sm_contract.training import run_training
 from utils.data import knbc_slice, write_opt_ml
 
@@ -20,6 +26,7 @@ SMALL_HPS = {"epochs": "4", "hidden": "16", "batch-size": "32", "input-len": "32
 SENTENCEPIECE_HPS = {**SMALL_HPS, "tokenizer": "sentencepiece", "embedding-dim": "32", "vocab-size": "2000"}
 
 RunJob = Callable[[Path], int]
+Serve = Callable[[Path], contextlib.AbstractContextManager[TestClient]]
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +66,16 @@ def sentencepiece_root(tmp_path_factory: pytest.TempPathFactory, small_channels,
     root = write_opt_ml(tmp_path_factory.mktemp("keras_text_sp_opt_ml"), SENTENCEPIECE_HPS, small_channels)
     assert run_job(root) == 0, (root / "output/failure").read_text()
     return root
+
+
+@pytest.fixture(scope="session")
+def serve() -> Serve:
+    """The image's server of ``root/model`` in process: the loader and routes the image ships, no other path."""
+
+    @contextlib.contextmanager
+    def served(root: Path) -> Iterator[TestClient]:
+        env = ServingEnv(paths=MLPaths(root))
+        with TestClient(create_app(app.load, env, routes=app.ROUTES)) as client:
+            yield client
+
+    return served

@@ -6,16 +6,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-from starlette.testclient import TestClient
 
-from keras_text import text
+from keras_text.artifact.text_pipeline import SentencePieceEncoder
 from keras_text.backend import tf
-from keras_text.predictor import TextHandler
-from keras_text.text_pipeline import SentencePieceEncoder
-from keras_text.train import VECTORS_ENV, train
-from sm_contract import serving
-from sm_contract.environment import ServingEnv
-from sm_contract.paths import MLPaths
+from keras_text.text import tokenizers
+from keras_text.training.job import VECTORS_ENV, train
 from sm_contract.training import run_training
 from utils.data import write_opt_ml
 
@@ -30,7 +25,7 @@ def _embedding(root: Path) -> tf.Variable:
     return embedding
 
 
-def test_sentencepiece_trains_and_serves(sentencepiece_root: Path) -> None:
+def test_sentencepiece_trains_and_serves(sentencepiece_root: Path, serve) -> None:
     assert _code_files(sentencepiece_root) == {
         "inference.py",
         "text_pipeline.py",
@@ -44,15 +39,14 @@ def test_sentencepiece_trains_and_serves(sentencepiece_root: Path) -> None:
     assert _embedding(sentencepiece_root).shape[1] == 32
     metrics = json.loads((sentencepiece_root / "output/data/test_metrics.json").read_text(encoding="utf-8"))
     assert metrics["accuracy"] > 0.45  # the majority class is 36 %
-    env = ServingEnv(paths=MLPaths(sentencepiece_root))
-    with TestClient(serving.create_app(TextHandler.load, env)) as client:
+    with serve(sentencepiece_root) as client:
         answer = client.post("/invocations", json={"q": "電波が悪い"}).json()
     assert len(answer) == 4 and answer[0]["prob"] >= answer[-1]["prob"]
 
 
 def test_embeddings_channel_brings_its_own_pieces(tmp_path: Path, small_channels, small_hps, run_job) -> None:
     texts = small_channels["train"]["features.csv"].decode().splitlines()[1:]
-    model = text.train_tokenizer(texts, vocab_size=1500, seed=0)
+    model = tokenizers.train_tokenizer(texts, vocab_size=1500, seed=0)
     pieces = SentencePieceEncoder(model).processor
     rng = np.random.RandomState(0)
     rows = [f"{pieces.id_to_piece(k)} " + " ".join(f"{v:.4f}" for v in rng.rand(8)) for k in range(2, 300)]

@@ -25,8 +25,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from keras_text.tfs import rest, transport
-from keras_text.tfs.models import Registry
+from keras_text.serving.tfs import rest, transport
+from keras_text.serving.tfs.models import Registry
 from sm_contract import codecs
 from sm_contract import content_types as ct
 from sm_contract.environment import RequestLimits, ServingEnv
