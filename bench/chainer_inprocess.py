@@ -28,7 +28,7 @@ _state: dict[str, Any] = {}
 
 
 def _load(model_dir: str, chunk_files: list[str], ready: Any) -> None:
-    from chainer_mnist.predictor import MnistHandler
+    from chainer_mnist.serving.handler import MnistHandler
     from sm_contract.environment import ServingEnv
 
     handler = MnistHandler.load(ServingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(Path(model_dir).parent)}))

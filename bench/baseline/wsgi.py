@@ -10,7 +10,7 @@ import json
 
 import flask
 
-from chainer_mnist.predictor import MnistHandler
+from chainer_mnist.serving.handler import MnistHandler
 from sm_contract import content_types
 from sm_contract.environment import ServingEnv
 from sm_contract.errors import RequestError

@@ -4,13 +4,13 @@ from sm_contract.entrypoints import Image
 from sm_contract.script_mode import Framework
 
 IMAGE = Image(
-    trainer="chainer_mnist.train:train",
-    loader="chainer_mnist.predictor:MnistHandler.load",
+    trainer="chainer_mnist.training.job:train",
+    loader="chainer_mnist.serving.handler:MnistHandler.load",
     app_factory="chainer_mnist.image:IMAGE.app",
     framework=Framework(
         name="chainer",
         multi_host="mpi",  # several hosts run one MPI job (ChainerMN), as AWS's Chainer container did
-        builtin_module="chainer_mnist.train",
-        serving_defaults="chainer_mnist.framework",
+        builtin_module="chainer_mnist.training",
+        serving_defaults="chainer_mnist.serving.framework",
     ),
 )

@@ -1,4 +1,4 @@
-"""Serving: the model handler (decode -> predict -> encode) for the three request and response types."""
+"""The built-in model's handler (decode -> predict -> encode) for the three request and response types."""
 
 from __future__ import annotations
 
