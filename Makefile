@@ -102,11 +102,11 @@ push-all: $(foreach i,$(IMAGES),push/$(i)) ## push every image to ECR
 # ---- quality ----------------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: $(VENV_DIR)/chainer-mnist/.installed $(VENV_DIR)/pipelines/.installed ## ruff on all Python, hadolint on every Dockerfile, mypy --strict on the libraries
+lint: $(VENV_DIR)/chainer-mnist/.installed $(VENV_DIR)/pipelines/.installed ## ruff on all Python, hadolint on every Dockerfile, mypy --strict on the libraries and each image's image.py
 	@echo ">> lint"
 	$(call venv,chainer-mnist)/ruff check containers pipelines scripts tests bench examples
 	$(call venv,chainer-mnist)/hadolint $(foreach i,$(IMAGES),containers/$(i)/Dockerfile)
-	$(call venv,chainer-mnist)/mypy --strict containers/sm_contract/src
+	$(call venv,chainer-mnist)/mypy --strict containers/sm_contract/src $(foreach i,$(IMAGES),containers/$(i)/src/$(subst -,_,$(i))/image.py)
 	$(call venv,pipelines)/mypy --strict pipelines/src
 
 .PHONY: test-unit

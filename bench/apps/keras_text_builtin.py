@@ -15,7 +15,7 @@ import importlib.util
 import logging
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -143,7 +143,7 @@ class TextHandler:
         parts = [self.function(tokens[i : i + MAX_BATCH]) for i in range(0, len(tokens), MAX_BATCH)]
         return np.concatenate(parts) if parts else np.zeros((0, len(self.pre.labels)), dtype=np.float32)
 
-    def decode(self, body: bytes, content_type: str) -> Decoded:
+    def decode(self, body: bytes, content_type: str, headers: Mapping[str, str]) -> Decoded:
         if content_type == ct.JSONLINES:
             codecs.check_records(codecs.count_lines(body), self.limits, "JSON lines")
         try:
