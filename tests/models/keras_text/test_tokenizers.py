@@ -12,6 +12,7 @@ from keras_text.backend import tf
 from keras_text.text import tokenizers
 from keras_text.training.job import VECTORS_ENV, train
 from sm_contract.training import run_training
+from utils import keras_model
 from utils.data import write_opt_ml
 
 
@@ -44,14 +45,15 @@ def test_sentencepiece_trains_and_serves(sentencepiece_root: Path, serve) -> Non
     assert len(answer) == 4 and answer[0]["prob"] >= answer[-1]["prob"]
 
 
-def test_embeddings_channel_brings_its_own_pieces(tmp_path: Path, small_channels, small_hps, run_job) -> None:
-    texts = small_channels["train"]["features.csv"].decode().splitlines()[1:]
-    model = tokenizers.train_tokenizer(texts, vocab_size=1500, seed=0)
+def test_embeddings_channel_brings_its_own_pieces(tmp_path: Path, run_job) -> None:
+    texts = keras_model.channels()["train"]["features.csv"].decode().splitlines()[1:]
+    model = tokenizers.train_tokenizer(texts, vocab_size=2000, seed=0)
     pieces = SentencePieceEncoder(model).processor
     rng = np.random.RandomState(0)
     rows = [f"{pieces.id_to_piece(k)} " + " ".join(f"{v:.4f}" for v in rng.rand(8)) for k in range(2, 300)]
     channel = {"tokenizer.model": model, "vectors.txt": "\n".join([f"{len(rows)} 8", *rows]).encode()}
-    root = write_opt_ml(tmp_path / "opt_ml", {**small_hps, "epochs": "1"}, {**small_channels, "embeddings": channel})
+    hps = {**keras_model.HYPERPARAMETERS, "epochs": "1"}
+    root = write_opt_ml(tmp_path / "opt_ml", hps, {**keras_model.channels(), "embeddings": channel})
     assert run_job(root) == 0, (root / "output/failure").read_text()
     assert (root / "model/code/tokenizer.model").read_bytes() == model
     embedding = _embedding(root)
@@ -61,8 +63,8 @@ def test_embeddings_channel_brings_its_own_pieces(tmp_path: Path, small_channels
     np.testing.assert_allclose(embedding.numpy()[5], np.asarray(expected, dtype=np.float32))
 
 
-def test_missing_vectors_fail_the_default_job_with_a_reason(tmp_path: Path, small_channels, small_hps) -> None:
-    root = write_opt_ml(tmp_path / "opt_ml", small_hps, small_channels)
+def test_missing_vectors_fail_the_default_job_with_a_reason(tmp_path: Path) -> None:
+    root = write_opt_ml(tmp_path / "opt_ml", keras_model.HYPERPARAMETERS, keras_model.channels())
     empty = tmp_path / "no_vectors"
     empty.mkdir()
     assert run_training(train, {"SAGEMAKER_BASE_DIR": str(root), VECTORS_ENV: str(empty)}) == 1
@@ -71,9 +73,9 @@ def test_missing_vectors_fail_the_default_job_with_a_reason(tmp_path: Path, smal
     assert "'tokenizer' sentencepiece" in failure
 
 
-def test_word_forms_reach_the_served_model(tmp_path: Path, small_channels, small_hps, run_job) -> None:
-    hps = {**small_hps, "epochs": "1", "word-forms": "normalized,surface"}
-    root = write_opt_ml(tmp_path / "opt_ml", hps, small_channels)
+def test_word_forms_reach_the_served_model(tmp_path: Path, run_job) -> None:
+    hps = {**keras_model.HYPERPARAMETERS, "epochs": "1", "word-forms": "normalized,surface"}
+    root = write_opt_ml(tmp_path / "opt_ml", hps, keras_model.channels())
     assert run_job(root) == 0, (root / "output/failure").read_text()
     settings = json.loads((root / "model/code/tokenizer.json").read_text())
     assert settings["forms"] == ["normalized", "surface"]
