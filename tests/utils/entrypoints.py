@@ -33,7 +33,3 @@ def run_supervisor(image_module: str, base_dir: Path) -> dict[str, Any]:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def top_level(modules: list[str]) -> set[str]:
-    return {name.partition(".")[0] for name in modules}
