@@ -76,7 +76,7 @@ $(DATA_DIR)/mnist/.prepared: scripts/prepare_mnist.py $(wildcard $(MNIST_IDX_DIR
 .PHONY: chive
 chive: $(CHIVE_DIR)/.extracted ## extract the chiVe word vectors of keras-text's default model to data/chive (as the image build does)
 
-$(CHIVE_DIR)/.extracted: containers/keras-text/requirements-vectors.txt containers/keras-text/src/keras_text/vectors.py containers/keras-text/NOTICE scripts/extract-chive.sh | $(VENV_DIR)/keras-text/.installed
+$(CHIVE_DIR)/.extracted: containers/keras-text/requirements-vectors.txt containers/keras-text/src/keras_text/text/vectors.py containers/keras-text/NOTICE scripts/extract-chive.sh | $(VENV_DIR)/keras-text/.installed
 	@echo ">> extracting the chiVe vectors to $(CHIVE_DIR)"
 	scripts/extract-chive.sh $(CHIVE_DIR) $(call venv,keras-text)/python
 	@touch $@
@@ -102,11 +102,11 @@ push-all: $(foreach i,$(IMAGES),push/$(i)) ## push every image to ECR
 # ---- quality ----------------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: $(VENV_DIR)/chainer-mnist/.installed $(VENV_DIR)/pipelines/.installed ## ruff on all Python, hadolint on every Dockerfile, mypy --strict on the libraries
+lint: $(VENV_DIR)/chainer-mnist/.installed $(VENV_DIR)/pipelines/.installed ## ruff on all Python, hadolint on every Dockerfile, mypy --strict on the libraries and each image's image.py
 	@echo ">> lint"
 	$(call venv,chainer-mnist)/ruff check containers pipelines scripts tests bench examples
 	$(call venv,chainer-mnist)/hadolint $(foreach i,$(IMAGES),containers/$(i)/Dockerfile)
-	$(call venv,chainer-mnist)/mypy --strict containers/sm_contract/src
+	$(call venv,chainer-mnist)/mypy --strict containers/sm_contract/src $(foreach i,$(IMAGES),containers/$(i)/src/$(subst -,_,$(i))/image.py)
 	$(call venv,pipelines)/mypy --strict pipelines/src
 
 .PHONY: test-unit

@@ -28,23 +28,23 @@ _state: dict[str, Any] = {}
 
 
 def _load(model_dir: str, chunk_files: list[str], ready: Any) -> None:
-    from chainer_mnist.predictor import MnistHandler
+    from chainer_mnist.serving.handler import MnistHandler
     from sm_contract.environment import ServingEnv
 
     handler = MnistHandler.load(ServingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(Path(model_dir).parent)}))
     chunks = [Path(f).read_bytes() for f in chunk_files]
-    _state.update(handler=handler, chunks=chunks, arrays=[handler.decode(c, CSV) for c in chunks])
+    _state.update(handler=handler, chunks=chunks, arrays=[handler.decode(c, CSV, {}) for c in chunks])
     ready.wait()
 
 
 def _single(body: bytes, start_at: float, seconds: float) -> dict[str, Any]:
     handler = _state["handler"]
     while time.time() < start_at:  # warm-up until every process is ready
-        handler.encode(handler.predict(handler.decode(body, JSON)), JSON)
+        handler.encode(handler.predict(handler.decode(body, JSON, {})), JSON)
     latencies, cpu_started, end = [], time.process_time(), start_at + seconds
     while time.time() < end:
         t0 = time.perf_counter()
-        handler.encode(handler.predict(handler.decode(body, JSON)), JSON)
+        handler.encode(handler.predict(handler.decode(body, JSON, {})), JSON)
         latencies.append(time.perf_counter() - t0)
     return {"latencies": latencies, "cpu_s": time.process_time() - cpu_started}
 
@@ -55,7 +55,7 @@ def _chunk(index: int, mode: str) -> float:
     if mode == "predict":
         handler.predict(_state["arrays"][index])
     else:
-        handler.encode(handler.predict(handler.decode(_state["chunks"][index], CSV)), CSV)
+        handler.encode(handler.predict(handler.decode(_state["chunks"][index], CSV, {})), CSV)
     return time.process_time() - started
 
 

@@ -2,7 +2,7 @@
 
 The conventional loop is the tutorial's: ``training.Trainer`` + ``StandardUpdater`` + ``SerialIterator`` over a
 ``TupleDataset``, with an ``Evaluator`` on the validation set and a ``LogReport`` every epoch. Ours is
-``chainer_mnist.trainer.Trainer`` (index-sliced batches, in-place Adam, per-epoch checkpoints and metrics). Both
+``chainer_mnist.training.loop.Trainer`` (index-sliced batches, in-place Adam, per-epoch checkpoints and metrics). Both
 start from the same initial weights, see the same data, and evaluate with the same batch size (``EVAL_BATCH``:
 the conventional ``Evaluator`` is given it too, so neither side's epoch time includes a slower evaluation);
 accuracy is on all 10,000 MNIST test images.
@@ -27,8 +27,8 @@ from chainer.training import extensions
 
 from chainer_mnist import model as model_lib
 from chainer_mnist.data import Split, load_split
-from chainer_mnist.train import Hyperparameters
-from chainer_mnist.trainer import EVAL_BATCH, LoopSettings, Trainer, evaluate
+from chainer_mnist.training.hyperparameters import Hyperparameters
+from chainer_mnist.training.loop import EVAL_BATCH, LoopSettings, Trainer, evaluate
 from harness import results
 from sm_contract.checkpoints import CheckpointStore
 from sm_contract.environment import TrainingEnv
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     run_info = results.Run("chainer_training")
     mlp = Hyperparameters(epochs=args.epochs)
     conventional_result = run("conventional Trainer + SerialIterator", conventional, mlp, train, valid, test)
-    ours_result = run("chainer_mnist.trainer.Trainer", ours, mlp, train, valid, test)
+    ours_result = run("chainer_mnist.training.loop.Trainer", ours, mlp, train, valid, test)
     payload: dict[str, Any] = {
         "versions": {"chainer": chainer.__version__, "numpy": np.__version__},
         "mlp": [conventional_result, ours_result],
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.cnn_epochs > 0:
         cnn = Hyperparameters(model="cnn", units=1000, epochs=args.cnn_epochs)
-        payload["cnn"] = run("chainer_mnist.trainer.Trainer", ours, cnn, train, valid, test)
+        payload["cnn"] = run("chainer_mnist.training.loop.Trainer", ours, cnn, train, valid, test)
     results.write(run_info.record(payload, training_targets(payload)), args.out)
     return 0
 

@@ -28,7 +28,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ class NullHandler:
     accept_types = (JSON,)
     runs_on_event_loop = True
 
-    def decode(self, body: bytes, content_type: str) -> bytes:
+    def decode(self, body: bytes, content_type: str, headers: Mapping[str, str]) -> bytes:
         return body
 
     def predict(self, inputs: bytes) -> bytes:
@@ -139,13 +139,13 @@ def scenario(name: str) -> Callable[[], Any]:
     if name == "server":
         return server(handler)
     body = single_body()
-    images = handler.decode(body, JSON)
+    images = handler.decode(body, JSON, {})
     outputs = handler.predict(images)
     return {
-        "decode": lambda: handler.decode(body, JSON),
+        "decode": lambda: handler.decode(body, JSON, {}),
         "predict": lambda: handler.predict(images),
         "encode": lambda: handler.encode(outputs, JSON),
-        "handler": lambda: handler.encode(handler.predict(handler.decode(body, JSON)), JSON),
+        "handler": lambda: handler.encode(handler.predict(handler.decode(body, JSON, {})), JSON),
     }[name]
 
 

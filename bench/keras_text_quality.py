@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 
 from harness import results
-from keras_text import data, evaluation, text, vectors
+from keras_text.artifact.text_pipeline import UNK_ID, encode
 from keras_text.backend import keras
-from keras_text.text_pipeline import UNK_ID, encode
-from keras_text.train import VECTORS_ENV, train
+from keras_text.text import tokenizers, vectors
+from keras_text.training import data, evaluation
+from keras_text.training.job import VECTORS_ENV, train
 from sm_contract.training import run_training
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,7 +99,7 @@ def baselines(fit: Split, score: Split, table_dir: Path) -> dict[str, Any]:
     char_model = LogisticRegression(max_iter=1000).fit(tfidf.fit_transform(x_train), y_train)
     char_pred = char_model.predict(tfidf.transform(x_test))
 
-    words = text.pretrained_words(vectors.load(table_dir), ("normalized",))
+    words = tokenizers.pretrained_words(vectors.load(table_dir), ("normalized",))
 
     def mean_vectors(texts: list[str]) -> np.ndarray:
         ids = encode(words.encoder, texts, MAX_WORDS)

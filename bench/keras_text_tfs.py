@@ -5,8 +5,8 @@ The image trains a model (cached, :mod:`harness.models`) and writes it in TF Ser
 
 * tfs: ``docker run IMAGE serve``, what the image runs for any TF Serving ``model.tar.gz``: ``input_handler``
   of ``code/inference.py`` -> TF Serving's REST ``:predict`` in process -> ``output_handler``;
-* builtin: the same image and server with ``keras_text.predictor.TextHandler`` as the handler
-  (bench/apps/keras_text_builtin.py), which calls the model's parsing and formatting functions directly.
+* builtin: the same image and server with ``TextHandler`` (bench/apps/keras_text_builtin.py) as the handler,
+  which calls the model's parsing and formatting functions and its SavedModel's function directly.
 
 Single ``{"q": text}`` requests come from wrk (keep-alive, one thread) at each --concurrency, the two servers
 interleaved for --rounds rounds (p50, p99, requests/s, CPU time per request from the container's cgroup); cold

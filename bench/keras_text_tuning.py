@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from keras_text import data
 from keras_text.backend import keras
-from keras_text.train import VECTORS_ENV, train
+from keras_text.training import data
+from keras_text.training.job import VECTORS_ENV, train
 from keras_text_quality import baselines
 from sm_contract.training import run_training
 

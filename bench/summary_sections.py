@@ -157,6 +157,16 @@ def cold_start(record: dict[str, Any]) -> list[str]:
     return ["`docker run IMAGE serve` to the first /ping 200:", "", *_table(["image", "median s", "runs s"], rows)]
 
 
+def keras_text_fixture(record: dict[str, Any]) -> list[str]:
+    rows = [[r["seed"], r["right"], r["min_margin"], r["test_accuracy"], r["training_seconds"]] for r in record["runs"]]
+    fixture = record["fixture"]
+    return [
+        *_table(["seed", "obvious sentences right", "smallest margin", "test accuracy", "training s"], rows),
+        "",
+        f"The tests' model: {fixture['train_rows']} rows of train, hyperparameters {fixture['hyperparameters']}.",
+    ]
+
+
 def keras_text_tuning(record: dict[str, Any]) -> list[str]:
     return [f"Hyperparameter search ({record.get('method')}): {len(record.get('runs', []))} runs; see the JSON file."]
 
@@ -170,6 +180,7 @@ SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "keras_text_quality": keras_text_quality,
     "keras_text_tuning": keras_text_tuning,
     "cold_start": cold_start,
+    "keras_text_fixture": keras_text_fixture,
 }
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: a fake /opt/ml tree, the MNIST subset, and image tags from --image."""
+"""Shared fixtures: a fake /opt/ml tree, the MNIST subset, the chiVe table, and image tags from --image."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from utils.data import write_opt_ml
 
 REPO = Path(__file__).resolve().parent.parent
 MNIST_DIR = Path(os.environ.get("MNIST_DATA_DIR", REPO / "data" / "mnist"))
+# keras-text's default embedding, extracted by `make chive` (never downloaded by a test).
+CHIVE_DIR = Path(os.environ.get("KERAS_TEXT_VECTORS_DIR") or REPO / "data" / "chive")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,3 +56,10 @@ def mnist_dir() -> Path:
     if not (MNIST_DIR / "train" / "train.npz").is_file():
         pytest.fail(f"MNIST data not prepared in {MNIST_DIR}: run `make data` first")
     return MNIST_DIR
+
+
+@pytest.fixture(scope="session")
+def chive_dir() -> Path:
+    if not (CHIVE_DIR / "vectors.npy").is_file():
+        pytest.fail(f"the chiVe table is not in {CHIVE_DIR}: run `make chive` first")
+    return CHIVE_DIR

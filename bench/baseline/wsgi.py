@@ -10,7 +10,7 @@ import json
 
 import flask
 
-from chainer_mnist.predictor import MnistHandler
+from chainer_mnist.serving.handler import MnistHandler
 from sm_contract import content_types
 from sm_contract.environment import ServingEnv
 from sm_contract.errors import RequestError
@@ -38,7 +38,7 @@ def invocations() -> flask.Response:
     if accept is None:
         return _error(406, "not acceptable", "Accept cannot be met")
     try:
-        outputs = handler.predict(handler.decode(flask.request.get_data(), content_type))
+        outputs = handler.predict(handler.decode(flask.request.get_data(), content_type, flask.request.headers))
         return flask.Response(handler.encode(outputs, accept), status=200, mimetype=accept)
     except RequestError as exc:
         return _error(exc.status_code, exc.error, exc.detail)

@@ -10,7 +10,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ class BlockingHandler:
         self.threads: set[str] = set()
         self.seconds = 0.0  # how long a prediction takes (a model slower than the inline budget)
 
-    def decode(self, body: bytes, content_type: str) -> Any:
+    def decode(self, body: bytes, content_type: str, headers: Mapping[str, str]) -> Any:
         return codecs.load_json(body)
 
     def predict(self, rows: Any) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ class ScaleHandler:
             raise ModelLoadError(f"{found} not found")
         return cls(float(found.read_text()))
 
-    def decode(self, body: bytes, content_type: str) -> Any:
+    def decode(self, body: bytes, content_type: str, headers: Mapping[str, str]) -> Any:
         return codecs.load_json(body)
 
     def predict(self, numbers: Any) -> Any:

@@ -8,7 +8,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ class EchoHandler:
         self.started = threading.Event()  # set when a prediction begins
         self.predictions = 0
 
-    def decode(self, body: bytes, content_type: str) -> Any:
+    def decode(self, body: bytes, content_type: str, headers: Mapping[str, str]) -> Any:
         if content_type == "text/csv":
             return codecs.load_csv(body).tolist()
         rows = codecs.load_json(body)

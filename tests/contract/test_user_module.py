@@ -139,4 +139,5 @@ def test_code_in_the_model_archive_is_found(tmp_path: Path) -> None:
     (tmp_path / "model/scale.json").write_text('{"scale": 3}')
     env = ServingEnv(paths=MLPaths(tmp_path), environ={"SAGEMAKER_PROGRAM": "inference.py"})
     handler = user_module.UserModuleHandler.load(env, DEFAULTS)
-    assert json.loads(handler.encode(handler.predict(handler.decode(b"[1]", "application/json")), "*/*")[0]) == [3.0]
+    decoded = handler.decode(b"[1]", "application/json", {})
+    assert json.loads(handler.encode(handler.predict(decoded), "*/*")[0]) == [3.0]

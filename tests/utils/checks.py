@@ -54,12 +54,15 @@ def assert_serve_fails_without_model(client: docker.DockerClient, image: str, op
         tracked.remove()
 
 
-def train_in_container(client: docker.DockerClient, image: str, opt_ml: Path, timeout_s: float = 600) -> None:
-    """`docker run IMAGE train` on a prepared /opt/ml; the container is removed whatever happens."""
+def train_in_container(client: docker.DockerClient, image: str, opt_ml: Path, timeout_s: float = 600) -> str:
+    """`docker run IMAGE train` on a prepared /opt/ml; its logs. The container is removed whatever happens."""
     trainer = TrackedContainer(client, image)
     try:
         trainer.run("train", opt_ml=opt_ml)
-        assert trainer.wait(timeout_s=timeout_s) == 0, trainer.logs()
+        code = trainer.wait(timeout_s=timeout_s)
+        logs = trainer.logs()
+        assert code == 0, logs
+        return logs
     finally:
         trainer.remove()
 

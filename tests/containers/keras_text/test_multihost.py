@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from utils import keras_model
 from utils.checks import serving
 from utils.cluster import host_names, run_hosts
 from utils.data import knbc_slice, write_opt_ml
 
 pytestmark = pytest.mark.container
 
-LABELS = {"グルメ", "携帯電話", "京都", "スポーツ"}
+LABELS = set(keras_model.LABELS)
 EPOCH_LINE = re.compile(r"epoch=(\d+) train_loss=\S+ train_accuracy=\S+ val_loss=(\S+) val_accuracy=(\S+)")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from utils import keras_model
 from utils.checks import serving
 from utils.cluster import run_hosts
 from utils.data import REPO, knbc_slice, write_opt_ml
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.container
 
 EXAMPLE = REPO / "examples" / "keras-script"
 QUERY = {"q": "電波が悪い"}
-LABELS = {"グルメ", "携帯電話", "京都", "スポーツ"}
+LABELS = set(keras_model.LABELS)
 
 
 def _hosts(tmp_path: Path, count: int, hps: dict[str, str]) -> dict[str, Path]:

@@ -1,47 +1,34 @@
-"""`docker run IMAGE serve` on a model trained by the image, answering real HTTP requests in Japanese."""
+"""`docker run IMAGE serve` on the test model the image trained, answering real HTTP requests in Japanese."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
 
-from utils.checks import assert_serve_fails_without_model, assert_serve_stops_on_sigterm, serving, train_in_container
-from utils.data import write_opt_ml
+from utils import keras_model
+from utils.checks import assert_serve_fails_without_model, assert_serve_stops_on_sigterm
 
 pytestmark = pytest.mark.container
 
-LABELS = ["グルメ", "スポーツ", "京都", "携帯電話"]
 
-
-@pytest.fixture(scope="module")
-def trained_root(keras_text_image, docker_client, tmp_path_factory, knbc_channels, small_hps) -> Path:
-    root = write_opt_ml(tmp_path_factory.mktemp("keras_text_serve"), small_hps, knbc_channels)
-    train_in_container(docker_client, keras_text_image, root)
-    return root
-
-
-@pytest.fixture(scope="module")
-def url(keras_text_image, docker_client, trained_root: Path) -> Iterator[str]:
-    with serving(docker_client, keras_text_image, trained_root) as base_url:
-        yield base_url
-
-
-def test_single_text(url: str) -> None:
-    response = requests.post(f"{url}/invocations", json={"q": "電波が悪い"}, timeout=10)
-    assert response.status_code == 200
-    answer = response.json()
-    assert sorted(a["label"] for a in answer) == LABELS
-    assert [a["prob"] for a in answer] == sorted((a["prob"] for a in answer), reverse=True)
+def test_the_obvious_sentences_get_their_themes(url: str) -> None:
+    """One request per sentence, as a client asks: each answer ranks every label, the right one on top."""
+    answers = []
+    for text in keras_model.OBVIOUS:
+        response = requests.post(f"{url}/invocations", json={"q": text}, timeout=10)
+        assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+        answers.append(response.json())
+    keras_model.assert_obvious_right(answers)
 
 
 def test_batch_and_jsonlines_agree(url: str) -> None:
-    texts = ["電波が悪い", "清水寺に行きました", "ラーメンがおいしかった", "試合に勝った"]
+    texts = list(keras_model.OBVIOUS)
     batch = requests.post(f"{url}/invocations", json={"instances": texts}, timeout=10).json()
+    keras_model.assert_obvious_right(batch)
     body = "".join(json.dumps({"q": t}, ensure_ascii=False) + "\n" for t in texts).encode()
     lines = requests.post(
         f"{url}/invocations",
@@ -80,8 +67,8 @@ def test_bad_inputs(url: str, data: bytes, headers: dict[str, str], status: int,
     assert list(body) == ["error"] and named in body["error"]
 
 
-def test_sigterm_stops_the_server_quickly(keras_text_image, docker_client, trained_root: Path) -> None:
-    assert_serve_stops_on_sigterm(docker_client, keras_text_image, trained_root, ping_within_s=60, stop_within_s=10)
+def test_sigterm_stops_the_server_quickly(keras_text_image, docker_client, trained) -> None:
+    assert_serve_stops_on_sigterm(docker_client, keras_text_image, trained.root, ping_within_s=60, stop_within_s=10)
 
 
 def test_missing_model_fails_at_start(keras_text_image, docker_client, tmp_path: Path) -> None:

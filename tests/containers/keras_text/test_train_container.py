@@ -9,24 +9,21 @@ from pathlib import Path
 
 import pytest
 
+from utils import keras_model
 from utils.data import write_opt_ml
 
 pytestmark = pytest.mark.container
 
 
-def test_train_writes_the_tfs_layout_and_metric_lines(
-    keras_text_image, container_factory, tmp_path: Path, knbc_channels, small_hps
-) -> None:
-    root = write_opt_ml(tmp_path / "opt_ml", {**small_hps, "epochs": "2", "model-version": "3"}, knbc_channels)
-    container = container_factory(keras_text_image)
-    container.run(None, opt_ml=root)  # default command is train
-    assert container.wait(timeout_s=600) == 0, container.logs()
-    lines = re.findall(r"epoch=(\d+) train_loss=([0-9.e-]+) .*val_accuracy=([0-9.]+)", container.logs())
-    assert [int(epoch) for epoch, _, _ in lines] == [1, 2]
-    assert (root / "model/3/saved_model.pb").is_file()
+def test_train_writes_the_tfs_layout_and_metric_lines(trained) -> None:
+    """The session's test model (conftest): `train` wrote the TF Serving layout at its model-version."""
+    root, logs = trained.root, trained.logs
+    lines = re.findall(r"epoch=(\d+) train_loss=([0-9.e-]+) .*val_accuracy=([0-9.]+)", logs)
+    assert [int(epoch) for epoch, _, _ in lines] == list(range(1, int(keras_model.HYPERPARAMETERS["epochs"]) + 1))
+    assert (root / "model/3/saved_model.pb").is_file() and not (root / "model/1").exists()
     code_files = {p.name for p in (root / "model/code").iterdir()}
     assert code_files >= {"inference.py", "text_pipeline.py", "tokenizer.json", "words.tsv", "labels.json", "NOTICE"}
-    assert "sudachi: " in container.logs() and "% known" in container.logs()
+    assert "sudachi: " in logs and "% known" in logs
     out = {p.name for p in (root / "output/data").iterdir()}
     assert {"history.csv", "metrics.json", "test_metrics.json", "training_curves.png", "confusion_matrix.png"} <= out
     assert not (root / "output/failure").exists()
@@ -49,24 +46,22 @@ def test_image_carries_the_chive_table_and_not_the_rest_of_ja_ginza(keras_text_i
     assert found["modules"] == []
 
 
-def test_bad_csv_writes_failure_and_exits_1(
-    keras_text_image, container_factory, tmp_path: Path, knbc_channels, small_hps
-) -> None:
-    channels = {"train": {**knbc_channels["train"], "labels.csv": "label\n京都\n".encode()}}
-    root = write_opt_ml(tmp_path / "opt_ml", small_hps, channels)
+def test_bad_csv_writes_failure_and_exits_1(keras_text_image, container_factory, tmp_path: Path) -> None:
+    channels = {"train": {**keras_model.channels()["train"], "labels.csv": "label\n京都\n".encode()}}
+    root = write_opt_ml(tmp_path / "opt_ml", keras_model.HYPERPARAMETERS, channels)
     container = container_factory(keras_text_image)
     container.run("train", opt_ml=root)
     assert container.wait(timeout_s=300) == 1
     failure = (root / "output/failure").read_text()
-    assert failure.startswith("channel 'train': features.csv has 1500 rows but labels.csv has 1")
+    assert failure.startswith(f"channel 'train': features.csv has {keras_model.TRAIN_ROWS} rows but labels.csv has 1")
     assert "Traceback" not in container.logs()
 
 
 def test_sigterm_checkpoints_within_10s_and_resume_continues(
-    keras_text_image, container_factory, tmp_path: Path, knbc_channels, small_hps
+    keras_text_image, container_factory, tmp_path: Path
 ) -> None:
-    hps = {**small_hps, "epochs": "40", "batch-size": "8"}
-    root = write_opt_ml(tmp_path / "opt_ml", hps, knbc_channels)
+    hps = {**keras_model.HYPERPARAMETERS, "epochs": "40", "batch-size": "8"}
+    root = write_opt_ml(tmp_path / "opt_ml", hps, keras_model.channels())
     first = container_factory(keras_text_image)
     first.run("train", opt_ml=root)
     first.wait_for_log("epoch=1 ", timeout_s=300)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from chainer_mnist.predictor import MnistHandler
-from chainer_mnist.train import train
+from chainer_mnist.serving.handler import MnistHandler
+from chainer_mnist.training.job import train
 from sm_contract.environment import ServingEnv, TrainingEnv
 from sm_contract.errors import ModelLoadError
 from sm_contract.paths import MLPaths

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chainer_mnist.train import Hyperparameters, train
+from chainer_mnist.training.hyperparameters import Hyperparameters
+from chainer_mnist.training.job import train
 from sm_contract import hyperparameters
 from sm_contract.environment import TrainingEnv
 from sm_contract.errors import ConfigurationError, TrainingInterrupted

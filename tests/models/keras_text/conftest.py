@@ -1,32 +1,33 @@
-"""Fixtures of the keras-text model tests: one small model trained in process, shared by the serving tests."""
+"""The keras-text test model trained in process once per session, and the image's server of a model in process."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
-from keras_text.train import VECTORS_ENV, train
+from keras_text.image import IMAGE
+from keras_text.training.job import VECTORS_ENV, train
+from sm_contract.environment import ServingEnv
+from sm_contract.paths import MLPaths
+from sm_contract.serving import create_app
 from sm_contract.training import run_training
-from utils.data import knbc_slice, write_opt_ml
+from utils import keras_model
+from utils.data import write_opt_ml
 
-REPO = Path(__file__).resolve().parents[3]
-VECTORS_DIR = Path(os.environ.get(VECTORS_ENV) or REPO / "data" / "chive")
-# Small but learnable: a few epochs on 1,200 sentences reach well above the 36 % majority class.
-SMALL_HPS = {"epochs": "4", "hidden": "16", "batch-size": "32", "input-len": "32"}
 # The in-job tokenizer and word2vec, small.
-SENTENCEPIECE_HPS = {**SMALL_HPS, "tokenizer": "sentencepiece", "embedding-dim": "32", "vocab-size": "2000"}
+SENTENCEPIECE_HPS = {
+    **keras_model.HYPERPARAMETERS,
+    "tokenizer": "sentencepiece",
+    "embedding-dim": "32",
+    "vocab-size": "2000",
+}
 
 RunJob = Callable[[Path], int]
-
-
-@pytest.fixture(scope="session")
-def chive_dir() -> Path:
-    if not (VECTORS_DIR / "vectors.npy").is_file():
-        pytest.fail(f"the chiVe table is not in {VECTORS_DIR}: run `make chive` first")
-    return VECTORS_DIR
+Serve = Callable[[Path], contextlib.AbstractContextManager[TestClient]]
 
 
 @pytest.fixture(scope="session")
@@ -36,26 +37,31 @@ def run_job(chive_dir: Path) -> RunJob:
 
 
 @pytest.fixture(scope="session")
-def small_hps() -> dict[str, str]:
-    return dict(SMALL_HPS)
-
-
-@pytest.fixture(scope="session")
-def small_channels() -> dict[str, dict[str, bytes]]:
-    return {"train": knbc_slice("train", 1200), "test": knbc_slice("test", 200)}
-
-
-@pytest.fixture(scope="session")
-def trained_root(tmp_path_factory: pytest.TempPathFactory, small_channels, run_job: RunJob) -> Path:
-    """An /opt/ml tree after one small training job of the default model (shared by the serving tests)."""
-    root = write_opt_ml(tmp_path_factory.mktemp("keras_text_opt_ml"), SMALL_HPS, small_channels)
+def trained_root(tmp_path_factory: pytest.TempPathFactory, run_job: RunJob) -> Path:
+    """An /opt/ml tree after one job of the test model (the default model, small), shared by the serving tests."""
+    root = tmp_path_factory.mktemp("keras_text_opt_ml")
+    write_opt_ml(root, keras_model.HYPERPARAMETERS, keras_model.channels())
     assert run_job(root) == 0, (root / "output/failure").read_text()
     return root
 
 
 @pytest.fixture(scope="session")
-def sentencepiece_root(tmp_path_factory: pytest.TempPathFactory, small_channels, run_job: RunJob) -> Path:
+def sentencepiece_root(tmp_path_factory: pytest.TempPathFactory, run_job: RunJob) -> Path:
     """The same job with SentencePiece pieces and word2vec vectors trained in the job."""
-    root = write_opt_ml(tmp_path_factory.mktemp("keras_text_sp_opt_ml"), SENTENCEPIECE_HPS, small_channels)
+    root = write_opt_ml(tmp_path_factory.mktemp("keras_text_sp_opt_ml"), SENTENCEPIECE_HPS, keras_model.channels())
     assert run_job(root) == 0, (root / "output/failure").read_text()
     return root
+
+
+@pytest.fixture(scope="session")
+def serve() -> Serve:
+    """The image's server of ``root/model`` in process: the loader and routes the image ships, no other path."""
+
+    @contextlib.contextmanager
+    def served(root: Path) -> Iterator[TestClient]:
+        env = ServingEnv(paths=MLPaths(root))
+        routes = IMAGE.routes() if IMAGE.routes else ()
+        with TestClient(create_app(IMAGE.loader(), env, routes=routes)) as client:
+            yield client
+
+    return served

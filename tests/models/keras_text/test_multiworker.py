@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from keras_text import model as model_lib
-from keras_text.trainer import LoopSettings, Trainer
+from keras_text.training.loop import LoopSettings, Trainer
 from sm_contract.checkpoints import CheckpointStore
 from sm_contract.environment import TrainingEnv
 from sm_contract.errors import TrainingInterrupted

@@ -14,8 +14,8 @@ import pytest
 import uvicorn
 from starlette.testclient import TestClient
 
-from keras_text import serving
-from keras_text.tfs.handlers import TfsHandler
+from keras_text.serving import app as serving
+from keras_text.serving.tfs.handlers import TfsHandler
 from sm_contract.environment import ServingEnv
 from sm_contract.errors import ConfigurationError, ModelLoadError
 from sm_contract.paths import MLPaths

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from keras_text.tfs import models, rest
+from keras_text.serving.tfs import models, rest
 from utils.tfs_models import tf1_classifier, tf1_scaler, tf2_adder
 
 

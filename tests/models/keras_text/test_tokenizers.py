@@ -6,17 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
-from starlette.testclient import TestClient
 
-from keras_text import text
+from keras_text.artifact.text_pipeline import SentencePieceEncoder
 from keras_text.backend import tf
-from keras_text.predictor import TextHandler
-from keras_text.text_pipeline import SentencePieceEncoder
-from keras_text.train import VECTORS_ENV, train
-from sm_contract import serving
-from sm_contract.environment import ServingEnv
-from sm_contract.paths import MLPaths
+from keras_text.text import tokenizers
+from keras_text.training.job import VECTORS_ENV, train
 from sm_contract.training import run_training
+from utils import keras_model
 from utils.data import write_opt_ml
 
 
@@ -30,7 +26,7 @@ def _embedding(root: Path) -> tf.Variable:
     return embedding
 
 
-def test_sentencepiece_trains_and_serves(sentencepiece_root: Path) -> None:
+def test_sentencepiece_trains_and_serves(sentencepiece_root: Path, serve) -> None:
     assert _code_files(sentencepiece_root) == {
         "inference.py",
         "text_pipeline.py",
@@ -44,20 +40,20 @@ def test_sentencepiece_trains_and_serves(sentencepiece_root: Path) -> None:
     assert _embedding(sentencepiece_root).shape[1] == 32
     metrics = json.loads((sentencepiece_root / "output/data/test_metrics.json").read_text(encoding="utf-8"))
     assert metrics["accuracy"] > 0.45  # the majority class is 36 %
-    env = ServingEnv(paths=MLPaths(sentencepiece_root))
-    with TestClient(serving.create_app(TextHandler.load, env)) as client:
+    with serve(sentencepiece_root) as client:
         answer = client.post("/invocations", json={"q": "電波が悪い"}).json()
     assert len(answer) == 4 and answer[0]["prob"] >= answer[-1]["prob"]
 
 
-def test_embeddings_channel_brings_its_own_pieces(tmp_path: Path, small_channels, small_hps, run_job) -> None:
-    texts = small_channels["train"]["features.csv"].decode().splitlines()[1:]
-    model = text.train_tokenizer(texts, vocab_size=1500, seed=0)
+def test_embeddings_channel_brings_its_own_pieces(tmp_path: Path, run_job) -> None:
+    texts = keras_model.channels()["train"]["features.csv"].decode().splitlines()[1:]
+    model = tokenizers.train_tokenizer(texts, vocab_size=2000, seed=0)
     pieces = SentencePieceEncoder(model).processor
     rng = np.random.RandomState(0)
     rows = [f"{pieces.id_to_piece(k)} " + " ".join(f"{v:.4f}" for v in rng.rand(8)) for k in range(2, 300)]
     channel = {"tokenizer.model": model, "vectors.txt": "\n".join([f"{len(rows)} 8", *rows]).encode()}
-    root = write_opt_ml(tmp_path / "opt_ml", {**small_hps, "epochs": "1"}, {**small_channels, "embeddings": channel})
+    hps = {**keras_model.HYPERPARAMETERS, "epochs": "1"}
+    root = write_opt_ml(tmp_path / "opt_ml", hps, {**keras_model.channels(), "embeddings": channel})
     assert run_job(root) == 0, (root / "output/failure").read_text()
     assert (root / "model/code/tokenizer.model").read_bytes() == model
     embedding = _embedding(root)
@@ -67,8 +63,8 @@ def test_embeddings_channel_brings_its_own_pieces(tmp_path: Path, small_channels
     np.testing.assert_allclose(embedding.numpy()[5], np.asarray(expected, dtype=np.float32))
 
 
-def test_missing_vectors_fail_the_default_job_with_a_reason(tmp_path: Path, small_channels, small_hps) -> None:
-    root = write_opt_ml(tmp_path / "opt_ml", small_hps, small_channels)
+def test_missing_vectors_fail_the_default_job_with_a_reason(tmp_path: Path) -> None:
+    root = write_opt_ml(tmp_path / "opt_ml", keras_model.HYPERPARAMETERS, keras_model.channels())
     empty = tmp_path / "no_vectors"
     empty.mkdir()
     assert run_training(train, {"SAGEMAKER_BASE_DIR": str(root), VECTORS_ENV: str(empty)}) == 1
@@ -77,9 +73,9 @@ def test_missing_vectors_fail_the_default_job_with_a_reason(tmp_path: Path, smal
     assert "'tokenizer' sentencepiece" in failure
 
 
-def test_word_forms_reach_the_served_model(tmp_path: Path, small_channels, small_hps, run_job) -> None:
-    hps = {**small_hps, "epochs": "1", "word-forms": "normalized,surface"}
-    root = write_opt_ml(tmp_path / "opt_ml", hps, small_channels)
+def test_word_forms_reach_the_served_model(tmp_path: Path, run_job) -> None:
+    hps = {**keras_model.HYPERPARAMETERS, "epochs": "1", "word-forms": "normalized,surface"}
+    root = write_opt_ml(tmp_path / "opt_ml", hps, keras_model.channels())
     assert run_job(root) == 0, (root / "output/failure").read_text()
     settings = json.loads((root / "model/code/tokenizer.json").read_text())
     assert settings["forms"] == ["normalized", "surface"]

@@ -5,7 +5,7 @@ import chainer.links as L
 import numpy as np
 
 from chainer_mnist.model import MLP
-from chainer_mnist.optim import InPlaceAdam, make_optimizer
+from chainer_mnist.training.optim import InPlaceAdam, make_optimizer
 
 
 def _train(optimizer: chainer.Optimizer, steps: int = 5) -> list[np.ndarray]:

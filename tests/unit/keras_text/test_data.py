@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_text import data
+from keras_text.training import data
 from sm_contract.environment import TrainingEnv
 from sm_contract.errors import DataError
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from keras_text import distributed
+from keras_text.training import distributed
 
 
 def _tf_config(index: int, workers: int = 2) -> str:

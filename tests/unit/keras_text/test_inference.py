@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from keras_text import inference
-from keras_text.inference import Line, PayloadError, pad
+from keras_text.artifact import inference
+from keras_text.artifact.inference import Line, PayloadError, pad
 
 
 def test_pad_left_pads_and_truncates_to_the_first_ids() -> None:

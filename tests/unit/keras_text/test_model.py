@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from keras_text import model as model_lib
-from keras_text import text
-from keras_text.inference import PAD_ID
-from keras_text.servable import ServingFunction
+from keras_text.artifact.inference import BATCHED, LINE, PAD_ID, PROBABILITIES, TOKENS
+from keras_text.serving.tfs import models
+from keras_text.text import tokenizers
 from sm_contract.errors import ConfigurationError
 
 
@@ -36,17 +36,21 @@ def test_build_has_the_articles_layers_and_output() -> None:
 
 
 def test_exported_signature_matches_the_keras_model(tmp_path: Path) -> None:
+    """The export run as the image serves it (a session of its own, TF Serving's way), not through Keras."""
     network = model_lib.build(vocab_size=30, embedding_dim=4, input_len=6, hidden=3, n_labels=2)
     tokens = np.random.RandomState(1).randint(0, 30, (5, 6)).astype(np.int32)
     model_lib.export(network, tmp_path / "1", input_len=6)
-    served = ServingFunction(tmp_path / "1")
-    np.testing.assert_allclose(served(tokens), network.predict(tokens, verbose=0), rtol=1e-5, atol=1e-6)
+    line, batched = np.arange(5, dtype=np.int32), np.ones(5, dtype=np.int32)
+    out = models.load("model", 1, tmp_path / "1").run(None, {TOKENS: tokens, LINE: line, BATCHED: batched})
+    np.testing.assert_allclose(out[PROBABILITIES], network.predict(tokens, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(out[LINE], line)  # passed through, so the answer's layout can be rebuilt
+    np.testing.assert_array_equal(out[BATCHED], batched)
 
 
 def test_tokenizer_and_embeddings_are_deterministic() -> None:
     texts = ["電波が悪い", "金閣寺に行った", "ラーメンがおいしい", "サッカーの試合"] * 20
-    first = text.train_text_model(texts, vocab_size=60, dim=8, seed=1)
-    second = text.train_text_model(texts, vocab_size=60, dim=8, seed=1)
+    first = tokenizers.train_text_model(texts, vocab_size=60, dim=8, seed=1)
+    second = tokenizers.train_text_model(texts, vocab_size=60, dim=8, seed=1)
     assert first.tokenizer == second.tokenizer
     np.testing.assert_array_equal(first.embeddings, second.embeddings)
     processor = first.encoder.processor
@@ -56,4 +60,4 @@ def test_tokenizer_and_embeddings_are_deterministic() -> None:
 
 def test_too_small_vocab_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="vocab-size 16"):
-        text.train_tokenizer(["".join(chr(0x4E00 + i) for i in range(200))], vocab_size=16, seed=0)
+        tokenizers.train_tokenizer(["".join(chr(0x4E00 + i) for i in range(200))], vocab_size=16, seed=0)

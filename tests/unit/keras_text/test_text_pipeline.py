@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_text import text, text_pipeline
-from keras_text.text_pipeline import PAD_ID, UNK_ID, SentencePieceEncoder, SudachiEncoder
+from keras_text.artifact import text_pipeline
+from keras_text.artifact.text_pipeline import PAD_ID, UNK_ID, SentencePieceEncoder, SudachiEncoder
+from keras_text.text import tokenizers
 
 # 携帯 is the normalized form of ケータイ; だ of で; ます of まし; 変える of 変え.
 SENTENCE = "ケータイの電波が悪いので、ドコモに変えました！"
@@ -88,7 +89,8 @@ def test_sudachi_save_and_load(tmp_path: Path) -> None:
 
 
 def test_sentencepiece_save_and_load(tmp_path: Path) -> None:
-    model = text.train_tokenizer(["電波が悪い", "金閣寺に行った", "ラーメンがおいしい"] * 30, vocab_size=60, seed=0)
+    texts = ["電波が悪い", "金閣寺に行った", "ラーメンがおいしい"] * 30
+    model = tokenizers.train_tokenizer(texts, vocab_size=60, seed=0)
     encoder = SentencePieceEncoder(model)
     encoder.save(tmp_path)
     assert (tmp_path / text_pipeline.SENTENCEPIECE_FILE).read_bytes() == model

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keras_text import inference, text_pipeline
-from keras_text.text_pipeline import PAD_ID, UNK_ID, SudachiEncoder
+from keras_text.artifact import inference, text_pipeline
+from keras_text.artifact.text_pipeline import PAD_ID, UNK_ID, SudachiEncoder
 
 WORDS = {"携帯": 2, "の": 3, "電波": 4, "が": 5, "悪い": 6, "京都": 7, "清水寺": 8, "ラーメン": 9}
 ENCODER = SudachiEncoder(WORDS)

@@ -12,8 +12,8 @@ import msgpack
 import numpy as np
 import pytest
 
-from keras_text import text, vectors
-from keras_text.text_pipeline import PAD_ID, UNK_ID, SudachiEncoder, encode
+from keras_text.artifact.text_pipeline import PAD_ID, UNK_ID, SudachiEncoder, encode
+from keras_text.text import tokenizers, vectors
 
 # spaCy's documentation of StringStore: nlp.vocab.strings["coffee"] == 3197928453018144401.
 COFFEE_KEY = 3197928453018144401
@@ -64,7 +64,7 @@ def test_extract_refuses_keys_that_are_not_the_strings_hashes(tmp_path: Path) ->
 
 def test_pretrained_words_put_padding_and_unknown_first(tmp_path: Path) -> None:
     table = vectors.WordVectors({"京都": 1, "清水寺": 0, "金閣寺": 1}, np.ones((2, 4), dtype=np.float32) * [[1], [2]])
-    model = text.pretrained_words(table, ("normalized",))
+    model = tokenizers.pretrained_words(table, ("normalized",))
     assert model.embeddings.shape == (4, 4) and not model.embeddings[[PAD_ID, UNK_ID]].any()
     assert model.encoder.words == {"清水寺": 2, "京都": 3, "金閣寺": 3}
     np.testing.assert_array_equal(model.embeddings[model.encoder.words["京都"]], table.vectors[1])
@@ -99,7 +99,7 @@ def test_chive_words_land_on_their_own_vectors(chive: vectors.WordVectors) -> No
 def test_sudachi_normalized_forms_find_chive_vectors_for_knbc(chive: vectors.WordVectors) -> None:
     with KNBC_TRAIN.open(encoding="utf-8") as handle:
         texts = [row["feature"] for row in csv.DictReader(handle)]
-    model = text.pretrained_words(chive, ("normalized",))
+    model = tokenizers.pretrained_words(chive, ("normalized",))
     x = encode(model.encoder, texts, 200)
     kept = x[x != PAD_ID]
     assert kept.size > 60_000

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from keras_self_attention import SeqSelfAttention
 
+from keras_text.artifact.inference import BATCHED, LINE, PROBABILITIES, TOKENS
 from keras_text.backend import keras, tf
-from keras_text.inference import BATCHED, LINE, PROBABILITIES, TOKENS
 
 
 def build(

@@ -1,9 +1,10 @@
-"""An image's ``train`` and ``serve`` console scripts, built from the few names the image supplies.
+"""An image's ``train`` and ``serve`` console scripts, built from the few callables the image supplies.
 
-Each image's ``image.py`` declares ``IMAGE = Image(...)`` with import strings of its built-in trainer, its model
-loader and its app factory, and exports ``IMAGE.train``, ``IMAGE.serve`` and ``IMAGE.app``; its
-``pyproject.toml`` points the console scripts there. Heavy frameworks are imported only where they run:
-``serve``'s supervisor never imports the model code, its workers do.
+Each image's ``image.py`` declares ``IMAGE = Image(...)`` with its hooks (built-in trainer, model loader, ...): typed
+functions of no arguments that import their module inside their bodies and return the piece. Importing
+``image.py`` thus imports no framework, and ``serve``'s supervisor never does; a job or a worker imports one when
+it asks for its piece, before logging is configured (importing Chainer raises the root logger's level). The image
+exports ``IMAGE.train``, ``IMAGE.serve`` and ``IMAGE.app``; its ``pyproject.toml`` points the console scripts there.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import pkgutil
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,34 +23,36 @@ from sm_contract.errors import ContractError, ModelLoadError
 from sm_contract.script_mode import Framework, run_builtin, run_user_script
 from sm_contract.training import StopSignal, run_training
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the app's modules: in the workers, never in the supervisor
     from starlette.applications import Starlette
+    from starlette.routing import BaseRoute
+
+    from sm_contract.serving import Loader
 
 logger = logging.getLogger(__name__)
 
 STARTUP_FAILURE = 3  # uvicorn's exit code when a worker cannot load its app
 
-
-def resolve(name: str) -> Any:
-    """``"package.module:attribute.attribute"`` -> the object (the form console scripts use too)."""
-    return pkgutil.resolve_name(name)
+Trainer = Callable[[TrainingEnv, StopSignal], None]  # the built-in training job
+Prepare = Callable[[ServingEnv], None]  # once before the workers start; a ContractError stops the container
+ServingFunctions = Mapping[str, Callable[..., Any]]  # a framework's default input_fn / predict_fn / output_fn
 
 
 @dataclass(frozen=True)
 class Image:
-    """What an image plugs into the contract (import strings, resolved only when needed)."""
+    """What an image plugs into the contract: hooks that import their module only when asked for their piece."""
 
-    trainer: str  # (TrainingEnv, StopSignal) -> None: the built-in training job
-    loader: str  # (ServingEnv) -> ModelHandler: the built-in model
-    app_factory: str  # this image's ``app`` attribute, which every uvicorn worker calls
+    trainer: Callable[[], Trainer]
+    loader: Callable[[], Loader]  # the built-in model
+    # ``"<module>:IMAGE.app"``, this image's ``app``: a name, since every uvicorn worker process imports it anew.
+    app_factory: str
     framework: Framework  # script mode and multi-host training
     # Environment set for ``serve`` before any worker starts (e.g. switches read when a framework is imported).
     serve_environment: Mapping[str, str] = field(default_factory=dict)
-    # (ServingEnv) -> None, run once before the workers start (e.g. a model's requirements.txt); may raise
-    # ContractError to stop the container with one line.
-    serve_prepare: str | None = None
+    serve_prepare: Callable[[], Prepare] | None = None  # e.g. a model's requirements.txt
     serve_rest_port: bool = False  # also listen on ServingEnv.rest_port (a model server's own API)
-    routes: str | None = None  # a sequence of extra Starlette routes of the built-in model's app
+    routes: Callable[[], Sequence[BaseRoute]] | None = None  # extra routes of the built-in model's app
+    serving_defaults: Callable[[], ServingFunctions] | None = None  # for users' modules (script mode)
 
     def train(self) -> None:
         sys.exit(run_training(self.training_job))
@@ -61,8 +63,8 @@ class Image:
             return run_user_script(env, stop, self.framework)
         if len(env.hosts) > 1:
             return run_builtin(env, stop, self.framework)
-        trainer = resolve(self.trainer)
-        log_config.configure(env.log_level)  # importing a framework may lower the root level (numpy.distutils)
+        trainer = self.trainer()
+        log_config.configure(env.log_level)  # after the framework's import, which may change the root level
         trainer(env, stop)
         return None
 
@@ -79,20 +81,20 @@ class Image:
             if multi_model.enabled():
                 return multi_model.app_from_environ(user_loader)
             return server.app_from_environ(user_loader)
+        load = self.loader()
         if multi_model.enabled():
-            return multi_model.app_from_environ(resolve(self.loader))
-        return server.app_from_environ(resolve(self.loader), routes=resolve(self.routes) if self.routes else ())
+            return multi_model.app_from_environ(load)
+        return server.app_from_environ(load, routes=self.routes() if self.routes else ())
 
     def defaults(self) -> dict[str, Callable[..., Any]]:
         """The framework's default serving functions (predict_fn always comes from the framework)."""
         from sm_contract.script_mode import user_module
 
-        module = resolve(self.framework.serving_defaults) if self.framework.serving_defaults else None
-        found = {name: getattr(module, f"default_{name}", None) for name in ("input_fn", "predict_fn", "output_fn")}
+        found = self.serving_defaults() if self.serving_defaults else {}
         return {
-            "input_fn": found["input_fn"] or user_module.default_input_fn,
-            "output_fn": found["output_fn"] or user_module.default_output_fn,
-            "predict_fn": found["predict_fn"] or _no_default_predict,
+            "input_fn": found.get("input_fn") or user_module.default_input_fn,
+            "output_fn": found.get("output_fn") or user_module.default_output_fn,
+            "predict_fn": found.get("predict_fn") or _no_default_predict,
         }
 
     def serve(self) -> None:
@@ -108,8 +110,8 @@ class Image:
                 from sm_contract.script_mode import user_module
 
                 os.environ[SUBMIT_DIR_PARAM.upper()] = str(user_module.prepare(env.script, env))
-            elif self.serve_prepare:
-                resolve(self.serve_prepare)(env)
+            elif self.serve_prepare is not None:
+                self.serve_prepare()(env)
         except ContractError as exc:
             logger.error("cannot serve: %s", exc)
             sys.exit(STARTUP_FAILURE)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from starlette.datastructures import Headers  # read lazily: decoded only when a handler looks one up
 from starlette.types import Receive, Scope, Send
 
 from sm_contract import codecs, content_types
@@ -161,8 +162,7 @@ class Invocations:
             payload = await body.read(self.limit, deadline)
             if not payload:
                 raise InvalidPayloadError("request body is empty")
-            headers = _headers(scope) if getattr(handler, "reads_headers", False) else None
-            work = _work(handler, payload, content_type, accept, headers)
+            work = _work(handler, payload, content_type, accept, Headers(scope=scope))
             on_loop = getattr(handler, "runs_on_event_loop", False)
             result, media_type = await gate.run(work, len(payload), deadline, body.receive, on_loop)
             await respond(send, 200, result, media_type)
@@ -180,16 +180,11 @@ class Invocations:
             return 500
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    """The request's headers as a handler that reads them gets them: lower-case names, last value wins."""
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
-
-
 def _work(
-    handler: Any, body: bytes, content_type: str, accept: str, headers: Mapping[str, str] | None
+    handler: Any, body: bytes, content_type: str, accept: str, headers: Mapping[str, str]
 ) -> Callable[[], tuple[bytes, str]]:
     def work() -> tuple[bytes, str]:
-        decoded = handler.decode(body, content_type) if headers is None else handler.decode(body, content_type, headers)
+        decoded = handler.decode(body, content_type, headers)
         encoded = handler.encode(handler.predict(decoded), accept)
         return encoded if isinstance(encoded, tuple) else (encoded, accept)
 

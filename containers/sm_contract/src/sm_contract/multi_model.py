@@ -29,7 +29,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +168,7 @@ class ModelStore:
         return models[start:end], str(end) if end < len(models) else None
 
     # /invocations: not served by a multi-model container
-    def decode(self, body: bytes, content_type: str) -> Any:
+    def decode(self, body: bytes, content_type: str, headers: Mapping[str, str]) -> Any:
         raise ModelNotFoundError("this container serves several models: POST /models/{model_name}/invoke")
 
     def predict(self, inputs: Any) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -58,8 +58,9 @@ class ModelHandler(Protocol):
     def accept_types(self) -> Sequence[str]:
         """Response types, the first the default; ``("*/*",)``: the handler decides from the Accept header."""
 
-    def decode(self, body: bytes, content_type: str) -> Any:
-        """The request's content; a handler with ``reads_headers = True`` also gets the request's headers.
+    def decode(self, body: bytes, content_type: str, headers: Mapping[str, str]) -> Any:
+        """The request's content; ``headers``, the request's headers found by lower-case name, serve a handler
+        that reads more than the body (custom attributes, Accept).
 
         A handler with ``runs_on_event_loop = True`` may be computed on the worker's event loop when the model is
         idle and the request fast (:mod:`sm_contract.gate`); it must never call back into its own server."""

@@ -38,7 +38,6 @@ class Framework:
     multi_host: Literal["mpi", "per_host"]  # how several hosts cooperate unless the job says otherwise
     builtin_module: str  # ``python -m <this>`` runs the image's built-in trainer as a program
     model_dir_argument: bool = False  # TensorFlow's containers add ``--model_dir``
-    serving_defaults: str | None = None  # module with the default input_fn / predict_fn / output_fn
 
 
 @dataclass(frozen=True)

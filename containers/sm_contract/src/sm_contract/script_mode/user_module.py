@@ -145,7 +145,7 @@ class UserModuleHandler:
     def accept_for(self, accept: str) -> str:
         return self.default_accept if accept in ("", ct.ANY) else accept
 
-    def decode(self, body: bytes, content_type: str) -> tuple[bytes, str] | Any:
+    def decode(self, body: bytes, content_type: str, headers: Mapping[str, str]) -> tuple[bytes, str] | Any:
         if self.fns.transform_fn is not None:
             return body, content_type  # transform_fn reads the body itself
         try:

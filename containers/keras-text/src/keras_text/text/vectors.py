@@ -10,7 +10,7 @@ needs msgpack and murmurhash besides numpy; the table it writes needs numpy only
     words.tsv     "word<TAB>row" lines (``text_pipeline.format_words``): many words share a row
     source.json   the wheel's name and SHA-256, and the counts
 
-    python -m keras_text.vectors --wheel ja_ginza-5.3.0-py3-none-any.whl --out /opt/keras-text/chive
+    python -m keras_text.text.vectors --wheel ja_ginza-5.3.0-py3-none-any.whl --out /opt/keras-text/chive
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_text.text_pipeline import format_words, parse_words
+from keras_text.artifact.text_pipeline import format_words, parse_words
 
 logger = logging.getLogger(__name__)
 

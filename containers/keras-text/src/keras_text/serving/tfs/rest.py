@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from keras_text.tfs.examples import classify_results, serialized_examples
-from keras_text.tfs.models import CLASSIFY, REGRESS, NotFoundError, Registry, Signature
-from keras_text.tfs.values import RestError, bad, finite, jsonable, stack, to_tensor
+from keras_text.serving.tfs.examples import classify_results, serialized_examples
+from keras_text.serving.tfs.models import CLASSIFY, REGRESS, NotFoundError, Registry, Signature
+from keras_text.serving.tfs.values import RestError, bad, finite, jsonable, stack, to_tensor
 
 PATH = re.compile(r"(?i)^/v1/models/([^/:]+)(?:/versions/(\d+))?:(classify|regress|predict)$")
 STATUS_PATH = re.compile(r"(?i)^/v1/models/([^/:]+)(?:/versions/(\d+))?(/metadata)?$")

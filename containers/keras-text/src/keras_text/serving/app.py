@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from keras_text.tfs import rest
-from keras_text.tfs.handlers import CODE, TfsHandler
+from keras_text.serving.tfs import rest
+from keras_text.serving.tfs.handlers import CODE, TfsHandler
 from sm_contract.environment import ServingEnv
 from sm_contract.script_mode import user_code
 

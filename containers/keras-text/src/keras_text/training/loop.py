@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from keras_text import distributed, text
 from keras_text.backend import keras
+from keras_text.text import tokenizers
+from keras_text.training import distributed
 from sm_contract.checkpoints import Checkpoint, CheckpointStore
 from sm_contract.environment import TrainingEnv
 from sm_contract.errors import TrainingInterrupted
@@ -62,7 +63,7 @@ class Trainer:
         settings: LoopSettings,
         model: keras.Model,
         store: CheckpointStore,
-        text_model: text.TextModel,
+        text_model: tokenizers.TextModel,
         *,
         chief: bool = True,
         total: Callable[[float], float] | None = None,

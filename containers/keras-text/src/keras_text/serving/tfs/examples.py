@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_text.tfs.values import bad, decode_strings, finite
+from keras_text.serving.tfs.values import bad, decode_strings, finite
 
 
 def _feature(value: Any) -> Any:

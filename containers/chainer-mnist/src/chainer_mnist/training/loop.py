@@ -20,8 +20,8 @@ from chainer import serializers
 
 from chainer_mnist import model as model_lib
 from chainer_mnist.data import Split
-from chainer_mnist.optim import make_optimizer
-from chainer_mnist.parallel import Group, Solo
+from chainer_mnist.training.distributed import Group, Solo
+from chainer_mnist.training.optim import make_optimizer
 from sm_contract.checkpoints import CheckpointStore
 from sm_contract.environment import TrainingEnv
 from sm_contract.errors import TrainingInterrupted

@@ -1,8 +1,9 @@
-"""Serving: the model handler (decode -> predict -> encode) for the three request and response types."""
+"""The built-in model's handler (decode -> predict -> encode) for the three request and response types."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import chainer
@@ -77,7 +78,7 @@ class MnistHandler:
         logger.info("loaded %s model (%d units) from %s", spec.model, spec.units, model_dir)
         return handler
 
-    def decode(self, body: bytes, content_type: str) -> np.ndarray:
+    def decode(self, body: bytes, content_type: str, headers: Mapping[str, str]) -> np.ndarray:
         if content_type == ct.NPY:
             shape, _ = codecs.npy_header(body)
             if len(shape) > 1:

@@ -25,8 +25,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from keras_text.tfs import rest, transport
-from keras_text.tfs.models import Registry
+from keras_text.serving.tfs import rest, transport
+from keras_text.serving.tfs.models import Registry
 from sm_contract import codecs
 from sm_contract import content_types as ct
 from sm_contract.environment import RequestLimits, ServingEnv
@@ -145,7 +145,6 @@ class TfsHandler:
 
     content_types = (ct.ANY,)  # inference.py decides what it reads; without it, JSON, JSON Lines and CSV
     accept_types = (ct.ANY,)
-    reads_headers = True  # custom attributes, Accept and Content-Length go into the handlers' context
 
     def __init__(self, registry: Registry, code: tuple[Any, Any, Any] | None, env: ServingEnv, rest_port: int) -> None:
         self.registry, self.env, self.rest_port = registry, env, rest_port
@@ -175,6 +174,7 @@ class TfsHandler:
         return status, codecs.dump_json(answer)
 
     def decode(self, body: bytes, content_type: str, headers: Mapping[str, str]) -> Pending:
+        """Custom attributes, Content-Type, Accept and Content-Length go into the handlers' context."""
         self._check_size(body, content_type)
         attrs = attributes(headers.get(CUSTOM_ATTRIBUTES))
         path = rest_path(attrs, self.registry.default)

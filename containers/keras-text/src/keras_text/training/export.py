@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from keras_text import inference, text_pipeline
+from keras_text import artifact
 from keras_text import model as model_lib
+from keras_text.artifact import inference, text_pipeline
 from keras_text.backend import keras
 from sm_contract.files import write_json
 
@@ -49,8 +50,8 @@ def save_model(
         shutil.rmtree(folder, ignore_errors=True)
     model_lib.export(network, version_dir, input_len)
     code_dir.mkdir(parents=True)
-    for module in (inference, text_pipeline):
-        shutil.copyfile(Path(module.__file__ or ""), code_dir / Path(module.__file__ or "").name)
+    for name in artifact.FILES:
+        shutil.copyfile(artifact.DIRECTORY / name, code_dir / name)
     pre.tokenizer.save(code_dir)
     (code_dir / "requirements.txt").write_text(requirements(pre.tokenizer.kind), encoding="utf-8")
     for notice in notices:

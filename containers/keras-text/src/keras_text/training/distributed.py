@@ -1,7 +1,7 @@
 """Several hosts train the built-in model together: MultiWorkerMirroredStrategy from the TF_CONFIG the image's
 launcher gives every host (the first host is the chief); one host uses TensorFlow's default strategy.
 
-``python -m keras_text.distributed`` is how a multi-host job starts the built-in trainer on each host.
+``python -m keras_text.training`` is how a multi-host job starts the built-in trainer on each host.
 Every collective (a training step, an evaluation, :func:`total`) must run on all workers in the same order,
 or the job hangs: decisions that change the loop (early stopping, stopping on SIGTERM, the epoch to resume
 at) are taken from values every worker computes identically or agrees on through :func:`total`.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -81,14 +80,3 @@ def _summing(strategy: Any) -> Any:
 def scratch_paths() -> MLPaths:
     """Where a worker that is not the chief writes what only the chief keeps (MWMS's own pattern)."""
     return MLPaths(base=Path(tempfile.gettempdir()) / "keras-text-worker")
-
-
-def main() -> None:
-    from keras_text.train import train
-    from sm_contract.training import run_training
-
-    sys.exit(run_training(train))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,55 +1,34 @@
-"""The built-in training job: hyperparameters, channels, the loop (:mod:`trainer`), the test score and the model.
+"""The built-in training job: hyperparameters, channels, the loop (:mod:`.loop`), the test score and the model.
 
-``python -m chainer_mnist.train`` runs it as a program: the form a multi-host job starts it in, one MPI process
-per host under ``mpirun``, training data-parallel.
+``python -m chainer_mnist.training`` runs it as a program (:mod:`.__main__`): the form a multi-host job starts it
+in, one MPI process per host under ``mpirun``, training data-parallel.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from chainer import serializers
 
 from chainer_mnist import model as model_lib
 from chainer_mnist.data import Split, load_split
-from chainer_mnist.parallel import group
-from chainer_mnist.trainer import LoopSettings, Trainer, evaluate
+from chainer_mnist.training.distributed import group
+from chainer_mnist.training.hyperparameters import Hyperparameters
+from chainer_mnist.training.loop import LoopSettings, Trainer, evaluate
 from sm_contract import channels, hyperparameters
 from sm_contract.checkpoints import CheckpointStore
 from sm_contract.environment import TrainingEnv
 from sm_contract.errors import ConfigurationError, DataError
 from sm_contract.files import atomic_write, write_json
 from sm_contract.metrics import format_metrics
-from sm_contract.training import StopSignal, output_file, run_training
+from sm_contract.training import StopSignal, output_file
 
 logger = logging.getLogger(__name__)
 
 # Hyperparameters that must match for a checkpoint to be resumed.
 RESUME_KEYS = ("model", "units", "optimizer", "batch-size", "seed")
-
-
-@dataclass(frozen=True)
-class Hyperparameters:
-    epochs: int = 20
-    batch_size: int = 100
-    learning_rate: float = 0.01  # momentum SGD's step size
-    optimizer: Literal["sgd", "adam"] = "adam"
-    alpha: float = 0.001  # Adam's step size (Chainer's name)
-    model: Literal["mlp", "cnn"] = "mlp"
-    units: int = 1000
-    seed: int = 0
-
-    def validate(self) -> None:
-        for name in ("epochs", "batch_size", "units"):
-            if getattr(self, name) < 1:
-                raise ConfigurationError(f"hyperparameter '{hyperparameters.key_of(name)}' must be >= 1")
-        for name in ("learning_rate", "alpha"):
-            if not getattr(self, name) > 0:
-                raise ConfigurationError(f"hyperparameter '{hyperparameters.key_of(name)}' must be > 0")
 
 
 def find_npz(env: TrainingEnv, channel: str, required: bool = True) -> Path | None:
@@ -132,7 +111,3 @@ def save_model(model_dir: Path, hp: Hyperparameters, trainer: Trainer, summary: 
         metrics={k: v for k, v in summary.items() if k != "epoch"},
     )
     logger.info("model saved to %s", model_dir)
-
-
-if __name__ == "__main__":
-    sys.exit(run_training(train))

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_text.tfs.models import TensorSpec
+from keras_text.serving.tfs.models import TensorSpec
 
 
 class RestError(Exception):

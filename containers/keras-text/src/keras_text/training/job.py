@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import csv
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from keras_text import data, distributed, evaluation, inference, text, text_pipeline, vectors
 from keras_text import model as model_lib
+from keras_text.artifact import inference, text_pipeline
+from keras_text.artifact.text_pipeline import UNK_ID
 from keras_text.backend import keras, tf
-from keras_text.export import save_model
-from keras_text.text_pipeline import UNK_ID
-from keras_text.trainer import EMBEDDINGS_ARTEFACT, EVAL_BATCH, TOKENIZER_ARTEFACT, LoopSettings, Trainer
+from keras_text.text import tokenizers, vectors
+from keras_text.training import data, distributed, evaluation
+from keras_text.training.export import save_model
+from keras_text.training.hyperparameters import Hyperparameters
+from keras_text.training.loop import EMBEDDINGS_ARTEFACT, EVAL_BATCH, TOKENIZER_ARTEFACT, LoopSettings, Trainer
 from sm_contract import channels, hyperparameters
 from sm_contract.checkpoints import Checkpoint, CheckpointStore
 from sm_contract.environment import TrainingEnv
@@ -32,74 +34,6 @@ NOT_RESUME_KEYS = ("epochs",)
 VECTORS_ENV, VECTORS_DIR = "KERAS_TEXT_VECTORS_DIR", "/opt/keras-text/chive"
 
 
-@dataclass(frozen=True)
-class Hyperparameters:
-    epochs: int = 30
-    batch_size: int = 32
-    hidden: int = 64
-    validation_split: float = 0.1
-    input_len: int = 64
-    # sudachi: SudachiPy words and the pretrained chiVe vectors (frozen by default); sentencepiece: pieces and
-    # word2vec vectors trained on `train` in the job (or both from the embeddings channel).
-    tokenizer: Literal["sudachi", "sentencepiece"] = "sudachi"
-    word_forms: str = "normalized"  # sudachi: forms looked up in the vectors' table, in order
-    # Defaults checked by bench/keras_text_tuning.py on a split of train: no alternative beat them beyond seed noise.
-    vocab_size: int = 3000
-    embedding_dim: int = 100
-    learning_rate: float = 0.001  # nadam's
-    dropout: float = 0.1  # before the softmax layer
-    lstm_dropout: float = 0.0  # on the LSTMs' inputs (the attention's output)
-    character_coverage: float = 0.9995  # SentencePiece: share of characters kept as pieces of their own
-    w2v_window: int = 5
-    w2v_epochs: int = 10
-    freeze_embeddings: str = "auto"  # auto: frozen only for pretrained vectors (chiVe or the embeddings channel)
-    seed: int = 0
-    model_version: int = 1
-
-    def validate(self) -> None:
-        for name in (
-            "epochs",
-            "batch_size",
-            "hidden",
-            "input_len",
-            "embedding_dim",
-            "model_version",
-            "w2v_window",
-            "w2v_epochs",
-        ):
-            if getattr(self, name) < 1:
-                raise ConfigurationError(f"hyperparameter '{hyperparameters.key_of(name)}' must be >= 1")
-        if self.input_len > text_pipeline.MAX_CHARS:
-            raise ConfigurationError(f"hyperparameter 'input-len' must be <= {text_pipeline.MAX_CHARS}")
-        if self.vocab_size < 16:
-            raise ConfigurationError("hyperparameter 'vocab-size' must be >= 16")
-        if not self.learning_rate > 0:
-            raise ConfigurationError("hyperparameter 'learning-rate' must be > 0")
-        if not 0.0 < self.character_coverage <= 1.0:
-            raise ConfigurationError("hyperparameter 'character-coverage' must be in (0, 1]")
-        for name in ("dropout", "lstm_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigurationError(f"hyperparameter '{hyperparameters.key_of(name)}' must be in [0, 1)")
-        if not 0.0 <= self.validation_split < 1.0:
-            raise ConfigurationError("hyperparameter 'validation-split' must be in [0, 1)")
-        if self.freeze_embeddings.lower() not in ("auto", "true", "false"):
-            raise ConfigurationError(
-                f"hyperparameter 'freeze-embeddings'={self.freeze_embeddings!r} must be true, false or auto"
-            )
-        if not self.forms or not set(self.forms) <= set(text_pipeline.FORMS):
-            raise ConfigurationError(
-                f"hyperparameter 'word-forms'={self.word_forms!r} must list some of {', '.join(text_pipeline.FORMS)}"
-            )
-
-    @property
-    def forms(self) -> tuple[str, ...]:
-        return tuple(f.strip() for f in self.word_forms.split(",") if f.strip())
-
-    def frozen(self, pretrained: bool) -> bool:
-        choice = self.freeze_embeddings.lower()
-        return pretrained if choice == "auto" else choice == "true"
-
-
 def _vectors_dir(env: TrainingEnv) -> Path:
     folder = Path(env.environ.get(VECTORS_ENV) or VECTORS_DIR)
     if not (folder / vectors.VECTORS_FILE).is_file():
@@ -112,13 +46,13 @@ def _vectors_dir(env: TrainingEnv) -> Path:
 
 def _text_model(
     env: TrainingEnv, hp: Hyperparameters, texts: tuple[str, ...], checkpoint: Checkpoint | None
-) -> text.TextModel:
+) -> tokenizers.TextModel:
     """The checkpointed tokenizer and embeddings when resuming, else pretrained or trained ones."""
     channel = channels.channel_dir(env, "embeddings", required=False)
     kind = text_pipeline.SENTENCEPIECE if channel is not None else hp.tokenizer
     if checkpoint is not None:
         logger.info("tokenizer and embeddings restored from %s", checkpoint.directory)
-        return text.restore(
+        return tokenizers.restore(
             kind,
             checkpoint.path(TOKENIZER_ARTEFACT).read_bytes(),
             np.load(checkpoint.path(EMBEDDINGS_ARTEFACT), allow_pickle=False),
@@ -126,10 +60,10 @@ def _text_model(
         )
     if channel is not None:
         logger.info("channel embeddings: its SentencePiece model and vectors replace tokenizer %s", hp.tokenizer)
-        return text.load_pretrained(channel, hp.seed)
+        return tokenizers.load_pretrained(channel, hp.seed)
     if kind == text_pipeline.SUDACHI:
-        return text.pretrained_words(vectors.load(_vectors_dir(env)), hp.forms)
-    return text.train_text_model(
+        return tokenizers.pretrained_words(vectors.load(_vectors_dir(env)), hp.forms)
+    return tokenizers.train_text_model(
         texts,
         hp.vocab_size,
         hp.embedding_dim,
@@ -150,7 +84,7 @@ def _load_train(env: TrainingEnv) -> data.TextSet:
 def train(env: TrainingEnv, stop: StopSignal) -> None:
     """The image's training job (called by ``sm_contract.training.run_training``).
 
-    On several hosts every host runs it (``python -m keras_text.distributed``) with MultiWorkerMirroredStrategy:
+    On several hosts every host runs it (``python -m keras_text.training``) with MultiWorkerMirroredStrategy:
     each reads the full channels, tokenizes them identically and trains on its share of every batch
     (``batch-size`` is the global batch, split among the workers); the chief (the master host) alone writes the
     checkpoints, the outputs and the model.

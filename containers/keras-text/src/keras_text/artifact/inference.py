@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-if __package__:  # keras_text.inference
-    from keras_text import text_pipeline
+if __package__:  # keras_text.artifact.inference
+    from . import text_pipeline
 else:  # a model's code/inference.py, imported by file path: its own copy of the pipeline sits next to it
     _HERE = str(Path(__file__).resolve().parent)
     if _HERE not in sys.path:

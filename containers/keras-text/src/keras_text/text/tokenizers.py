@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import sentencepiece as spm
 
-from keras_text import text_pipeline, vectors
-from keras_text.text_pipeline import PAD_ID, SENTENCEPIECE_FILE, SUDACHI, UNK_ID
+from keras_text.artifact import text_pipeline
+from keras_text.artifact.text_pipeline import PAD_ID, SENTENCEPIECE_FILE, SUDACHI, UNK_ID
+from keras_text.text import vectors
 from sm_contract.errors import ConfigurationError, DataError
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""The built-in training job: channels, tokenizer and embeddings, the loop on one or several hosts, the export."""
