@@ -67,11 +67,15 @@ def running(local_mode: LocalMode) -> list[Any]:
         client.close()
 
 
+# Each request's own log line is written at DEBUG (INFO keeps a summary per interval); the tests count those lines.
+PER_REQUEST_LOGS = {"SAGEMAKER_CONTAINER_LOG_LEVEL": "DEBUG"}
+
+
 def deploy(runner: LocalModeRunner, image: str, name: str, variants: list[tuple[str, str, float, int]]) -> None:
     """Models, one config and the endpoint: variants as ``(variant, model URI, weight, instances)``."""
     production = []
     for variant, uri, weight, count in variants:
-        runner.call("CreateModel", sm.model(f"{name}-{variant}", image, uri))
+        runner.call("CreateModel", sm.model(f"{name}-{variant}", image, uri, environment=PER_REQUEST_LOGS))
         production.append(
             {
                 "VariantName": variant,
