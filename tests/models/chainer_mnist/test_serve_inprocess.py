@@ -151,8 +151,8 @@ def test_a_model_file_that_is_not_an_npz_is_a_load_error(tmp_path: Path) -> None
     (tmp_path / "model").mkdir()
     np.save(tmp_path / "model" / "model.npy", np.zeros(3))
     (tmp_path / "model" / "model.npy").rename(tmp_path / "model" / "model.npz")
-    with pytest.raises(ModelLoadError, match="a single array, not a .npz file"):
+    with pytest.raises(ModelLoadError, match=r"a single array, not a \.npz file"):
         MnistHandler.load(ServingEnv(paths=MLPaths(tmp_path)))
     (tmp_path / "model" / "model.npz").write_bytes(b"PK\x03\x04 not a zip")
-    with pytest.raises(ModelLoadError, match="is not a readable .npz file"):
+    with pytest.raises(ModelLoadError, match=r"is not a readable \.npz file"):
         MnistHandler.load(ServingEnv(paths=MLPaths(tmp_path)))
