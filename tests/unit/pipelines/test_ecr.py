@@ -448,3 +448,9 @@ def test_repository_without_commits_asks_for_tag_revision(tmp_path: Path) -> Non
     with pytest.raises(ConfigurationError, match="pass --tag-revision") as caught:
         ecr_mod.git_revision(tmp_path)
     assert "\n" not in str(caught.value)
+
+
+def test_registry_credentials_never_show_their_password() -> None:
+    auth = docker_push.RegistryAuth("AWS", "s3cr3t-token", f"https://{REGISTRY}")
+    assert "s3cr3t-token" not in repr(auth) and "s3cr3t-token" not in str(auth)
+    assert "AWS" in repr(auth) and REGISTRY in repr(auth)

@@ -255,3 +255,13 @@ def test_metric_line_matches_its_definition(tmp_path: Path, caplog: pytest.LogCa
     png = plot_curves(history.rows, tmp_path / "curves.png", [("loss", ["loss"])])
     assert png is not None and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_curves([], tmp_path / "none.png", [("loss", ["loss"])]) is None
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_get_the_permissions_of_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    previous = os.umask(umask)
+    try:
+        write_json(tmp_path / "model.json", {"units": 10})  # what ends up in model.tar.gz
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "model.json").stat().st_mode & 0o777 == mode
