@@ -7,7 +7,9 @@
 # "dev" means byoc/NAME:dev. Extra `docker build` flags come from BUILD_ARGS
 # (word-split). The CA bundle ($CA_BUNDLE, default /etc/ssl/certs/ca-certificates.crt)
 # is handed to the build as the BuildKit secret "ca" (RUN --mount=type=secret,id=ca),
-# never copied into the image. Prints the built tag on stdout.
+# never copied into the image. The base image comes as the build argument BASE_IMAGE:
+# debian at its pinned digest, or the local debootstrap build of it (what
+# ensure-docker.sh --print-base-ref answers). Prints the built tag on stdout.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,10 +25,10 @@ context=$(cd "$here/../../containers" && pwd)
 dockerfile=$context/$name/Dockerfile
 [[ -f $dockerfile ]] || die "no Dockerfile at containers/$name/Dockerfile"
 
-"$here/ensure-docker.sh"
+base=$("$here/ensure-docker.sh" --print-base-ref)
 pick_docker_cli # docker may have just been installed
 
-args=(--network host -f "$dockerfile" -t "$tag")
+args=(--network host -f "$dockerfile" -t "$tag" --build-arg "BASE_IMAGE=$base")
 bundle=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 if [[ -f $bundle ]]; then
   args+=(--secret "id=ca,src=$bundle")
@@ -38,7 +40,7 @@ if [[ -n ${BUILD_ARGS:-} ]]; then
   args+=("${extra[@]}")
 fi
 
-log "building $tag from containers/$name/Dockerfile"
+log "building $tag from containers/$name/Dockerfile on $base"
 t0=$SECONDS
 DOCKER_BUILDKIT=1 "$DOCKER_CLI" build "${args[@]}" "$context" >&2
 log "built $tag in $((SECONDS - t0))s"

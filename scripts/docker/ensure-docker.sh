@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Make sure a Docker daemon answers `docker info` and that the base image
-# debian:bookworm-slim exists locally. Idempotent; quick when both are there.
+# Make sure a Docker daemon answers `docker info` and that the base image is
+# here: debian:bookworm-slim at the pinned digest, or our own debootstrap build of
+# it (never just anything tagged debian:bookworm-slim). Idempotent; quick when both
+# are there. With --print-base-ref it then prints the reference images build FROM
+# (scripts/docker/build-image.sh passes it as the build argument BASE_IMAGE):
+# debian@<digest>, or the tag of the debootstrap build, checked to be that build.
 #
 # When something is missing (needs root, Debian/apt):
 #   - installs docker.io, docker-compose (v1) and debootstrap,
@@ -23,10 +27,11 @@
 #   PULL_TIMEOUT            seconds to try `docker pull` of the base image (20)
 #   DEBIAN_MIRROR           mirror for debootstrap (default: from host apt sources)
 #   DEBIAN_SECURITY_MIRROR  security mirror written into the image (idem)
-#   DEBIAN_SNAPSHOT         1: the mirrors are frozen snapshots whose Release files
-#                           have expired, so the image's apt sources skip the
-#                           Valid-Until check (signatures are still checked); 0: never.
-#                           Default: apt in the new root filesystem is asked.
+#   DEBIAN_SNAPSHOT         1: the mirrors are frozen snapshots whose signed Release
+#                           files have expired, so the image's apt sources skip the
+#                           Valid-Until check (signatures are still checked). Only this
+#                           switch does that: expired Release files otherwise stop the
+#                           build, since they can mean a mirror serving stale packages.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -36,10 +41,12 @@ source "$here/lib.sh"
 trap 'log "ensure-docker.sh failed (line $LINENO)"' ERR
 
 BASE_IMAGE=debian:bookworm-slim
+BASE_REPOSITORY=debian
 # Pulled by digest, so a registry can never hand over something else under the tag (override to move it on:
 # `docker buildx imagetools inspect debian:bookworm-slim` prints the current one).
 BASE_IMAGE_DIGEST=${BASE_IMAGE_DIGEST:-sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251}
 SUITE=bookworm
+IMPORT_MESSAGE="debootstrap --variant=minbase $SUITE" # the start of the imported image's comment: ours
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/dockerd.log}
 DOCKERD_PID=${DOCKERD_PIDFILE:-/var/run/docker.pid}
 OWN_PIDFILE=${DOCKERD_OWN_PIDFILE:-/var/run/byoc-dockerd.pid} # if DOCKERD_PID names a live process not ours
@@ -51,7 +58,29 @@ case $DOCKERD_SOCK in
 esac
 
 docker_ok() { timeout "${1:-15}" "$DOCKER_CLI" info >/dev/null 2>&1; }
-image_ok() { "$DOCKER_CLI" image inspect "$BASE_IMAGE" >/dev/null 2>&1; }
+# The reference builds use: the pinned digest when it is here, else our debootstrap import if the tag is that.
+# Anything else under the tag (pulled by tag, another digest) does not count.
+base_ref() {
+  local comment
+  if "$DOCKER_CLI" image inspect "$BASE_REPOSITORY@$BASE_IMAGE_DIGEST" >/dev/null 2>&1; then
+    echo "$BASE_REPOSITORY@$BASE_IMAGE_DIGEST"
+    return 0
+  fi
+  comment=$("$DOCKER_CLI" image inspect --format '{{.Comment}}' "$BASE_IMAGE" 2>/dev/null) || return 1
+  [[ $comment == "$IMPORT_MESSAGE "* ]] || return 1
+  echo "$BASE_IMAGE"
+}
+image_ok() { base_ref >/dev/null; }
+
+# Dockerfiles that still say FROM debian:bookworm-slim get the pinned image too: the tag is pointed at it.
+tag_pinned() {
+  local pinned tagged
+  pinned=$("$DOCKER_CLI" image inspect --format '{{.Id}}' "$BASE_REPOSITORY@$BASE_IMAGE_DIGEST" 2>/dev/null) || return 0
+  tagged=$("$DOCKER_CLI" image inspect --format '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || true)
+  [[ $tagged == "$pinned" ]] && return 0
+  log "pointing $BASE_IMAGE at $BASE_REPOSITORY@$BASE_IMAGE_DIGEST"
+  "$DOCKER_CLI" tag "$BASE_REPOSITORY@$BASE_IMAGE_DIGEST" "$BASE_IMAGE"
+}
 is_root() { [[ $(id -u) -eq 0 ]]; }
 
 apt_install() {
@@ -167,13 +196,23 @@ write_sources() {
     "Signed-By: $ARCHIVE_KEYRING" ${option:+"$option"} >"$root/etc/apt/sources.list.d/debian.sources"
 }
 
-# Does apt, in the new root filesystem with its own sources, refuse the mirror only because its signed
-# Release files have expired? DEBIAN_SNAPSHOT=1/0 answers instead of asking.
-mirror_frozen() {
-  local root=$1 out
-  case ${DEBIAN_SNAPSHOT:-} in 1) return 0 ;; 0) return 1 ;; esac
-  out=$(chroot "$root" apt-get update 2>&1) && return 1
-  grep -q 'is expired' <<<"$out"
+# The image's own apt sources, never the host's settings: signed by Debian's keyring, and the freshness check of
+# the signed Release files (Valid-Until) kept unless DEBIAN_SNAPSHOT=1 says the mirror is a frozen snapshot.
+# Expired Release files otherwise stop here, with what to do, rather than later in every image build.
+configure_sources() {
+  local root=$1 mirror=$2 security=$3 out
+  rm -f "$root/etc/apt/sources.list"
+  if [[ ${DEBIAN_SNAPSHOT:-0} == 1 ]]; then
+    log "DEBIAN_SNAPSHOT=1: the image's sources skip the Valid-Until check (signatures still checked)"
+    write_sources "$root" "$mirror" "$security" "Check-Valid-Until: no"
+    return 0
+  fi
+  write_sources "$root" "$mirror" "$security" ""
+  out=$(chroot "$root" apt-get update 2>&1) && return 0
+  if grep -q 'is expired' <<<"$out"; then
+    die "apt refuses $mirror: its signed Release files have expired; if it is a frozen snapshot, run again with DEBIAN_SNAPSHOT=1"
+  fi
+  log "apt-get update in the new root filesystem failed ($(tail -n 1 <<<"$out")); going on"
 }
 
 # Build $BASE_IMAGE with debootstrap (no registry needed) and `docker import` it.
@@ -199,14 +238,7 @@ build_base_image() {
   rm -f "$root.log"
 
   log "slimming the root filesystem"
-  rm -f "$root/etc/apt/sources.list"
-  write_sources "$root" "$mirror" "$security" ""
-  # The image's own apt settings, never the host's: signed sources, and only for a frozen mirror (signed
-  # Release files past their Valid-Until, as snapshots are) that freshness check off, per source.
-  if mirror_frozen "$root"; then
-    log "the mirror's Release files have expired (a frozen snapshot): its sources skip the Valid-Until check"
-    write_sources "$root" "$mirror" "$security" "Check-Valid-Until: no"
-  fi
+  configure_sources "$root" "$mirror" "$security"
 
   # Keep the image slim now and after later `apt-get install`s.
   cat >"$root/etc/apt/apt.conf.d/99slim" <<'EOF'
@@ -240,7 +272,7 @@ EOF
     "$DOCKER_CLI" import \
       --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       --change 'CMD ["bash"]' \
-      --message "debootstrap --variant=minbase $SUITE $mirror" - "$BASE_IMAGE" >/dev/null
+      --message "$IMPORT_MESSAGE $mirror" - "$BASE_IMAGE" >/dev/null
   log "built $BASE_IMAGE in $((SECONDS - t0))s ($("$DOCKER_CLI" image inspect --format '{{.Size}}' "$BASE_IMAGE") bytes)"
 }
 
@@ -264,17 +296,30 @@ ensure_base_image() {
   build_base_image
 }
 
-# Fast path: nothing to do.
-if docker_ok && image_ok; then
-  exit 0
-fi
+main() {
+  local print_ref=
+  case ${1:-} in
+    --print-base-ref) print_ref=1 ;;
+    "") ;;
+    *) die "usage: $0 [--print-base-ref]" ;;
+  esac
+  # Fast path: nothing to do.
+  if ! { docker_ok && image_ok; }; then
+    # Serialise the slow path (parallel make may run several builds at once).
+    if is_root; then
+      mkdir -p /run/lock
+      exec 9>/run/lock/ensure-docker.lock
+      flock 9
+    fi
+    ensure_daemon
+    ensure_base_image
+    log "docker is ready ($DOCKER_CLI, $BASE_IMAGE present)"
+  fi
+  tag_pinned
+  [[ -z $print_ref ]] || base_ref
+}
 
-# Serialise the slow path (parallel make may run several builds at once).
-if is_root; then
-  mkdir -p /run/lock
-  exec 9>/run/lock/ensure-docker.lock
-  flock 9
+# Run unless sourced (the tests source it to call one function).
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
 fi
-ensure_daemon
-ensure_base_image
-log "docker is ready ($DOCKER_CLI, $BASE_IMAGE present)"

@@ -28,7 +28,8 @@ class PipelineConfig:
 
     ``prefix`` starts every SageMaker job, model and endpoint name, the roles, the Lambda function and the state
     machines, so IAM policies can be scoped to ``<prefix>-*`` instead of wildcards. The bucket holds data and
-    code anywhere, but SageMaker containers may write only under ``model_prefix`` and ``transform_prefix``.
+    code anywhere, but training jobs may write only under ``model_prefix`` (and the other training outputs the
+    definitions name), and models only under ``transform_prefix``.
     """
 
     prefix: str = "byoc"
@@ -60,14 +61,19 @@ class PipelineConfig:
         where = f"{self.region if region else ''}:{self.account_id if account else ''}"
         return f"arn:{self.partition}:{service}:{where}:{resource}"
 
-    # -- the three roles: who runs the state machine, what SageMaker jobs run as, what the function runs as
+    # -- the roles: who runs the state machine, what training jobs run as, what models (endpoints, transforms) run
+    # as, what the function runs as
     @property
     def states_role_name(self) -> str:
         return f"{self.prefix}-states"
 
     @property
-    def sagemaker_role_name(self) -> str:
-        return f"{self.prefix}-sagemaker"
+    def training_role_name(self) -> str:
+        return f"{self.prefix}-training"
+
+    @property
+    def serving_role_name(self) -> str:
+        return f"{self.prefix}-serving"
 
     @property
     def lambda_role_name(self) -> str:
@@ -77,9 +83,14 @@ class PipelineConfig:
         return self.arn("iam", f"role/{role_name}", region=False)
 
     @property
-    def role_arn(self) -> str:
-        """The SageMaker execution role: what training jobs, models and transforms run as."""
-        return self.role_arn_of(self.sagemaker_role_name)
+    def training_role_arn(self) -> str:
+        """What training jobs run as: they read data and code and write the model."""
+        return self.role_arn_of(self.training_role_name)
+
+    @property
+    def serving_role_arn(self) -> str:
+        """What models run as (endpoints and batch transforms): they read models and write transform outputs."""
+        return self.role_arn_of(self.serving_role_name)
 
     @property
     def create_model_function(self) -> str:

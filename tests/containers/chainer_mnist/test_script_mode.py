@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -141,6 +142,18 @@ def test_the_script_runs_under_mpi_on_two_hosts(chainer_mnist_image, docker_clie
     assert "the master reports the job done" in worker.logs
     assert (roots["algo-1"] / "model/model.npz").is_file()
     assert not (roots["algo-2"] / "model/model.npz").exists()  # only the master's model is kept
+    listening = re.search(r"sshd started \(pid \d+\) on ([0-9.]+), port 22", worker.logs)
+    everywhere = ("0.0.0.0", "127.0.0.1")  # noqa: S104 - what sshd must not be bound to
+    assert listening and listening.group(1) not in everywhere, worker.logs  # the job's network only
+
+
+def test_the_image_holds_no_ssh_key(chainer_mnist_image, container_factory) -> None:
+    container = container_factory(chainer_mnist_image)
+    keys = r"\( -name 'id_*' -o -name 'ssh_host_*' -o -name authorized_keys -o -name known_hosts \)"
+    places = "/root /etc /home /run"
+    container.run(["sh", "-c", f"find {places} {keys} -print; grep -rl 'PRIVATE KEY' {places} || true"])
+    assert container.wait(timeout_s=60) == 0
+    assert container.logs().strip() == ""
 
 
 def test_every_host_reports_its_own_name(chainer_mnist_image, docker_client, tmp_path, channels) -> None:

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from utils.checks import assert_serve_fails_without_model, assert_serve_stops_on_sigterm, serving, train_in_container
+from utils.containers import TrackedContainer
 from utils.data import mnist_subset_bytes
 
 pytestmark = pytest.mark.container
@@ -127,3 +128,34 @@ def test_sigterm_stops_the_server_quickly(chainer_mnist_image, docker_client, tr
 
 def test_missing_model_fails_at_start(chainer_mnist_image, docker_client, tmp_path: Path) -> None:
     assert_serve_fails_without_model(docker_client, chainer_mnist_image, tmp_path, "model.npz not found")
+
+
+class _CreatesFile:
+    """Unpickled, this creates a file: a stand-in for any code a hostile ``model.npz`` could run at start."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return open, (self.path, "w")
+
+
+def test_a_model_holding_pickled_objects_never_runs_them(
+    chainer_mnist_image, docker_client, trained_root: Path, tmp_path: Path
+) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_bytes((trained_root / "model" / "model.json").read_bytes())
+    with np.load(trained_root / "model" / "model.npz") as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    bias = np.empty(len(arrays["predictor/l1/b"]), dtype=object)
+    bias[0] = _CreatesFile("/opt/ml/model/unpickled")
+    np.savez(model / "model.npz", **(arrays | {"predictor/l1/b": bias}))
+    tracked = TrackedContainer(docker_client, chainer_mnist_image)
+    try:
+        tracked.run("serve", opt_ml=tmp_path)
+        assert tracked.wait(timeout_s=120) != 0
+        assert "holds 'predictor/l1/b' as Python objects" in tracked.logs()
+    finally:
+        tracked.remove()
+    assert not (model / "unpickled").exists()

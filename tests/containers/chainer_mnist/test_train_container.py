@@ -82,7 +82,7 @@ def test_sigterm_checkpoints_within_10s_and_resume_continues(
     assert elapsed < 10, f"took {elapsed:.1f} s to stop"
     state = json.loads((root / "checkpoints/manifest.json").read_text())
     assert state["epoch"] >= 2  # "epoch=1" is logged after epoch 1: the stop lands in epoch 2 or later
-    assert (root / "checkpoints/checkpoint.npz").stat().st_size > 0
+    assert (root / "checkpoints" / state["files"]["checkpoint.npz"]["file"]).stat().st_size > 0
     assert "Training stopped by signal" in (root / "output/failure").read_text()
     assert not (root / "model/model.npz").exists()
 

@@ -73,7 +73,8 @@ def test_sigterm_checkpoints_within_10s_and_resume_continues(
     assert elapsed < 10, f"took {elapsed:.1f} s to stop"
     state = json.loads((root / "checkpoints/manifest.json").read_text())
     assert state["epoch"] >= 2
-    assert {"weights.npz", "tokenizer.model", "embeddings.npy"} <= {p.name for p in (root / "checkpoints").iterdir()}
+    assert set(state["files"]) == {"weights.npz", "tokenizer.model", "embeddings.npy"}
+    assert all((root / "checkpoints" / entry["file"]).is_file() for entry in state["files"].values())
     assert "Training stopped by signal" in (root / "output/failure").read_text()
     assert not (root / "model/1").exists()
 

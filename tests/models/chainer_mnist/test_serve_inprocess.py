@@ -121,3 +121,38 @@ def test_missing_model_is_a_load_error(tmp_path: Path) -> None:
     (tmp_path / "model" / "model.tar.gz").write_bytes(b"")
     with pytest.raises(ModelLoadError, match=r"model.npz not found \(model dir holds: model.tar.gz\)"):
         MnistHandler.load(ServingEnv(paths=MLPaths(tmp_path)))
+
+
+class _CreatesFile:
+    """Unpickling this opens (creates) a file: what a hostile ``model.npz`` could do with any code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return open, (str(self.path), "w")
+
+
+def test_a_model_holding_objects_is_refused_without_unpickling(model_root: Path, tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.json").write_bytes((model_root / "model" / "model.json").read_bytes())
+    with np.load(model_root / "model" / "model.npz") as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    marker = tmp_path / "unpickled"
+    bias = np.empty(len(arrays["predictor/l1/b"]), dtype=object)
+    bias[0] = _CreatesFile(marker)
+    np.savez(tmp_path / "model" / "model.npz", **(arrays | {"predictor/l1/b": bias}))
+    with pytest.raises(ModelLoadError, match=r"holds 'predictor/l1/b' as Python objects"):
+        MnistHandler.load(ServingEnv(paths=MLPaths(tmp_path)))
+    assert not marker.exists()
+
+
+def test_a_model_file_that_is_not_an_npz_is_a_load_error(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    np.save(tmp_path / "model" / "model.npy", np.zeros(3))
+    (tmp_path / "model" / "model.npy").rename(tmp_path / "model" / "model.npz")
+    with pytest.raises(ModelLoadError, match=r"a single array, not a \.npz file"):
+        MnistHandler.load(ServingEnv(paths=MLPaths(tmp_path)))
+    (tmp_path / "model" / "model.npz").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(ModelLoadError, match=r"is not a readable \.npz file"):
+        MnistHandler.load(ServingEnv(paths=MLPaths(tmp_path)))

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +20,7 @@ from sm_contract.environment import TrainingEnv
 from sm_contract.errors import ConfigurationError, TrainingInterrupted
 from sm_contract.training import StopSignal, run_training
 from utils.checks import StopAfter
-from utils.data import mnist_subset_bytes
+from utils.data import mnist_subset_bytes, write_opt_ml
 
 SMALL = {"units": 64, "batch-size": 50}
 
@@ -122,3 +126,53 @@ def test_cnn_trains(fake_opt_ml, channels) -> None:
     root = fake_opt_ml({"model": "cnn", "units": "32", "epochs": "1", "batch-size": "100"}, channels)
     train(_env(root), StopSignal())
     assert json.loads((root / "model/model.json").read_text())["model"] == "cnn"
+
+
+# The image's training job in a child process that kills itself (-9) at one rename into /opt/ml/checkpoints.
+_KILLABLE_JOB = """
+import sys
+from pathlib import Path
+from chainer_mnist.training.job import train
+from sm_contract.training import run_training
+from utils.kill_during_save import arm
+
+root, at, when = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+if at:
+    arm(root / "checkpoints", at, when)
+sys.exit(run_training(train, {"SAGEMAKER_BASE_DIR": str(root)}))
+"""
+
+
+def _job(root: Path, at: int = 0, when: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-c", _KILLABLE_JOB, str(root), str(at), when]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def straight_job(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three epochs without a kill: the weights every killed and resumed job must end with."""
+    channels = {c: {f"{c}.npz": mnist_subset_bytes(mnist_dir, c, n)} for c, n in (("train", 1000), ("valid", 300))}
+    root = write_opt_ml(tmp_path_factory.mktemp("straight"), {**SMALL, "epochs": "3"}, channels)
+    assert _job(root).returncode == 0
+    return root
+
+
+@pytest.mark.parametrize(
+    ("nth", "when", "resumed_at"),
+    [(1, "before", 2), (2, "before", 2), (2, "after", 3)],
+    ids=["before-the-file", "between-file-and-manifest", "after-the-manifest"],
+)
+def test_a_kill_9_during_a_checkpoint_save_resumes_to_the_same_weights(
+    straight_job: Path, fake_opt_ml, channels, nth: int, when: str, resumed_at: int
+) -> None:
+    killed = fake_opt_ml({**SMALL, "epochs": "3"}, {k: v for k, v in channels.items() if k != "test"})
+    first = _job(killed, at=2 + nth, when=when)  # a save writes checkpoint.npz, then the manifest: this is the 2nd
+    assert first.returncode == -signal.SIGKILL, first.stdout[-2000:]
+    second = _job(killed)
+    assert second.returncode == 0, second.stdout[-2000:]
+    assert f"resumed from checkpoint: epoch {resumed_at}, step 0/20" in second.stdout
+    for name, array in _weights(straight_job).items():
+        np.testing.assert_array_equal(array, _weights(killed)[name], err_msg=name)
+    history = json.loads((killed / "output/data/metrics.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3]

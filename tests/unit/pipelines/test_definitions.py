@@ -131,7 +131,7 @@ def test_channels_instance_count_and_model_environment_come_from_the_input() -> 
 def test_the_partition_comes_from_the_region() -> None:
     china = PipelineConfig(region="cn-north-1")
     assert china.partition == "aws-cn"
-    assert china.role_arn == "arn:aws-cn:iam::123456789012:role/byoc-sagemaker"
+    assert china.training_role_arn == "arn:aws-cn:iam::123456789012:role/byoc-training"
     assert china.image_uri("chainer-mnist", "abc1234") == (
         "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/byoc/chainer-mnist:abc1234"
     )
@@ -168,5 +168,6 @@ def test_graph_check_looks_inside_the_map() -> None:
 def test_config_from_environment_and_flags() -> None:
     config = PipelineConfig.from_env({"BYOC_BUCKET": "b", "BYOC_MAX_ATTEMPTS": "5"}, prefix="x", region=None)
     assert (config.bucket, config.max_attempts, config.prefix, config.region) == ("b", 5, "x", "us-east-1")
-    assert config.role_arn == "arn:aws:iam::123456789012:role/x-sagemaker"
+    assert config.training_role_arn == "arn:aws:iam::123456789012:role/x-training"
+    assert config.serving_role_arn == "arn:aws:iam::123456789012:role/x-serving"
     assert (config.states_role_name, config.lambda_role_name) == ("x-states", "x-lambda")

@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from byoc_pipelines import cli
 from byoc_pipelines.asl import definitions as defs
+from byoc_pipelines.asl import inputs
 from byoc_pipelines.aws import deploy, endpoint, executions, policies
 from byoc_pipelines.config import PipelineConfig
 from byoc_pipelines.errors import DeployError
@@ -60,9 +61,9 @@ def test_deploy_is_idempotent(aws: Any) -> None:
     definitions["chainer-mnist-batch"]["Comment"] = "changed"
     second = deploy.deploy(clients, CONFIG, definitions, sleep=_no_sleep)
     assert first == second
-    assert (first["states_role"], first["sagemaker_role"], first["lambda_role"]) == tuple(
-        f"arn:aws:iam::{ACCOUNT}:role/proj-{kind}" for kind in ("states", "sagemaker", "lambda")
-    )
+    kinds = ("states", "training", "serving", "lambda")
+    roles = tuple(f"arn:aws:iam::{ACCOUNT}:role/proj-{kind}" for kind in kinds)
+    assert tuple(first[f"{kind}_role"] for kind in kinds) == roles
     sfn = clients["stepfunctions"]
     assert sorted(m["name"] for m in sfn.list_state_machines()["stateMachines"]) == [
         "proj-chainer-mnist-batch",
@@ -73,10 +74,13 @@ def test_deploy_is_idempotent(aws: Any) -> None:
     assert json.loads(described["definition"])["Comment"] == "changed"
     assert described["roleArn"] == first["states_role"]
     iam = clients["iam"]
-    for kind in ("states", "sagemaker", "lambda"):
+    for kind in kinds:
         assert iam.list_role_policies(RoleName=f"proj-{kind}")["PolicyNames"] == [f"proj-{kind}"]
         assert iam.list_role_tags(RoleName=f"proj-{kind}")["Tags"] == [{"Key": "project", "Value": "proj"}]
-    trusted = json.loads(json.dumps(iam.get_role(RoleName="proj-sagemaker")["Role"]["AssumeRolePolicyDocument"]))
+    assert sfn.list_tags_for_resource(resourceArn=first["chainer-mnist-batch"])["tags"] == [
+        {"key": "project", "value": "proj"}
+    ]
+    trusted = json.loads(json.dumps(iam.get_role(RoleName="proj-training")["Role"]["AssumeRolePolicyDocument"]))
     assert trusted["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
     function = clients["lambda"].get_function(FunctionName="proj-create-model")["Configuration"]
     assert (function["Handler"], function["Role"]) == ("create_model.handler", first["lambda_role"])
@@ -84,15 +88,15 @@ def test_deploy_is_idempotent(aws: Any) -> None:
 
 def test_a_role_without_the_project_tag_is_refused_not_rewritten(aws: Any) -> None:
     iam = aws("iam")
-    trust = json.dumps(policies.trust_policies(CONFIG)["proj-sagemaker"])
-    iam.create_role(RoleName="proj-sagemaker", AssumeRolePolicyDocument=trust)
-    iam.put_role_policy(RoleName="proj-sagemaker", PolicyName="theirs", PolicyDocument=json.dumps(ANY_S3))
+    trust = json.dumps(policies.trust_policies(CONFIG)["proj-training"])
+    iam.create_role(RoleName="proj-training", AssumeRolePolicyDocument=trust)
+    iam.put_role_policy(RoleName="proj-training", PolicyName="theirs", PolicyDocument=json.dumps(ANY_S3))
     clients = {s: aws(s) for s in ("iam", "stepfunctions", "lambda")}
-    with pytest.raises(DeployError, match="role proj-sagemaker exists without the tag project=proj"):
+    with pytest.raises(DeployError, match="role proj-training exists without the tag project=proj"):
         deploy.deploy(
             clients, CONFIG, {"chainer-mnist-batch": defs.build("chainer-mnist-batch", CONFIG)}, sleep=_no_sleep
         )
-    assert iam.list_role_policies(RoleName="proj-sagemaker")["PolicyNames"] == ["theirs"]
+    assert iam.list_role_policies(RoleName="proj-training")["PolicyNames"] == ["theirs"]
     assert aws("stepfunctions").list_state_machines()["stateMachines"] == []
 
 
@@ -128,17 +132,22 @@ def test_create_state_machine_request_is_pinned_with_stubber() -> None:
                 "definition": json.dumps(definition, indent=2),
                 "roleArn": CONFIG.role_arn_of(CONFIG.states_role_name),
                 "type": "STANDARD",
+                "tags": [{"key": "project", "value": "proj"}],
             },
         )
         role = CONFIG.role_arn_of(CONFIG.states_role_name)
-        assert deploy.ensure_state_machine(sfn, "proj-keras-text-endpoint", definition, role) == (arn, True)
+        assert deploy.ensure_state_machine(sfn, "proj-keras-text-endpoint", definition, role, owner="proj") == (
+            arn,
+            True,
+        )
         stub.assert_no_pending_responses()
 
 
 def test_run_and_follow_an_execution(aws_executing: Any) -> None:
     sfn = aws_executing("stepfunctions")
     definition = {"StartAt": "Hello", "States": {"Hello": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}}
-    arn, created = deploy.ensure_state_machine(sfn, "proj-hello", definition, CONFIG.role_arn)
+    role = CONFIG.role_arn_of(CONFIG.states_role_name)
+    arn, created = deploy.ensure_state_machine(sfn, "proj-hello", definition, role, owner="proj")
     assert created
     execution = executions.start(sfn, arn, "run-1", {"a": 1})
     lines: list[str] = []
@@ -204,8 +213,17 @@ def test_endpoint_is_deleted_when_a_step_fails(aws: Any) -> None:
 
 
 def test_endpoint_requests_match_botocore() -> None:
-    assert request_errors("CreateModel", requests.model("m", "i", "s3://b/k", role_arn=CONFIG.role_arn)) == []
+    assert request_errors("CreateModel", requests.model("m", "i", "s3://b/k", role_arn=CONFIG.serving_role_arn)) == []
     assert request_errors("CreateEndpointConfig", requests.endpoint_config("c", "m")) == []
+
+
+def _pushed(aws: Any, repository: str = "byoc/chainer-mnist", tag: str = "1a2b3c4") -> tuple[str, str]:
+    """An image in moto's ECR: ``(its revision-tag URI, its digest URI)``."""
+    ecr = aws("ecr")
+    uri = ecr.create_repository(repositoryName=repository)["repository"]["repositoryUri"]
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"})
+    image = ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)["image"]
+    return f"{uri}:{tag}", f"{uri}@{image['imageId']['imageDigest']}"
 
 
 def test_cli_deploy_run_status_and_endpoint(aws: Any, tmp_path: Path) -> None:
@@ -215,30 +233,16 @@ def test_cli_deploy_run_status_and_endpoint(aws: Any, tmp_path: Path) -> None:
     )
     arns = json.loads(out.getvalue())
     assert arns["chainer-mnist-batch"].endswith(":stateMachine:proj-chainer-mnist-batch")
+    by_tag, by_digest = _pushed(aws)
     out = io.StringIO()
-    code = cli.main(
-        [
-            "--prefix",
-            "proj",
-            "--region",
-            REGION,
-            "run",
-            "chainer-mnist-batch",
-            "--name",
-            "r1",
-            "--no-follow",
-            "--image",
-            "img:1",
-        ],
-        aws,
-        out,
-        err,
-    )
+    run = ["--prefix", "proj", "--region", REGION, "run", "chainer-mnist-batch", "--name", "r1", "--no-follow"]
+    code = cli.main([*run, "--image", by_tag], aws, out, err)
     assert code == 0, err.getvalue()
     execution_arn = out.getvalue().split()[-1]
     sfn = aws("stepfunctions")
     sent = json.loads(sfn.describe_execution(executionArn=execution_arn)["input"])
-    assert sent["image"] == "img:1"
+    assert sent["image"] == by_digest  # the tag, resolved before anything runs
+    assert (sent["role_arn"], sent["model_role_arn"]) == (CONFIG.training_role_arn, CONFIG.serving_role_arn)
     assert sent["outputs"]["model"] == "s3://byoc-sagemaker-data/models/chainer-mnist/r1/"
     out = io.StringIO()
     assert (
@@ -249,22 +253,42 @@ def test_cli_deploy_run_status_and_endpoint(aws: Any, tmp_path: Path) -> None:
     )
     assert "r1" in out.getvalue()
     args = ["--prefix", "proj", "--region", REGION]
-    up = [
-        *args,
-        "endpoint-up",
-        "--model-data",
-        "s3://b/model.tar.gz",
-        "--image",
-        "img:2",
-        "--delay",
-        "1",
-        "--attempts",
-        "2",
-    ]
-    assert cli.main(up, aws, io.StringIO(), err) == 0, err.getvalue()
+    up = [*args, "endpoint-up", "--model-data", "s3://b/model.tar.gz", "--image", by_tag, "--delay", "1"]
+    assert cli.main([*up, "--attempts", "2"], aws, io.StringIO(), err) == 0, err.getvalue()
+    model = aws("sagemaker").describe_model(ModelName="proj-keras-text-model")
+    assert (model["PrimaryContainer"]["Image"], model["ExecutionRoleArn"]) == (by_digest, CONFIG.serving_role_arn)
     assert aws("sagemaker").describe_endpoint(EndpointName="proj-keras-text")["EndpointStatus"] == "InService"
     assert cli.main([*args, "endpoint-down", "--delay", "1", "--attempts", "2"], aws, io.StringIO(), err) == 0
     assert aws("sagemaker").list_endpoints()["Endpoints"] == []
+
+
+def test_cli_run_resolves_the_image_of_an_input_file(aws: Any, tmp_path: Path) -> None:
+    assert _run_cli(aws, "deploy", "chainer-mnist-batch")[0] == 0
+    by_tag, by_digest = _pushed(aws)
+    given = inputs.execution_input("chainer-mnist-batch", CONFIG, by_tag, run="r3")
+    (tmp_path / "input.json").write_text(json.dumps(given))
+    code, out, err = _run_cli(aws, "run", "chainer-mnist-batch", "--no-follow", "--input", str(tmp_path / "input.json"))
+    assert code == 0, err
+    assert json.loads(aws("stepfunctions").describe_execution(executionArn=out.split()[-1])["input"])["image"] == (
+        by_digest
+    )
+
+
+def test_a_state_machine_without_the_project_tag_is_refused_not_rewritten(aws: Any) -> None:
+    sfn = aws("stepfunctions")
+    role = CONFIG.role_arn_of(CONFIG.states_role_name)
+    theirs = {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}
+    arn = sfn.create_state_machine(name="proj-chainer-mnist-batch", definition=json.dumps(theirs), roleArn=role)[
+        "stateMachineArn"
+    ]
+    clients = {s: aws(s) for s in ("iam", "stepfunctions", "lambda")}
+    definitions = {"chainer-mnist-batch": defs.build("chainer-mnist-batch", CONFIG)}
+    with pytest.raises(DeployError, match="state machine proj-chainer-mnist-batch exists without the tag project=proj"):
+        deploy.deploy(clients, CONFIG, definitions, sleep=_no_sleep)
+    assert json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"]) == theirs
+    sfn.tag_resource(resourceArn=arn, tags=[{"key": "project", "value": "someone-else"}])
+    with pytest.raises(DeployError, match="without the tag project=proj"):
+        deploy.deploy(clients, CONFIG, definitions, sleep=_no_sleep)
 
 
 def test_cli_errors_are_one_line(aws: Any) -> None:
@@ -339,6 +363,9 @@ def deploy_sourcedir(folder: str) -> bytes:
     [
         (["--image", "repo/chainer-mnist:latest"], "is not pinned"),
         (["--image", "repo/chainer-mnist"], "is not pinned"),
+        (["--image", "registry.example/byoc/chainer-mnist:1a2b3c4"], "is not in ECR, so its tag cannot be resolved"),
+        ([f"--image={ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/byoc/chainer-mnist:nope123"], "no image tagged nope123"),
+        ([f"--image={ACCOUNT}.dkr.ecr.eu-west-3.amazonaws.com/byoc/chainer-mnist:abc"], "is in region eu-west-3"),
         (["--revision", "nope123"], "no image tagged nope123 in ECR repository byoc/chainer-mnist: push it first"),
     ],
 )

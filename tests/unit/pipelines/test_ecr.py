@@ -104,7 +104,9 @@ def test_creates_repository_with_scan_on_push(ecr: Any) -> None:
     assert repo["repositoryUri"] == f"{REGISTRY}/byoc/chainer-mnist"
     described = ecr.describe_repositories(repositoryNames=["byoc/chainer-mnist"])["repositories"][0]
     assert described["imageScanningConfiguration"] == {"scanOnPush": True}
-    assert described["imageTagMutability"] == "MUTABLE"
+    # a revision tag names one build for good; only `latest` moves
+    assert described["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
+    assert described["imageTagMutabilityExclusionFilters"] == [{"filterType": "WILDCARD", "filter": "latest"}]
 
 
 def test_second_call_reuses_the_repository(ecr: Any) -> None:
@@ -123,7 +125,10 @@ def test_existing_repository_without_scan_is_left_alone_with_a_warning(ecr: Any)
     repo, created = ecr_mod.ensure_repository(ecr, "byoc/legacy", log)
     assert not created
     assert repo["imageScanningConfiguration"] == {"scanOnPush": False}
-    assert log.getvalue() == "warning: ECR repository byoc/legacy exists without scan on push; leaving it unchanged\n"
+    assert log.getvalue() == (
+        "warning: ECR repository byoc/legacy exists without scan on push; leaving it unchanged\n"
+        "warning: ECR repository byoc/legacy lets tags be overwritten; deploys use digests regardless\n"
+    )
 
 
 # ---- authorization token ------------------------------------------------------------------------------------
@@ -448,3 +453,41 @@ def test_repository_without_commits_asks_for_tag_revision(tmp_path: Path) -> Non
     with pytest.raises(ConfigurationError, match="pass --tag-revision") as caught:
         ecr_mod.git_revision(tmp_path)
     assert "\n" not in str(caught.value)
+
+
+def test_registry_credentials_never_show_their_password() -> None:
+    auth = docker_push.RegistryAuth("AWS", "s3cr3t-token", f"https://{REGISTRY}")
+    assert "s3cr3t-token" not in repr(auth) and "s3cr3t-token" not in str(auth)
+    assert "AWS" in repr(auth) and REGISTRY in repr(auth)
+
+
+def test_a_revision_tag_is_resolved_to_its_digest_and_anything_else_refused(ecr: Any) -> None:
+    ecr.create_repository(repositoryName="byoc/x")
+    manifest = '{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}'
+    digest = ecr.put_image(repositoryName="byoc/x", imageManifest=manifest, imageTag="1a2b3c4")["image"]["imageId"][
+        "imageDigest"
+    ]
+    assert ecr_mod.pin(ecr, f"{REGISTRY}/byoc/x:1a2b3c4") == f"{REGISTRY}/byoc/x@{digest}"
+    assert ecr_mod.pin(ecr, f"{REGISTRY}/byoc/x@sha256:{'a' * 64}") == f"{REGISTRY}/byoc/x@sha256:{'a' * 64}"
+    for image, message in (
+        (f"{REGISTRY}/byoc/x:latest", "is not pinned"),
+        ("127.0.0.1:5000/byoc/x:1a2b3c4", "is not in ECR"),
+        (f"{REGISTRY}/byoc/x:0000000", "no image tagged 0000000"),
+        (f"{ACCOUNT}.dkr.ecr.ap-south-1.amazonaws.com/byoc/x:1a2b3c4", "is in region ap-south-1"),
+    ):
+        with pytest.raises(ConfigurationError, match=message):
+            ecr_mod.pin(ecr, image)
+
+
+def test_pushing_a_revision_tag_again_says_why_it_is_refused(ecr: Any) -> None:
+    refused = "tag invalid: The image tag '1a2b3c4-dirty' already exists in the 'byoc/chainer-mnist' repository "
+    refused += "and cannot be overwritten because the repository is immutable."
+    messages = [{"errorDetail": {"message": refused}, "error": refused}]
+    with pytest.raises(PushError, match=r"cannot be moved: commit the changes .* or pass --tag-revision"):
+        ecr_mod.push(
+            "byoc/chainer-mnist:latest",
+            "byoc/chainer-mnist",
+            ecr_client=ecr,
+            docker_client=FakeDocker(messages),
+            revision="1a2b3c4-dirty",
+        )

@@ -1,4 +1,4 @@
-"""The three roles against what the definitions do: every state's integration is allowed, and nothing more.
+"""The four roles against what the definitions do: every state's integration is allowed, and nothing more.
 
 The walk executes each definition on moto's interpreter with the sample input (script mode, two hosts), so the
 names checked are the very names Step Functions would send, made from the execution name.
@@ -63,15 +63,18 @@ def test_the_states_role_has_no_action_that_no_state_uses() -> None:
     assert not [a for a in granted if "Delete" in a or a == "sagemaker:InvokeEndpoint" or a.endswith(":*")]
 
 
-def test_the_states_role_is_held_to_the_project_names_and_the_sagemaker_role() -> None:
+SAGEMAKER = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+
+
+def test_the_states_role_is_held_to_the_project_names_and_the_sagemaker_roles() -> None:
     policy = policies.states_policy(CONFIG, DEFINITIONS)
     job = CONFIG.arn("sagemaker", "training-job/proj-run-1-train")
     assert allows(policy, "sagemaker:CreateTrainingJob", job)
     assert not allows(policy, "sagemaker:CreateTrainingJob", CONFIG.arn("sagemaker", "training-job/other-train"))
-    sagemaker = {"iam:PassedToService": "sagemaker.amazonaws.com"}
-    assert allows(policy, "iam:PassRole", CONFIG.role_arn, sagemaker)
-    assert not allows(policy, "iam:PassRole", CONFIG.role_arn_of(CONFIG.states_role_name), sagemaker)
-    assert not allows(policy, "iam:PassRole", CONFIG.role_arn, {"iam:PassedToService": "lambda.amazonaws.com"})
+    assert allows(policy, "iam:PassRole", CONFIG.training_role_arn, SAGEMAKER)
+    assert allows(policy, "iam:PassRole", CONFIG.serving_role_arn, SAGEMAKER)
+    assert not allows(policy, "iam:PassRole", CONFIG.role_arn_of(CONFIG.states_role_name), SAGEMAKER)
+    assert not allows(policy, "iam:PassRole", CONFIG.training_role_arn, {"iam:PassedToService": "lambda.amazonaws.com"})
 
 
 def test_the_lambda_role_can_do_what_the_function_does_and_no_more() -> None:
@@ -80,7 +83,8 @@ def test_the_lambda_role_can_do_what_the_function_does_and_no_more() -> None:
     assert len(lambda_tasks) == 1
     model = CONFIG.arn("sagemaker", "model/proj-validate-sample-model")
     assert allows(policy, "sagemaker:CreateModel", model)
-    assert allows(policy, "iam:PassRole", CONFIG.role_arn, {"iam:PassedToService": "sagemaker.amazonaws.com"})
+    assert allows(policy, "iam:PassRole", CONFIG.serving_role_arn, SAGEMAKER)
+    assert not allows(policy, "iam:PassRole", CONFIG.training_role_arn, SAGEMAKER)  # models run as the serving role
     assert {a for a in granted_actions(policy) if not a.startswith("logs:")} == {
         "sagemaker:CreateModel",
         "iam:PassRole",
@@ -91,24 +95,81 @@ def _object(uri: str, key: str = "x") -> str:
     return CONFIG.arn("s3", uri.removeprefix("s3://").rstrip("/") + f"/{key}", region=False, account=False)
 
 
-def test_sagemaker_containers_read_inputs_and_write_only_models_and_transform_outputs() -> None:
-    policy = policies.sagemaker_policy(CONFIG)
+def _container_policies() -> dict[str, dict[str, Any]]:
+    return {
+        "training": policies.training_policy(CONFIG, DEFINITIONS),
+        "serving": policies.serving_policy(CONFIG, DEFINITIONS),
+    }
+
+
+@pytest.mark.parametrize("role", ["training", "serving"])
+def test_sagemaker_roles_read_their_inputs_and_never_write_data_or_code(role: str) -> None:
+    policy = _container_policies()[role]
     given = inputs.sample_input("chainer-mnist-batch", CONFIG)
     code = given["hyperparameters"]["sagemaker_submit_directory"]
-    reads = [*(c["uri"] for c in given["channels"]), given["transform_input"]]
-    for uri in reads:
+    for uri in [*(c["uri"] for c in given["channels"]), given["transform_input"], given["outputs"]["model"]]:
         assert allows(policy, "s3:GetObject", _object(uri))
+    for uri in [*(c["uri"] for c in given["channels"]), given["transform_input"]]:
         assert not allows(policy, "s3:PutObject", _object(uri))
     code_object = CONFIG.arn("s3", code.removeprefix("s3://"), region=False, account=False)
     assert allows(policy, "s3:GetObject", code_object)
     assert not allows(policy, "s3:PutObject", code_object)  # jobs and endpoints run that code
-    for uri in given["outputs"].values():
-        assert allows(policy, "s3:PutObject", _object(uri, "job/output/model.tar.gz"))
     assert not allows(policy, "s3:PutObject", "arn:aws:s3:::another-bucket/models/x")
     assert allows(policy, "ecr:BatchGetImage", CONFIG.arn("ecr", "repository/byoc/chainer-mnist"))
     assert not allows(policy, "ecr:BatchGetImage", CONFIG.arn("ecr", "repository/other/image"))
 
 
+def test_training_jobs_write_models_and_models_write_only_transform_outputs() -> None:
+    roles = _container_policies()
+    given = inputs.sample_input("chainer-mnist-batch", CONFIG)
+    model = _object(given["outputs"]["model"], "earlier-run-train/output/model.tar.gz")
+    transform = _object(given["outputs"]["transform"], "test.npy.out")
+    assert allows(roles["training"], "s3:PutObject", model)
+    assert not allows(roles["training"], "s3:PutObject", transform)
+    # An endpoint runs code that came with its model (a user module, inference.py): it can rewrite no model.
+    assert not allows(roles["serving"], "s3:PutObject", model)
+    assert allows(roles["serving"], "s3:PutObject", transform)
+
+
+@pytest.mark.parametrize("definition", list(defs.BUILDERS))
+def test_every_job_of_every_definition_may_write_its_outputs_as_its_role_and_only_that_role(definition: str) -> None:
+    roles = _container_policies()
+    config = replace(CONFIG, endpoint_wait_seconds=0)
+    tasks = validation.scheduled_tasks(
+        DEFINITIONS[definition], inputs.sample_input(definition, config), PAYLOADS, region=CONFIG.region
+    )
+    model = next(t.parameters for t in tasks if t.state == "Create Model")
+    assert model.get("Payload", model)["ExecutionRoleArn"] == CONFIG.serving_role_arn  # native or via the Lambda
+    written = 0
+    for task in tasks:
+        found = permissions.outputs(f"arn:aws:states:::{task.resource_type}:{task.resource}", task.parameters)
+        if found is None:
+            continue
+        writer, uris = found
+        if writer == "training":
+            assert task.parameters["RoleArn"] == CONFIG.training_role_arn
+        for uri in uris:
+            target = _object(uri, "job/output/model.tar.gz")
+            assert allows(roles[writer], "s3:PutObject", target), (task.state, uri)
+            assert not any(allows(p, "s3:PutObject", target) for w, p in roles.items() if w != writer), task.state
+            written += 1
+    assert written >= 1
+
+
+def test_written_prefixes_come_from_what_the_definitions_write() -> None:
+    assert permissions.output_prefixes(DEFINITIONS, {n: inputs.sample_input(n, CONFIG) for n in DEFINITIONS}) == {
+        "training": [("proj-data", "models/")],
+        "serving": [("proj-data", "transform/")],
+    }
+    broken = {"chainer-mnist-batch": defs.build("chainer-mnist-batch", CONFIG)}
+    broken["chainer-mnist-batch"]["States"]["Train Model"]["Parameters"]["OutputDataConfig"] = {
+        "S3OutputPath.$": "$.outputs.nowhere"
+    }
+    with pytest.raises(DefinitionError, match=r"\$\.outputs\.nowhere: the sample input has no such value"):
+        policies.training_policy(CONFIG, broken)
+
+
+@pytest.mark.parametrize("role", ["training", "serving"])
 @pytest.mark.parametrize(
     ("action", "resource"),
     [
@@ -118,11 +179,38 @@ def test_sagemaker_containers_read_inputs_and_write_only_models_and_transform_ou
         ("sagemaker:InvokeEndpoint", "endpoint/proj-x"),
     ],
 )
-def test_code_in_a_container_cannot_drive_sagemaker(action: str, resource: str) -> None:
-    policy = policies.sagemaker_policy(CONFIG)
+def test_code_in_a_container_cannot_drive_sagemaker(role: str, action: str, resource: str) -> None:
+    policy = _container_policies()[role]
     assert not allows(policy, action, CONFIG.arn("sagemaker", resource))
-    assert not allows(policy, "iam:PassRole", CONFIG.role_arn, {"iam:PassedToService": "sagemaker.amazonaws.com"})
+    for passed in (CONFIG.training_role_arn, CONFIG.serving_role_arn):
+        assert not allows(policy, "iam:PassRole", passed, SAGEMAKER)
     assert not allows(policy, "lambda:InvokeFunction", CONFIG.arn("lambda", f"function:{CONFIG.create_model_function}"))
+
+
+def test_every_statement_on_any_resource_is_one_of_these() -> None:
+    """``Resource: "*"`` only where AWS allows nothing narrower, each pinned here by name."""
+    documents = policies.documents(CONFIG, DEFINITIONS)
+    anywhere = sorted(
+        (name, statement["Sid"], tuple(statement["Action"]), json.dumps(statement.get("Condition", {})))
+        for name, document in documents.items()
+        if not name.endswith("/trust")
+        for statement in document["Statement"]
+        if statement["Resource"] in ("*", ["*"])
+    )
+    metrics = json.dumps({"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}})
+    assert anywhere == sorted(
+        [
+            ("proj-states/proj-states", "SagemakerListTags", ("sagemaker:ListTags",), "{}"),
+            *(
+                (f"proj-{role}/proj-{role}", sid, (action,), condition)
+                for role in ("training", "serving")
+                for sid, action, condition in (
+                    ("EcrGetAuthorizationToken", "ecr:GetAuthorizationToken", "{}"),
+                    ("CloudwatchPutMetricData", "cloudwatch:PutMetricData", metrics),
+                )
+            ),
+        ]
+    )
 
 
 def test_each_role_trusts_one_service_for_this_account_only() -> None:
@@ -130,7 +218,8 @@ def test_each_role_trusts_one_service_for_this_account_only() -> None:
     services = {role: doc["Statement"][0]["Principal"]["Service"] for role, doc in trusts.items()}
     assert services == {
         "proj-states": "states.amazonaws.com",
-        "proj-sagemaker": "sagemaker.amazonaws.com",
+        "proj-training": "sagemaker.amazonaws.com",
+        "proj-serving": "sagemaker.amazonaws.com",
         "proj-lambda": "lambda.amazonaws.com",
     }
     for document in trusts.values():
@@ -173,9 +262,9 @@ def test_statements_never_grant_an_action_on_another_actions_resource() -> None:
 
 def test_parliament_passes_our_policies_and_catches_a_wrong_resource() -> None:
     assert policy_lint.lint(policies.documents(CONFIG, DEFINITIONS)) == []
-    broken: dict[str, Any] = policies.sagemaker_policy(CONFIG)
+    broken: dict[str, Any] = policies.training_policy(CONFIG, DEFINITIONS)
     broken["Statement"].append(
         {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::proj-data"}  # a bucket, not objects
     )
-    findings = policy_lint.lint({"proj-sagemaker/proj-sagemaker": broken})
-    assert findings and all(f.startswith("proj-sagemaker/proj-sagemaker: RESOURCE_MISMATCH") for f in findings)
+    findings = policy_lint.lint({"proj-training/proj-training": broken})
+    assert findings and all(f.startswith("proj-training/proj-training: RESOURCE_MISMATCH") for f in findings)

@@ -105,7 +105,8 @@ def test_resolved_parameters_are_what_the_task_receives() -> None:
     by_state = {t.state: t for t in tasks}
     train = by_state["Train Model"].parameters
     assert train["TrainingJobName"] == "chk-validate-sample-train"
-    assert train["RoleArn"] == config.role_arn
+    assert train["RoleArn"] == config.training_role_arn
+    assert by_state["Create Model"].parameters["ExecutionRoleArn"] == config.serving_role_arn
     assert by_state["Create Model"].parameters["PrimaryContainer"]["ModelDataUrl"] == (
         "s3://byoc-sagemaker-data/models/keras-text/chk-validate-sample-train/output/model.tar.gz"
     )

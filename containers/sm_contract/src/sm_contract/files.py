@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,25 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def _create_temporary(path: Path) -> Path:
+    """A new empty file next to ``path``, with the permissions the umask gives any new file.
+
+    Not ``tempfile.mkstemp``: its files are 0600 whatever the umask, so a model written through it would reach
+    ``model.tar.gz`` unreadable to anyone but root.
+    """
+    while True:
+        tmp = path.parent / f".{path.stem}-{secrets.token_hex(4)}{path.suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary file next to ``path``, flush it to disk, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _create_temporary(path)
     try:
         write(tmp)
         with tmp.open("rb+") as handle:

@@ -1,6 +1,7 @@
 """Whole state machine definitions (Chainer batch, Keras endpoint) built from the state builders.
 
-Per-run values come from the execution input (see :mod:`byoc_pipelines.asl.inputs`): ``$.image``, ``$.role_arn``,
+Per-run values come from the execution input (see :mod:`byoc_pipelines.asl.inputs`): ``$.image``, ``$.role_arn``
+(the training job's role), ``$.model_role_arn`` (the model's: its endpoints and transforms),
 ``$.instance_count``, ``$.channels`` (a list of ``{"name", "uri"}``), ``$.hyperparameters`` (with
 ``sagemaker_program`` / ``sagemaker_submit_directory`` for script mode), ``$.model_environment`` (with
 ``SAGEMAKER_PROGRAM`` / ``SAGEMAKER_SUBMIT_DIRECTORY`` to serve a user module), ``$.transform_input``,
@@ -106,7 +107,7 @@ def _train(config: PipelineConfig, next_state: StateName) -> dict[str, Any]:
 
 def _create_model(config: PipelineConfig, via: CreateModelVia, next_state: StateName) -> dict[str, Any]:
     request = sm.model(
-        Ref("$.names.model"), Ref("$.image"), Ref("$.training.ModelArtifacts"), role_arn=Ref("$.role_arn")
+        Ref("$.names.model"), Ref("$.image"), Ref("$.training.ModelArtifacts"), role_arn=Ref("$.model_role_arn")
     )
     # {} for the image's own model; SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY serve a user's module.
     request["PrimaryContainer"]["Environment"] = Ref("$.model_environment")

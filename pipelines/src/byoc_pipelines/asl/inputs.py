@@ -2,8 +2,8 @@
 
 ::
 
-    {"image": "<registry>/byoc/chainer-mnist:<revision>",  "role_arn": "<SageMaker execution role>",
-     "instance_count": 2,
+    {"image": "<registry>/byoc/chainer-mnist@sha256:<digest>",
+     "role_arn": "<the training role>", "model_role_arn": "<the serving role>", "instance_count": 2,
      "channels": [{"name": "train", "uri": "s3://bucket/mnist/train/"}, ...],
      "hyperparameters": {"epochs": "1", "sagemaker_program": "chainer_mnist.py",
                          "sagemaker_submit_directory": "s3://bucket/code/chainer-mnist/<run>/sourcedir.tar.gz"},
@@ -58,7 +58,8 @@ def execution_input(
     data, per_run = DATA_PREFIX[image_name], _run_folder(run)
     given: dict[str, Any] = {
         "image": image or config.image_uri(image_name, SAMPLE_TAG),
-        "role_arn": config.role_arn,
+        "role_arn": config.training_role_arn,
+        "model_role_arn": config.serving_role_arn,
         "instance_count": instance_count,
         "channels": [{"name": channel, "uri": config.s3_uri(f"{data}/{channel}/")} for channel in CHANNELS[image_name]],
         "hyperparameters": {

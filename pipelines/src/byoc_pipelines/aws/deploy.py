@@ -1,4 +1,4 @@
-"""Create or update what the workflows need on AWS: three roles, the CreateModel function, the state machines.
+"""Create or update what the workflows need on AWS: four roles, the CreateModel function, the state machines.
 
 Every function takes its boto3 clients as arguments and is idempotent: a second deploy updates in place. A role
 of the same name that does not carry the project's tag is someone else's: deploy stops instead of rewriting it.
@@ -91,7 +91,7 @@ def ensure_role(
 
 
 def ensure_roles(iam: Any, config: PipelineConfig, definitions: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """The Step Functions, SageMaker and Lambda roles; their ARNs by role name."""
+    """The Step Functions, training, serving and Lambda roles; their ARNs by role name."""
     trusts, policies = trust_policies(config), inline_policies(config, definitions)
     return {name: ensure_role(iam, config, name, trusts[name], policies[name]) for name in trusts}
 
@@ -159,17 +159,30 @@ def ensure_state_machine(
     name: str,
     definition: Mapping[str, Any],
     role_arn: str,
+    *,
+    owner: str,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[str, bool]:
-    """Create the state machine or update its definition and role; ``(arn, created)``."""
+    """Create the state machine tagged ``project=<owner>``, or update ours; ``(arn, created)``.
+
+    A same-named state machine without that tag is someone else's: :class:`DeployError`, never rewritten.
+    """
     body = json.dumps(definition, indent=2)
     arn = find_state_machine(sfn, name)
     if arn is None:
+        tags = [{"key": PROJECT_TAG, "value": owner}]
         created = _retry_propagation(
-            lambda: sfn.create_state_machine(name=name, definition=body, roleArn=role_arn, type="STANDARD"), sleep
+            lambda: sfn.create_state_machine(name=name, definition=body, roleArn=role_arn, type="STANDARD", tags=tags),
+            sleep,
         )
         logger.info("created state machine %s", created["stateMachineArn"])
         return str(created["stateMachineArn"]), True
+    tags = sfn.list_tags_for_resource(resourceArn=arn).get("tags", [])
+    if {"key": PROJECT_TAG, "value": owner} not in tags:
+        raise DeployError(
+            f"state machine {name} exists without the tag {PROJECT_TAG}={owner}: it is not this project's, so "
+            "deploy leaves it alone; delete or tag it, or deploy with another --prefix"
+        )
     sfn.update_state_machine(stateMachineArn=arn, definition=body, roleArn=role_arn)
     logger.info("updated state machine %s", arn)
     return arn, False
@@ -185,14 +198,16 @@ def deploy(
     """Role, then the Lambda function if a definition invokes it, then each state machine.
 
     ``clients`` holds ``iam``, ``stepfunctions`` and (for the Lambda variant) ``lambda`` clients. Returns the
-    ARNs by name: the three roles (``states_role``, ``sagemaker_role``, ``lambda_role``), ``function`` (when
-    deployed) and each definition's name. Executions pass ``sagemaker_role`` as their ``role_arn``.
+    ARNs by name: the four roles (``states_role``, ``training_role``, ``serving_role``, ``lambda_role``),
+    ``function`` (when deployed) and each definition's name. Executions pass ``training_role`` as their
+    ``role_arn`` and ``serving_role`` as their ``model_role_arn``.
     """
     try:
         roles = ensure_roles(clients["iam"], config, definitions)
         arns = {
             "states_role": roles[config.states_role_name],
-            "sagemaker_role": roles[config.sagemaker_role_name],
+            "training_role": roles[config.training_role_name],
+            "serving_role": roles[config.serving_role_name],
             "lambda_role": roles[config.lambda_role_name],
         }
         if any(_invokes_lambda(d) for d in definitions.values()):
@@ -201,7 +216,9 @@ def deploy(
         for name, definition in definitions.items():
             machine = config.state_machine_name(name)
             sfn = clients["stepfunctions"]
-            arns[name], _ = ensure_state_machine(sfn, machine, definition, arns["states_role"], sleep)
+            arns[name], _ = ensure_state_machine(
+                sfn, machine, definition, arns["states_role"], owner=config.prefix, sleep=sleep
+            )
     except ClientError as exc:
         raise DeployError(f"deploy failed: {exc}") from exc
     return arns

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import docker.errors
@@ -28,7 +28,7 @@ class RegistryAuth:
     """Docker credentials decoded from an ECR authorization token."""
 
     username: str
-    password: str
+    password: str = field(repr=False)  # a registry credential: never in logs, tracebacks or reprs
     proxy_endpoint: str  # https://<account>.dkr.ecr.<region>.amazonaws.com
 
     @property

@@ -2,7 +2,8 @@
 
 ``python -m byoc_pipelines.cli push byoc/chainer-mnist:latest --repository byoc/chainer-mnist``
 
-1. the ECR repository is created when missing (scan on push on, mutable tags so ``latest`` can move);
+1. the ECR repository is created when missing: scan on push on, and tags immutable except ``latest``, so a
+   revision tag names one build for good;
 2. Docker is logged in with a token from ``ecr.get_authorization_token``;
 3. the local image is tagged ``<registry>/<repository>:<revision>`` and ``:latest`` and both are pushed,
    progress going to ``log``;
@@ -10,9 +11,10 @@
 
 The account is the repository's ``registryId``, so no STS call is made. The ECR token is sent only to the
 registry it was issued for: ``registry_url`` (another registry, e.g. a local one standing in for ECR in tests)
-gets the image without it. Pipelines run images by digest or revision tag (:func:`require_pinned`,
-:func:`resolve_revision`), never by a tag that moves. Every function takes its clients as arguments so tests can
-hand in moto-backed ECR clients and any Docker client.
+gets the image without it. Pipelines and endpoints run images by digest only: a revision tag is looked up in ECR
+and replaced by its digest before anything is deployed (:func:`pin`, :func:`resolve_revision`), so what runs is
+what was resolved, even in a repository whose tags can move. Every function takes its clients as arguments so
+tests can hand in moto-backed ECR clients and any Docker client.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ LATEST = "latest"
 # Docker's rule for a tag: word character first, then up to 127 of [A-Za-z0-9_.-].
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+# <account>.dkr.ecr.<region>.amazonaws.com[.cn]: a private ECR registry (the partitions' DNS suffixes).
+_ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
+# ECR's "tag mutability with exclusions": every tag immutable but these (a wildcard filter each).
+MOVING_TAGS = (LATEST,)
 
 
 @dataclass(frozen=True)
@@ -49,16 +55,19 @@ class PushResult:
 
 
 def ensure_repository(ecr: Any, name: str, log: TextIO | None = None) -> tuple[dict[str, Any], bool]:
-    """The repository ``name``, created with scan on push when missing; returns it and whether it was created.
+    """The repository ``name``, created when missing; returns it and whether it was created.
 
-    An existing repository is left as it is (its owners may have chosen other settings); a warning is logged
-    when it does not scan on push.
+    New repositories scan on push and keep every tag but ``latest`` immutable (ECR's tag mutability exclusions,
+    ECR User Guide "Preventing image tags from being overwritten"): a revision tag can never be re-pointed at
+    another image. An existing repository is left as it is (its owners may have chosen other settings), with a
+    warning when it does not scan on push or lets revision tags move (deploys still resolve them to digests).
     """
     try:
         created = ecr.create_repository(
             repositoryName=name,
             imageScanningConfiguration={"scanOnPush": True},
-            imageTagMutability="MUTABLE",  # `latest` is re-pointed on every push
+            imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+            imageTagMutabilityExclusionFilters=[{"filterType": "WILDCARD", "filter": tag} for tag in MOVING_TAGS],
         )
         return created["repository"], True
     except ecr.exceptions.RepositoryAlreadyExistsException:
@@ -66,6 +75,8 @@ def ensure_repository(ecr: Any, name: str, log: TextIO | None = None) -> tuple[d
     repository: dict[str, Any] = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
     if log is not None and not repository.get("imageScanningConfiguration", {}).get("scanOnPush", False):
         log.write(f"warning: ECR repository {name} exists without scan on push; leaving it unchanged\n")
+    if log is not None and str(repository.get("imageTagMutability", "MUTABLE")).startswith("MUTABLE"):
+        log.write(f"warning: ECR repository {name} lets tags be overwritten; deploys use digests regardless\n")
     return repository, False
 
 
@@ -115,17 +126,43 @@ def require_pinned(image: str) -> str:
     return image
 
 
-def resolve_revision(ecr: Any, repository: str, revision: str) -> str:
-    """``<repository URI>@<digest>`` of the image tagged ``revision`` in ECR (what ``push`` tagged it)."""
-    check_tag(revision)
+def pin(ecr: Any, image: str) -> str:
+    """``image`` by digest: as given when it names one, else its revision tag looked up in ECR.
+
+    Only a private ECR image's tag can be looked up here; any other image must come by digest.
+    """
+    if _DIGEST.search(require_pinned(image)):
+        return image
+    tag = str(_tag_of(image))
+    name = image[: -len(tag) - 1]
+    host, _, repository = name.partition("/")
+    found = _ECR_HOST.match(host)
+    if found is None:
+        raise ConfigurationError(f"image {image!r} is not in ECR, so its tag cannot be resolved: give its digest")
+    region = getattr(getattr(ecr, "meta", None), "region_name", found.group(2))
+    if found.group(2) != region:
+        raise ConfigurationError(f"image {image!r} is in region {found.group(2)}, not {region}: pass --region")
+    return _digest_of(ecr, repository, tag, registry_id=found.group(1), uri=name)
+
+
+def _digest_of(ecr: Any, repository: str, tag: str, *, registry_id: str | None = None, uri: str = "") -> str:
+    """``<uri>@<digest>`` of the image tagged ``tag``; the repository's own URI when ``uri`` is empty."""
+    check_tag(tag)
+    ids = {"registryId": registry_id} if registry_id else {}
     try:
-        found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": revision}])["imageDetails"]
+        found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}], **ids)["imageDetails"]
     except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
         found = []
     if not found:
-        raise ConfigurationError(f"no image tagged {revision} in ECR repository {repository}: push it first")
-    uri = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]["repositoryUri"]
+        raise ConfigurationError(f"no image tagged {tag} in ECR repository {repository}: push it first")
+    if not uri:
+        uri = ecr.describe_repositories(repositoryNames=[repository], **ids)["repositories"][0]["repositoryUri"]
     return f"{uri}@{found[0]['imageDigest']}"
+
+
+def resolve_revision(ecr: Any, repository: str, revision: str) -> str:
+    """``<repository URI>@<digest>`` of the image tagged ``revision`` in ECR (what ``push`` tagged it)."""
+    return _digest_of(ecr, repository, revision)
 
 
 # ---- git ------------------------------------------------------------------------------------------------
@@ -213,6 +250,14 @@ def push(
         if not image.tag(target, tag=tag):
             raise PushError(f"could not tag {local_image} as {target}:{tag}")
     for tag in tags:
-        digest = push_reference(docker_client, target, tag, credentials, log) or digest
+        try:
+            digest = push_reference(docker_client, target, tag, credentials, log) or digest
+        except PushError as exc:
+            if "immutable" not in str(exc):
+                raise
+            raise PushError(
+                f"{exc} (tag {tag} already names another build of {repository} and cannot be moved: commit the "
+                "changes and push that revision, or pass --tag-revision)"
+            ) from None
     uris = tuple(f"{target}:{tag}" for tag in tags)
     return PushResult(uri=uris[0], uris=uris, digest=digest, repository_created=created)

@@ -6,7 +6,8 @@ also needs Describe/Stop on the job and the managed EventBridge rule Step Functi
 SageMaker integration needs ``sagemaker:ListTags``, and a task that hands SageMaker a role needs
 ``iam:PassRole`` of that role. :func:`required` answers for one resolved task (the ARNs of the very job, model
 or endpoint it names); :func:`patterns` for every task a definition can run (``<prefix>-*`` names), which is
-what the Step Functions role is given.
+what the Step Functions role is given. :func:`output_prefixes` says where in S3 the jobs the definitions start
+write, and so what the training and serving roles may write (see :mod:`policies`).
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def _pattern_request(config: PipelineConfig, resource: str, state: Mapping[str, 
     """A stand-in request whose name fields are ``<prefix>-*`` and roles the SageMaker role."""
     names = {needs.name_field for needs in (*_SAGEMAKER.values(), *_SDK_SAGEMAKER.values())}
     request: dict[str, Any] = {name: f"{config.prefix}-*" for name in names | set(_KIND_OF_FIELD)}
-    request |= {"RoleArn": config.role_arn, "ExecutionRoleArn": config.role_arn}
+    request |= {"RoleArn": config.training_role_arn, "ExecutionRoleArn": config.serving_role_arn}
     request["FunctionName"] = state.get("Parameters", {}).get("FunctionName", "")
     return request
 
@@ -136,3 +137,61 @@ def patterns(config: PipelineConfig, definitions: Mapping[str, Mapping[str, Any]
             for permission in required(config, state["Resource"], _pattern_request(config, state["Resource"], state)):
                 found.setdefault(permission.key(), permission)
     return list(found.values())
+
+
+# Where each integration's job writes in S3 (request fields holding an s3:// location), and as which role:
+# a training job as the role it names, a transform job as its model's role (the serving role).
+OUTPUTS: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "createTrainingJob": ("training", ("OutputDataConfig.S3OutputPath", "CheckpointConfig.S3Uri")),
+    "createTransformJob": ("serving", ("TransformOutput.S3OutputPath",)),
+}
+
+
+def outputs(resource: str, request: Mapping[str, Any]) -> tuple[str, list[str]] | None:
+    """``(writer, [s3 locations])`` of one resolved task, or ``None`` when its job writes nothing to S3."""
+    service, _, action = integration(resource).rpartition(":")
+    found = OUTPUTS.get(action.removesuffix(".sync")) if service == "sagemaker" else None
+    if found is None:
+        return None
+    writer, fields = found
+    values = [_dig(request, name) for name in fields]
+    return writer, [str(value) for value in values if value is not None]
+
+
+def _dig(tree: Any, dotted: str) -> Any:
+    for name in dotted.split("."):
+        if not isinstance(tree, Mapping):
+            return None
+        tree = tree.get(name, tree.get(f"{name}.$"))
+    return tree
+
+
+def _resolve(value: Any, sample: Mapping[str, Any], where: str) -> Any:
+    """A Parameters value as the sample input makes it: a literal, or a ``$.`` path into the input."""
+    if not (isinstance(value, str) and value.startswith("$.")):
+        return value
+    resolved = _dig(sample, value.removeprefix("$."))
+    if resolved is None:
+        raise DefinitionError(f"{where} = {value}: the sample input has no such value, so its S3 prefix is unknown")
+    return resolved
+
+
+def output_prefixes(
+    definitions: Mapping[str, Mapping[str, Any]], samples: Mapping[str, Mapping[str, Any]]
+) -> dict[str, list[tuple[str, str]]]:
+    """``{writer: [(bucket, top-level prefix)]}`` of every S3 output the definitions' jobs write (sample inputs)."""
+    found: dict[str, list[tuple[str, str]]] = {"training": [], "serving": []}
+    for name, definition in definitions.items():
+        for state in _tasks(definition["States"]):
+            request = state.get("Parameters", {})
+            listed = outputs(state["Resource"], request)
+            if listed is None:
+                continue
+            writer, values = listed
+            for value in values:
+                uri = str(_resolve(value, samples[name], f"{name}: {state['Resource']}"))
+                bucket, _, key = uri.removeprefix("s3://").partition("/")
+                place = (bucket, key.split("/", 1)[0] + "/")
+                if place not in found[writer]:
+                    found[writer].append(place)
+    return found

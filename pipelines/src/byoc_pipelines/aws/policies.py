@@ -1,12 +1,17 @@
-"""The IAM documents of the three roles: who may assume each, and what each may do.
+"""The IAM documents of the four roles: who may assume each, and what each may do.
 
 * ``<prefix>-states`` (Step Functions): exactly what the definitions' tasks need (:mod:`permissions`), on
-  ``<prefix>-*`` jobs, models and endpoints, and ``iam:PassRole`` of the SageMaker role only.
-* ``<prefix>-sagemaker`` (training jobs, models, transforms): pull the project's images, read the bucket, write
-  only under the model and transform prefixes, logs and metrics. It cannot call SageMaker, pass a role or
-  invoke anything, so code in a container cannot start jobs or touch endpoints.
-* ``<prefix>-lambda`` (the CreateModel function): CreateModel on ``<prefix>-*``, pass the SageMaker role, its logs.
+  ``<prefix>-*`` jobs, models and endpoints, and ``iam:PassRole`` of the training and serving roles only.
+* ``<prefix>-training`` (training jobs): pull the project's images, read the bucket, write only where the
+  definitions' training jobs put their results (the model prefix), logs and metrics.
+* ``<prefix>-serving`` (models: endpoints and batch transforms): the same reads, but writes only where the
+  definitions' transforms put their results. An endpoint runs code that came with its model (a user module,
+  ``inference.py``), so the role it runs as can change no model, no data and no code.
+* ``<prefix>-lambda`` (the CreateModel function): CreateModel on ``<prefix>-*``, pass the serving role, its logs.
 
+Neither SageMaker role can call SageMaker, pass a role or invoke anything, so code in a container cannot start
+jobs or touch endpoints. IAM cannot tell one training job from another (SageMaker assumes the role the job
+names, with nothing of the job in the session), so every training job may write under the model prefix.
 Each role trusts one service, on behalf of the project's account only. ARNs carry the region's partition.
 A few actions AWS authorises only on ``*`` (``sagemaker:ListTags`` for the integrations,
 ``ecr:GetAuthorizationToken``, ``cloudwatch:PutMetricData``, the latter limited by namespace).
@@ -17,8 +22,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from byoc_pipelines.aws.permissions import PASSED_TO_SAGEMAKER, Permission, patterns
+from byoc_pipelines.asl import inputs
+from byoc_pipelines.asl.definitions import IMAGE_OF
+from byoc_pipelines.aws.permissions import PASSED_TO_SAGEMAKER, Permission, output_prefixes, patterns
 from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.errors import DefinitionError
 
 VERSION = "2012-10-17"
 STATES_SERVICE, SAGEMAKER_SERVICE, LAMBDA_SERVICE = (
@@ -92,8 +100,8 @@ def states_policy(config: PipelineConfig, definitions: Mapping[str, Mapping[str,
     return _policy(patterns(config, definitions))
 
 
-def sagemaker_policy(config: PipelineConfig) -> dict[str, Any]:
-    """The SageMaker execution role: images, data and code in, models and transform outputs out, logs, metrics."""
+def _container_policy(config: PipelineConfig, writes: list[tuple[str, str]]) -> dict[str, Any]:
+    """A SageMaker role: images, data, code and models in; ``writes`` (bucket, prefix) out; logs, metrics."""
     bucket = config.arn("s3", config.bucket, region=False, account=False)
     logs = config.arn("logs", f"log-group:{SAGEMAKER_LOGS}")
     permissions = [
@@ -104,10 +112,10 @@ def sagemaker_policy(config: PipelineConfig) -> dict[str, Any]:
         Permission("ecr:GetAuthorizationToken", "*"),  # cannot be scoped to a resource
         Permission("s3:ListBucket", bucket),
         Permission("s3:GetObject", f"{bucket}/*"),
-        # Writes only where jobs put results: never the data, and never the code that jobs and endpoints run.
+        # Writes only where these jobs put results: never the data, and never the code that jobs and endpoints run.
         *(
-            Permission(action, f"{bucket}/{prefix}*")
-            for prefix in (config.model_prefix, config.transform_prefix)
+            Permission(action, config.arn("s3", f"{name}/{prefix}*", region=False, account=False))
+            for name, prefix in writes
             for action in ("s3:PutObject", "s3:AbortMultipartUpload")
         ),
         *(
@@ -120,12 +128,31 @@ def sagemaker_policy(config: PipelineConfig) -> dict[str, Any]:
     return _policy(permissions)
 
 
+def _writes(config: PipelineConfig, definitions: Mapping[str, Mapping[str, Any]]) -> dict[str, list[tuple[str, str]]]:
+    """Where each SageMaker role writes: the S3 outputs of the definitions' jobs, for their sample inputs."""
+    unknown = sorted(set(definitions) - set(IMAGE_OF))
+    if unknown:
+        raise DefinitionError(f"no sample input for definition(s) {', '.join(unknown)}: their S3 outputs are unknown")
+    samples = {name: inputs.sample_input(name, config) for name in definitions}
+    return output_prefixes(definitions, samples)
+
+
+def training_policy(config: PipelineConfig, definitions: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The training jobs' role: write where the definitions' training jobs put their results, nowhere else."""
+    return _container_policy(config, _writes(config, definitions)["training"])
+
+
+def serving_policy(config: PipelineConfig, definitions: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The models' role (endpoints, transforms): write where the definitions' transforms put their results."""
+    return _container_policy(config, _writes(config, definitions)["serving"])
+
+
 def lambda_policy(config: PipelineConfig) -> dict[str, Any]:
     """The CreateModel function: that one call on ``<prefix>-*`` models, the SageMaker role, its own logs."""
     logs = config.arn("logs", f"log-group:/aws/lambda/{config.create_model_function}")
     permissions = [
         Permission("sagemaker:CreateModel", config.arn("sagemaker", f"model/{config.prefix}-*")),
-        Permission("iam:PassRole", config.role_arn, PASSED_TO_SAGEMAKER),
+        Permission("iam:PassRole", config.serving_role_arn, PASSED_TO_SAGEMAKER),
         Permission("logs:CreateLogGroup", logs),
         *(Permission(f"logs:{action}", f"{logs}:log-stream:*") for action in ("CreateLogStream", "PutLogEvents")),
     ]
@@ -138,7 +165,8 @@ def trust_policies(config: PipelineConfig) -> dict[str, dict[str, Any]]:
         config.states_role_name: trust_policy(
             config, STATES_SERVICE, config.arn("states", f"stateMachine:{config.prefix}-*")
         ),
-        config.sagemaker_role_name: trust_policy(config, SAGEMAKER_SERVICE, config.arn("sagemaker", "*")),
+        config.training_role_name: trust_policy(config, SAGEMAKER_SERVICE, config.arn("sagemaker", "*")),
+        config.serving_role_name: trust_policy(config, SAGEMAKER_SERVICE, config.arn("sagemaker", "*")),
         config.lambda_role_name: trust_policy(
             config, LAMBDA_SERVICE, config.arn("lambda", f"function:{config.create_model_function}")
         ),
@@ -151,7 +179,8 @@ def inline_policies(
     """Inline policies per role name: ``{role: {policy name: document}}``."""
     return {
         config.states_role_name: {f"{config.prefix}-states": states_policy(config, definitions)},
-        config.sagemaker_role_name: {f"{config.prefix}-sagemaker": sagemaker_policy(config)},
+        config.training_role_name: {f"{config.prefix}-training": training_policy(config, definitions)},
+        config.serving_role_name: {f"{config.prefix}-serving": serving_policy(config, definitions)},
         config.lambda_role_name: {f"{config.prefix}-lambda": lambda_policy(config)},
     }
 

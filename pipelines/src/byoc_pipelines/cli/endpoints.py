@@ -25,9 +25,9 @@ def _spec(args: argparse.Namespace, ctx: Context) -> endpoint.EndpointSpec:
     config = ctx.with_account()
     return endpoint.EndpointSpec(
         _name(args, ctx),
-        ecr.require_pinned(args.image),
+        ecr.pin(ctx.clients("ecr"), args.image),
         model_data,
-        config.role_arn,
+        config.serving_role_arn,
         args.instance_type or config.endpoint_instance_type,
     )
 

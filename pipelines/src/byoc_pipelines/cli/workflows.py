@@ -98,9 +98,9 @@ def script_of(args: argparse.Namespace, config: PipelineConfig, run: str) -> Scr
 
 
 def _image(args: argparse.Namespace, ctx: Context, config: PipelineConfig) -> str:
-    """``--image`` if pinned (digest or revision tag), else the git revision's image in ECR, by digest."""
+    """``--image`` by digest (a revision tag looked up in ECR), else the git revision's image in ECR, by digest."""
     if args.image:
-        return ecr.require_pinned(args.image)
+        return ecr.pin(ctx.clients("ecr"), args.image)
     revision = args.revision or ecr.git_revision()
     return ecr.resolve_revision(ctx.clients("ecr"), config.repository(defs.IMAGE_OF[args.definition]), revision)
 
@@ -112,7 +112,7 @@ def run_input(args: argparse.Namespace, ctx: Context, config: PipelineConfig, na
     """
     if args.input:
         given: dict[str, Any] = json.loads(Path(args.input).read_text())
-        ecr.require_pinned(str(given.get("image", "")))
+        given["image"] = ecr.pin(ctx.clients("ecr"), str(given.get("image", "")))
         return given
     script = script_of(args, config, name)
     image = _image(args, ctx, config)

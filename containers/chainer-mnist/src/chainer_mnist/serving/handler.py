@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import zipfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import chainer
@@ -49,6 +51,34 @@ def _csv_images(body: bytes, limits: RequestLimits) -> np.ndarray:
     return array
 
 
+def load_weights(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a ``model.npz``, numbers only.
+
+    Chainer's ``load_npz`` opens the file with ``allow_pickle=True``, so an object array in a model would be
+    unpickled, that is, run as code, when the server starts. Weights never need pickle: such a model is refused.
+    """
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ModelLoadError(f"{path} is not a readable .npz file: {exc}") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ModelLoadError(f"{path} is a single array, not a .npz file of named weights")
+    with npz:
+        return {name: _numeric(npz, name, path) for name in npz.files}
+
+
+def _numeric(npz: Any, name: str, path: Path) -> np.ndarray:
+    try:
+        return np.asarray(npz[name])
+    except ValueError as exc:  # an object array: NumPy would need pickle to read it
+        raise ModelLoadError(
+            f"{path} holds {name!r} as Python objects ({exc}); a model must hold numeric arrays only, "
+            "and its objects are never unpickled (that would run code from the model)"
+        ) from None
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ModelLoadError(f"{path}: {name!r} is unreadable: {exc}") from None
+
+
 class MnistHandler:
     content_types = (ct.JSON, ct.NPY, ct.CSV)
     accept_types = (ct.JSON, ct.CSV, ct.NPY)
@@ -69,9 +99,10 @@ class MnistHandler:
         # model.json is optional so that a model.npz from the tutorial's own script (the MLP) loads too.
         spec = model_lib.ModelSpec.load(spec_file) if spec_file.is_file() else model_lib.ModelSpec()
         classifier = model_lib.build(spec)
+        arrays = load_weights(weights)
         try:
-            serializers.load_npz(str(weights), classifier)
-        except (KeyError, ValueError, OSError) as exc:
+            serializers.NpzDeserializer(arrays).load(classifier)
+        except (KeyError, ValueError) as exc:
             raise ModelLoadError(f"{weights} does not match a {spec.model} with {spec.units} units: {exc}") from exc
         handler = cls(classifier, spec, env.limits)
         handler.predict(np.zeros((1, 28 * 28), dtype=np.float32))  # warm-up: first call allocates

@@ -1,7 +1,7 @@
 """Open MPI across the job's hosts: sshd on the workers, ``mpirun`` on the master, one rank wrapper per process.
 
-The master's ``mpirun`` reaches the workers over SSH (a key shared by every container of the image), with the
-network interface SageMaker names in ``resourceconfig.json``. Every rank starts through
+The master's ``mpirun`` reaches the workers over SSH with this job's own keys (:mod:`ssh`), with the network
+interface SageMaker names in ``resourceconfig.json``. Every rank starts through
 ``python -m sm_contract.script_mode.rank``, which gives it its own host's ``SM_CURRENT_HOST`` and, off the master,
 a private model folder, so only the master's model is kept.
 """
@@ -12,7 +12,6 @@ import logging
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ from sm_contract.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
-SSHD = "/usr/sbin/sshd"
 MPIRUN = "mpirun"
 # Variables of the environment that stay per host instead of travelling with mpirun's -x.
 LOCAL_VARIABLES = frozenset({"HOSTNAME", "HOME", "PWD", "OLDPWD", "SHLVL", "_", "TERM"})
@@ -81,8 +79,12 @@ def mpirun_command(
     environment: Mapping[str, str],
     program: Sequence[str],
     workdir: Path,
+    ssh: str | None = None,
 ) -> list[str]:
-    """The master's ``mpirun`` line (the options the SageMaker framework containers use, see docs §8.2)."""
+    """The master's ``mpirun`` line (the options the SageMaker framework containers use, see docs §8.2).
+
+    ``ssh``: the options ``mpirun`` gives ``ssh`` to reach the workers (:func:`sm_contract.script_mode.ssh.options`).
+    """
     processes = settings.processes or settings.processes_per_host * len(hosts)
     command = [
         MPIRUN,
@@ -114,6 +116,8 @@ def mpirun_command(
         "orte_abort_on_non_zero_status",
         "1",
     ]
+    if ssh:
+        command += ["-mca", "plm_rsh_args", ssh]
     for name in sorted(environment):
         if name not in LOCAL_VARIABLES and name.isidentifier():
             command += ["-x", name]
@@ -129,16 +133,6 @@ def abort_on_failure(program: Sequence[str]) -> list[str]:
     if len(program) > 1 and Path(program[0]).name.startswith("python") and program[1:3] != ["-m", "mpi4py"]:
         return [program[0], "-m", "mpi4py", *program[1:]]
     return list(program)
-
-
-def start_sshd() -> subprocess.Popen[bytes]:
-    """The worker's SSH daemon, in the foreground of a child process (ended with the worker)."""
-    if not Path(SSHD).is_file():
-        raise ConfigurationError("this image has no sshd: it cannot run MPI across several hosts")
-    Path("/run/sshd").mkdir(parents=True, exist_ok=True)
-    daemon = subprocess.Popen([SSHD, "-D", "-e"], stdin=subprocess.DEVNULL)
-    logger.info("sshd started (pid %d)", daemon.pid)
-    return daemon
 
 
 def worker_model_dir() -> Path:

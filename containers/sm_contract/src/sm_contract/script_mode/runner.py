@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from sm_contract.environment import TrainingEnv
 from sm_contract.errors import ConfigurationError
-from sm_contract.script_mode import cluster, mpi, process, script_env, user_code
+from sm_contract.script_mode import cluster, mpi, process, script_env, ssh, user_code
 from sm_contract.training import StopSignal, write_failure
 
 logger = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 TF_PORT = 8890  # the port SageMaker's TensorFlow containers give each worker in TF_CONFIG
 STOP_GRACE_VAR = "SCRIPT_STOP_GRACE_SECONDS"
 MWMS_SWITCH = "sagemaker_multi_worker_mirrored_strategy_enabled"
+KEY, SSHD_KEY = "key", "sshd"  # the lines of the SSH key exchange: the master's client key, a worker's host key
 
 
 @dataclass(frozen=True)
@@ -130,20 +131,25 @@ def _run(env: TrainingEnv, stop: StopSignal, launch: Launch) -> int:
 
 
 def _mpi(env: TrainingEnv, stop: StopSignal, settings: mpi.MpiSettings, launch: Launch) -> int:
-    workers = [h for h in env.hosts if h != env.hosts[0]]
     if not env.is_master:
-        daemon = mpi.start_sshd()
-        try:
-            return _serve_master(env, stop)
-        finally:
-            daemon.terminate()
-    command = mpi.mpirun_command(
-        env.hosts, settings, env.network_interface_name, launch.environment, launch.command, launch.workdir
-    )
+        return _mpi_worker(env, stop)
+    workers = [h for h in env.hosts if h != env.hosts[0]]
     master = cluster.Master(workers).open()
     ok = False
     try:
         master.wait_ready(stop=stop)
+        # This job's SSH keys: ours to the workers, theirs back (see ssh); then mpirun logs in with them.
+        answers = master.exchange(f"{KEY} {ssh.client_key()}", stop=stop)
+        ssh.trust_hosts({host: _word_after(SSHD_KEY, answer, host) for host, answer in answers.items()})
+        command = mpi.mpirun_command(
+            env.hosts,
+            settings,
+            env.network_interface_name,
+            launch.environment,
+            launch.command,
+            launch.workdir,
+            ssh=ssh.options(),
+        )
         code = _run(env, stop, Launch(command, launch.environment, launch.workdir, launch.label))
         ok = code == 0
         return code
@@ -151,12 +157,36 @@ def _mpi(env: TrainingEnv, stop: StopSignal, settings: mpi.MpiSettings, launch: 
         master.finish(ok)
 
 
-def _serve_master(env: TrainingEnv, stop: StopSignal) -> int:
-    """A worker's part of an MPI job: be reachable until the master says the job has ended."""
+def _mpi_worker(env: TrainingEnv, stop: StopSignal) -> int:
+    """A worker's part of an MPI job: take the master's key, serve SSH, stay until the master says it is over."""
     link = cluster.join(env.hosts[0], env.current_host)
-    verdict = cluster.wait_for_master(link, stop)
-    link.close()
+    try:
+        try:
+            line = cluster.read_line(link, cluster.WAIT_S, stop)
+        except cluster.ClusterError as exc:
+            if stop.requested:
+                return _worker_exit(env, stop, "")
+            raise cluster.ClusterError(f"master host {env.hosts[0]} sent no SSH key for this job: {exc}") from None
+        if line in (cluster.DONE, cluster.FAILED):  # the master's work ended before it began: nothing to serve
+            return _worker_exit(env, stop, line)
+        host_key = ssh.prepare_sshd(_word_after(KEY, line, env.hosts[0]))
+        daemon = ssh.start_sshd(ssh.listen_addresses(env.current_host, env.network_interface_name))
+        try:
+            link.sendall(f"{SSHD_KEY} {host_key}\n".encode())
+            verdict = cluster.wait_for_master(link, stop)
+        finally:
+            daemon.terminate()
+    finally:
+        link.close()
     return _worker_exit(env, stop, verdict)
+
+
+def _word_after(word: str, line: str, host: str) -> str:
+    """``<key>`` of a ``<word> <key>`` line the other host sent."""
+    found, _, rest = line.partition(" ")
+    if found != word or not rest:
+        raise cluster.ClusterError(f"host {host} sent {line[:40]!r} where {word!r} and a key were expected")
+    return rest
 
 
 def _worker_exit(env: TrainingEnv, stop: StopSignal, verdict: str) -> int:
