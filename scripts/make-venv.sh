@@ -3,7 +3,7 @@
 # test tooling; the shared library and the image's package are installed editable.
 #   scripts/make-venv.sh IMAGE VENV_DIR
 # `pipelines` instead of an image makes the tools venv (SageMaker SDK, boto3, moto) from pipelines/; `toolkit`
-# the oracle venv of the script-mode parity tests (tests/toolkit).
+# the oracle venv of the script-mode parity tests (tests/toolkit); `bench-tools` py-spy, the benches' sampler.
 set -euo pipefail
 image=$1 venv=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,7 +13,9 @@ rm -rf "$venv"
 "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" --require-hashes -r "$root/containers/build-requirements.txt"
-if [[ $image == toolkit ]]; then  # the script-mode parity oracle: AWS's toolkit next to sm_contract
+if [[ $image == bench-tools ]]; then
+  "${pip[@]}" py-spy==0.4.3
+elif [[ $image == toolkit ]]; then  # the script-mode parity oracle: AWS's toolkit next to sm_contract
   "${pip[@]}" -r "$root/tests/toolkit/requirements.txt"
   "${pip[@]}" --no-build-isolation --no-deps -e "$root/containers/sm_contract"
 elif [[ $image == pipelines ]]; then
