@@ -7,7 +7,8 @@
 # "dev" means byoc/NAME:dev. Extra `docker build` flags come from BUILD_ARGS
 # (word-split). The CA bundle ($CA_BUNDLE, default /etc/ssl/certs/ca-certificates.crt)
 # is handed to the build as the BuildKit secret "ca" (RUN --mount=type=secret,id=ca),
-# never copied into the image. Prints the built tag on stdout.
+# never copied into the image. BuildKit's log goes to BUILD_LOG (default build/logs/build-NAME.log; VERBOSE=1
+# puts it on the console instead). Prints the built tag on stdout.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,8 +39,20 @@ if [[ -n ${BUILD_ARGS:-} ]]; then
   args+=("${extra[@]}")
 fi
 
-log "building $tag from containers/$name/Dockerfile"
+# BuildKit's step-by-step log goes to a file (VERBOSE=1: to the console), its tail to the console on failure.
+build_log=${BUILD_LOG:-$context/../build/logs/build-$name.log}
+mkdir -p "$(dirname "$build_log")"
+build_log=$(cd "$(dirname "$build_log")" && pwd)/$(basename "$build_log")
 t0=$SECONDS
-DOCKER_BUILDKIT=1 "$DOCKER_CLI" build "${args[@]}" "$context" >&2
+if [[ ${VERBOSE:-0} == 1 ]]; then
+  log "building $tag from containers/$name/Dockerfile"
+  DOCKER_BUILDKIT=1 "$DOCKER_CLI" build "${args[@]}" "$context" >&2
+else
+  log "building $tag from containers/$name/Dockerfile (log: ${build_log#"$PWD"/})"
+  if ! DOCKER_BUILDKIT=1 BUILDKIT_PROGRESS=plain "$DOCKER_CLI" build "${args[@]}" "$context" >"$build_log" 2>&1; then
+    tail -n 30 "$build_log" >&2
+    die "building $tag failed (full log: $build_log)"
+  fi
+fi
 log "built $tag in $((SECONDS - t0))s"
 echo "$tag"
