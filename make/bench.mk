@@ -27,10 +27,6 @@ bench/images: docker ## build both images tagged BENCH_TAG (default bench), neve
 bench/tools: $(VENV_DIR)/bench-tools/.installed ## wrk (Debian's package), the load generator, and py-spy in its own venv, the profiles' sampler
 	@scripts/ensure-tool.sh wrk
 
-$(VENV_DIR)/bench-tools/.installed: scripts/make-venv.sh
-	@scripts/make-venv.sh bench-tools $(VENV_DIR)/bench-tools
-	@touch $@
-
 .PHONY: bench/chainer-mnist
 bench/chainer-mnist: $(VENV_DIR)/chainer-mnist/.installed data bench/tools bench/images ## chainer-mnist: training loops, serving vs in-process and baseline
 	$(BENCH_PY) bench/chainer_training.py --data $(DATA_DIR)/mnist

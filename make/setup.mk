@@ -1,40 +1,42 @@
 # Set-up: venvs, locks, data, the chiVe table, Docker and the other tools
 
 VENVS := chainer-mnist keras-text pipelines toolkit
+UV    := $(VENV_DIR)/uv/bin/uv
+# Every venv is made by scripts/make-venv.sh with uv, from hash-locked requirements.
+make_venv = @UV=$(UV) scripts/make-venv.sh $(1) $(VENV_DIR)/$(1) && touch $(VENV_DIR)/$(1)/.installed
 
 .PHONY: venvs
-venvs: $(foreach v,$(VENVS),$(VENV_DIR)/$(v)/.installed) ## every host venv: one per image (its Dockerfile's pins), the tools venv, the toolkit oracle
+venvs: $(VENVS:%=$(VENV_DIR)/%/.installed) ## every host venv: one per image (its Dockerfile's pins), the tools venv, the toolkit oracle
 
-$(VENV_DIR)/pipelines/.installed: pipelines/requirements.txt pipelines/pyproject.toml requirements-dev.txt containers/build-requirements.txt
-	@scripts/make-venv.sh pipelines $(VENV_DIR)/pipelines
-	@touch $@
+$(VENV_DIR)/uv/.installed: scripts/requirements-uv.txt
+	@scripts/bootstrap-uv.sh $(VENV_DIR)/uv && touch $@
 
-$(VENV_DIR)/toolkit/.installed: tests/toolkit/requirements.txt containers/build-requirements.txt containers/sm_contract/pyproject.toml
-	@scripts/make-venv.sh toolkit $(VENV_DIR)/toolkit
-	@touch $@
+$(VENV_DIR)/pipelines/.installed: pipelines/requirements.txt pipelines/pyproject.toml containers/build-requirements.txt | $(VENV_DIR)/uv/.installed
+	$(call make_venv,pipelines)
 
-$(VENV_DIR)/%/.installed: containers/%/requirements.txt containers/%/requirements.in containers/build-requirements.txt requirements-dev.txt containers/%/pyproject.toml containers/sm_contract/pyproject.toml
-	@scripts/make-venv.sh $* $(VENV_DIR)/$*
-	@touch $@
+$(VENV_DIR)/toolkit/.installed: tests/toolkit/requirements.txt containers/build-requirements.txt containers/sm_contract/pyproject.toml | $(VENV_DIR)/uv/.installed
+	$(call make_venv,toolkit)
+
+$(VENV_DIR)/bench-tools/.installed: bench/tools-requirements.txt | $(VENV_DIR)/uv/.installed
+	$(call make_venv,bench-tools)
+
+$(VENV_DIR)/%/.installed: containers/%/requirements.txt containers/build-requirements.txt requirements-dev.txt containers/%/pyproject.toml containers/sm_contract/pyproject.toml | $(VENV_DIR)/uv/.installed
+	$(call make_venv,$*)
 
 node_modules/.installed: package.json package-lock.json
 	@echo ">> node tools (asl-validator)"
-	npm ci --no-audit --no-fund
-	@touch $@
+	@npm ci --no-audit --no-fund --loglevel=error && touch $@
 
 .PHONY: lock
-lock: $(VENV_DIR)/pipelines/.installed ## regenerate every hash-locked requirements.txt from its requirements.in (uv)
-	@echo ">> locking requirements (uv)"
-	scripts/lock-requirements.sh $(call venv,pipelines)/uv
+lock: $(VENV_DIR)/uv/.installed ## regenerate every hash-locked requirements.txt from its requirements.in (uv)
+	scripts/lock-requirements.sh $(UV)
 
 .PHONY: data
 data: $(DATA_DIR)/mnist/.prepared ## prepare the tutorial's MNIST channels in data/mnist
 
-$(DATA_DIR)/mnist/.prepared: scripts/prepare_mnist.py $(wildcard $(MNIST_IDX_DIR)/*.gz) | $(VENV_DIR)/chainer-mnist/.installed
-	@echo ">> preparing MNIST in $(DATA_DIR)/mnist"
-	CHAINER_DATASET_ROOT=$(abspath $(DATA_DIR))/chainer-cache MNIST_IDX_DIR=$(MNIST_IDX_DIR) \
-		$(call venv,chainer-mnist)/python scripts/prepare_mnist.py --out $(DATA_DIR)/mnist
-	@touch $@
+$(DATA_DIR)/mnist/.prepared: scripts/prepare_mnist.py $(wildcard $(MNIST_IDX_DIR)/*)
+	@echo ">> preparing MNIST in $(DATA_DIR)/mnist (standard library only)"
+	@$(PYTHON) scripts/prepare_mnist.py --out $(DATA_DIR)/mnist --idx-dir $(MNIST_IDX_DIR) && touch $@
 
 .PHONY: chive
 chive: $(CHIVE_DIR)/.extracted ## extract the chiVe word vectors of keras-text's default model to data/chive (as the image build does)
