@@ -7,7 +7,6 @@ import http.client
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,9 @@ from typing import Any
 import pytest
 import requests
 import uvicorn
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from sm_contract import codecs
@@ -22,6 +24,7 @@ from sm_contract.environment import ServingEnv
 from sm_contract.errors import InvalidPayloadError, ModelLoadError
 from sm_contract.paths import MLPaths
 from sm_contract.serving import create_app
+from utils.waiting import wait_until
 
 
 class EchoHandler:
@@ -34,7 +37,7 @@ class EchoHandler:
         self.release = threading.Event()
         self.release.set()
         self.started = threading.Event()  # set when a prediction begins
-        self.predictions = 0
+        self.computed: list[Any] = []  # the inputs of every prediction, in order
 
     def decode(self, body: bytes, content_type: str, headers: Mapping[str, str]) -> Any:
         if content_type == "text/csv":
@@ -45,7 +48,7 @@ class EchoHandler:
         return rows
 
     def predict(self, rows: Any) -> Any:
-        self.predictions += 1
+        self.computed.append(rows)
         self.started.set()
         self.release.wait(10)
         if "boom" in rows:
@@ -172,6 +175,11 @@ def test_unknown_routes_and_methods(client: TestClient) -> None:
     assert client.get("/nope").status_code == 404
 
 
+async def _gate_state(request: Request) -> JSONResponse:
+    """How many requests wait for the model: what the gate (kept in the app's lifespan state) counts."""
+    return JSONResponse({"waiting": request.state.gate.waiting})
+
+
 def _serve(app: Any) -> Iterator[str]:
     """``app`` on a real uvicorn server in a thread, on a loopback port held from bind to shutdown."""
     sock = socket.socket()
@@ -180,19 +188,30 @@ def _serve(app: Any) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
+    wait_until(lambda: server.started, timeout_s=10, interval_s=0.01, what="the server started")
     yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     server.should_exit = True
     thread.join(10)
     sock.close()
 
 
+def _app(handler: EchoHandler, env: ServingEnv) -> Any:
+    return create_app(lambda _: handler, env, routes=[Route("/test/gate", _gate_state)])
+
+
+def _wait_for_queue(url: str, waiting: int) -> None:
+    """Until exactly ``waiting`` requests wait in the gate (an event of the server, not a guess at timing)."""
+    wait_until(
+        lambda: requests.get(f"{url}/test/gate", timeout=5).json()["waiting"] == waiting,
+        timeout_s=20,
+        interval_s=0.02,
+        what=f"{waiting} request(s) waiting for the model",
+    )
+
+
 @pytest.fixture
 def live_server(handler: EchoHandler, env: ServingEnv) -> Iterator[str]:
-    yield from _serve(create_app(lambda _: handler, env))
+    yield from _serve(_app(handler, env))
 
 
 def _post_in_background(url: str, body: Any, results: list[requests.Response]) -> threading.Thread:
@@ -206,10 +225,8 @@ def test_ping_answers_while_a_prediction_blocks(live_server: str, handler: EchoH
     results: list[requests.Response] = []
     worker = _post_in_background(f"{live_server}/invocations", [[1, 2]], results)
     assert handler.started.wait(10), "the prediction never started"
-    started = time.monotonic()
-    assert requests.get(f"{live_server}/ping", timeout=2).status_code == 200
-    assert time.monotonic() - started < 1.0
-    assert worker.is_alive()  # the prediction is still blocked
+    assert requests.get(f"{live_server}/ping", timeout=5).status_code == 200
+    assert worker.is_alive() and not handler.release.is_set()  # answered while the prediction is still blocked
     handler.release.set()
     worker.join(10)
     assert results[0].status_code == 200 and json.loads(results[0].text) == [3]
@@ -218,25 +235,25 @@ def test_ping_answers_while_a_prediction_blocks(live_server: str, handler: EchoH
 def test_full_queue_is_503_and_the_server_recovers(handler: EchoHandler, tmp_path: Path) -> None:
     env = ServingEnv(paths=MLPaths(tmp_path), queue_size=1)
     handler.release.clear()
-    with contextlib.ExitStack() as stack:
-        url = stack.enter_context(contextlib.contextmanager(_serve)(create_app(lambda _: handler, env)))
+    with contextlib.contextmanager(_serve)(_app(handler, env)) as url:
         results: list[requests.Response] = []
         running = _post_in_background(f"{url}/invocations", [[1]], results)
         assert handler.started.wait(10)
         queued = _post_in_background(f"{url}/invocations", [[2]], results)
-        time.sleep(0.3)  # the second request is now waiting for the model
+        _wait_for_queue(url, 1)
         busy = requests.post(f"{url}/invocations", json=[[3]], timeout=10)
         assert busy.status_code == 503 and busy.json()["error"] == "server busy"
         handler.release.set()
         running.join(10), queued.join(10)
         assert sorted(r.status_code for r in results) == [200, 200]
         assert requests.post(f"{url}/invocations", json=[[4]], timeout=10).status_code == 200
+        assert handler.computed == [[[1]], [[2]], [[4]]]
 
 
 def test_timeout_is_504_and_queued_work_is_dropped(handler: EchoHandler, tmp_path: Path) -> None:
     env = ServingEnv(paths=MLPaths(tmp_path), timeout_s=1)
     handler.release.clear()
-    with contextlib.contextmanager(_serve)(create_app(lambda _: handler, env)) as url:
+    with contextlib.contextmanager(_serve)(_app(handler, env)) as url:
         results: list[requests.Response] = []
         slow = _post_in_background(f"{url}/invocations", [[1]], results)
         assert handler.started.wait(10)
@@ -245,9 +262,9 @@ def test_timeout_is_504_and_queued_work_is_dropped(handler: EchoHandler, tmp_pat
         slow.join(10)
         assert results[0].status_code == 504
         handler.release.set()
-        time.sleep(0.3)
-        assert handler.predictions == 1  # the queued request was never computed
+        # One model thread, first in first out: had [[2]] stayed queued, it would be computed before [[3]].
         assert requests.post(f"{url}/invocations", json=[[3]], timeout=10).status_code == 200
+        assert handler.computed == [[[1]], [[3]]]
 
 
 def test_a_request_whose_client_left_is_not_computed(handler: EchoHandler, live_server: str) -> None:
@@ -263,13 +280,13 @@ def test_a_request_whose_client_left_is_not_computed(handler: EchoHandler, live_
             + f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
-        time.sleep(0.3)
-    time.sleep(0.5)  # the hang-up reaches the server's event loop before the model thread frees up
+        _wait_for_queue(live_server, 1)  # the request reached the gate and waits for the model
+    _wait_for_queue(live_server, 0)  # the server saw the hang-up and took the request out of the queue
     handler.release.set()
     blocking.join(10)
-    time.sleep(0.3)
-    assert handler.predictions == 1
+    assert results[0].status_code == 200
     assert requests.post(f"{live_server}/invocations", json=[[2]], timeout=10).status_code == 200
+    assert handler.computed == [[[1]], [[2]]]
 
 
 def test_413_reaches_a_client_that_sends_the_whole_body_first(live_server: str) -> None:
