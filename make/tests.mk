@@ -2,7 +2,9 @@
 # Which venv runs which folder: tests/README.md. Each unit/* target builds only the venv and data it needs.
 
 UNITS := sm_contract chainer-mnist keras-text pipelines toolkit repo
-pytest = $(call venv,$(1))/pytest $(2) $(PYTEST_ARGS)
+# Every layer ends with its slowest tests (PYTEST_DURATIONS of them), so a CI log shows where the time goes.
+PYTEST_DURATIONS ?= 10
+pytest = $(call venv,$(1))/pytest $(2) --durations=$(PYTEST_DURATIONS) $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: $(VENV_DIR)/chainer-mnist/.installed $(VENV_DIR)/pipelines/.installed ## ruff on all Python, hadolint on every Dockerfile, mypy --strict on the libraries and each image's image.py
@@ -35,9 +37,12 @@ unit/toolkit: $(VENV_DIR)/toolkit/.installed ## script mode's environment and ar
 unit/repo: $(VENV_DIR)/chainer-mnist/.installed ## the repository itself: locks, docs, a fresh clone's data preparation
 	$(call pytest,chainer-mnist,tests/repo)
 
+# make check runs its layers CHECK_JOBS at a time (each venv's pytest is its own process; output kept per layer).
+CHECK_JOBS ?= 2
+
 .PHONY: check
-check: ## lint and every test that needs no Docker (lint, unit), timed
-	@scripts/timed.sh "make check" $(MAKE) --no-print-directory lint unit
+check: ## lint and every test that needs no Docker (lint, unit/*), CHECK_JOBS layers at a time, timed
+	@scripts/timed.sh "make check" $(MAKE) --no-print-directory -j$(CHECK_JOBS) --output-sync=target lint $(UNITS:%=unit/%)
 
 .PHONY: $(IMAGES:%=test/%)
 $(IMAGES:%=test/%): test/%: $(VENV_DIR)/%/.installed docker build/% ## container tests of one image, e.g. make test/chainer-mnist
@@ -51,5 +56,7 @@ test/local-mode: $(VENV_DIR)/pipelines/.installed data docker docker/registry bu
 		$(foreach i,$(IMAGES),--image $(i)=$(call image,$(i))))
 
 .PHONY: test
-test: ## everything CI runs: lint, unit, container and local-mode tests, timed
-	@scripts/timed.sh "make test" $(MAKE) --no-print-directory lint unit $(IMAGES:%=test/%) test/local-mode
+test: ## everything CI runs: make check, then the container and local-mode layers one at a time, timed
+	@scripts/timed.sh "make test" $(SHELL) -c \
+		'$(MAKE) --no-print-directory check && $(MAKE) --no-print-directory $(IMAGES:%=test/%) test/local-mode'
+
