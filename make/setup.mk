@@ -34,7 +34,7 @@ lock: $(VENV_DIR)/uv/.installed ## regenerate every hash-locked requirements.txt
 .PHONY: data
 data: $(DATA_DIR)/mnist/.prepared ## prepare the tutorial's MNIST channels in data/mnist
 
-$(DATA_DIR)/mnist/.prepared: scripts/prepare_mnist.py $(wildcard $(MNIST_IDX_DIR)/*)
+$(DATA_DIR)/mnist/.prepared: scripts/prepare_mnist.py $(wildcard $(MNIST_IDX_DIR)/*.gz $(MNIST_IDX_DIR)/SHA256SUMS)
 	@echo ">> preparing MNIST in $(DATA_DIR)/mnist (standard library only)"
 	@$(PYTHON) scripts/prepare_mnist.py --out $(DATA_DIR)/mnist --idx-dir $(MNIST_IDX_DIR) && touch $@
 
