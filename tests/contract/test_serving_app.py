@@ -7,23 +7,21 @@ import http.client
 import json
 import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import uvicorn
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from sm_contract import codecs
 from sm_contract.environment import ServingEnv
 from sm_contract.errors import InvalidPayloadError, ModelLoadError
+from sm_contract.gate import GateStats
 from sm_contract.paths import MLPaths
-from sm_contract.serving import create_app
+from sm_contract.serving import ServingApp, create_app
 from utils.waiting import wait_until
 
 
@@ -175,11 +173,6 @@ def test_unknown_routes_and_methods(client: TestClient) -> None:
     assert client.get("/nope").status_code == 404
 
 
-async def _gate_state(request: Request) -> JSONResponse:
-    """How many requests wait for the model: what the gate (kept in the app's lifespan state) counts."""
-    return JSONResponse({"waiting": request.state.gate.waiting})
-
-
 def _serve(app: Any) -> Iterator[str]:
     """``app`` on a real uvicorn server in a thread, on a loopback port held from bind to shutdown."""
     sock = socket.socket()
@@ -195,23 +188,24 @@ def _serve(app: Any) -> Iterator[str]:
     sock.close()
 
 
-def _app(handler: EchoHandler, env: ServingEnv) -> Any:
-    return create_app(lambda _: handler, env, routes=[Route("/test/gate", _gate_state)])
+def _app(handler: EchoHandler, env: ServingEnv) -> ServingApp:
+    return create_app(lambda _: handler, env)
 
 
-def _wait_for_queue(url: str, waiting: int) -> None:
-    """Until exactly ``waiting`` requests wait in the gate (an event of the server, not a guess at timing)."""
-    wait_until(
-        lambda: requests.get(f"{url}/test/gate", timeout=5).json()["waiting"] == waiting,
-        timeout_s=20,
-        interval_s=0.02,
-        what=f"{waiting} request(s) waiting for the model",
-    )
+def _gate(app: ServingApp, predicate: Callable[[GateStats], bool]) -> GateStats:
+    """Until the worker's gate reaches a state (an event of the server, never a guess at timing)."""
+    assert app.gate is not None
+    return app.gate.wait_until(predicate, timeout_s=20)
 
 
 @pytest.fixture
-def live_server(handler: EchoHandler, env: ServingEnv) -> Iterator[str]:
-    yield from _serve(_app(handler, env))
+def live_app(handler: EchoHandler, env: ServingEnv) -> ServingApp:
+    return _app(handler, env)
+
+
+@pytest.fixture
+def live_server(live_app: ServingApp) -> Iterator[str]:
+    yield from _serve(live_app)
 
 
 def _post_in_background(url: str, body: Any, results: list[requests.Response]) -> threading.Thread:
@@ -235,12 +229,13 @@ def test_ping_answers_while_a_prediction_blocks(live_server: str, handler: EchoH
 def test_full_queue_is_503_and_the_server_recovers(handler: EchoHandler, tmp_path: Path) -> None:
     env = ServingEnv(paths=MLPaths(tmp_path), queue_size=1)
     handler.release.clear()
-    with contextlib.contextmanager(_serve)(_app(handler, env)) as url:
+    app = _app(handler, env)
+    with contextlib.contextmanager(_serve)(app) as url:
         results: list[requests.Response] = []
         running = _post_in_background(f"{url}/invocations", [[1]], results)
         assert handler.started.wait(10)
         queued = _post_in_background(f"{url}/invocations", [[2]], results)
-        _wait_for_queue(url, 1)
+        _gate(app, lambda s: s.waiting == 1)  # the second request waits for the model
         busy = requests.post(f"{url}/invocations", json=[[3]], timeout=10)
         assert busy.status_code == 503 and busy.json()["error"] == "server busy"
         handler.release.set()
@@ -267,7 +262,9 @@ def test_timeout_is_504_and_queued_work_is_dropped(handler: EchoHandler, tmp_pat
         assert handler.computed == [[[1]], [[3]]]
 
 
-def test_a_request_whose_client_left_is_not_computed(handler: EchoHandler, live_server: str) -> None:
+def test_a_request_whose_client_left_is_not_computed(
+    handler: EchoHandler, live_app: ServingApp, live_server: str
+) -> None:
     handler.release.clear()
     results: list[requests.Response] = []
     blocking = _post_in_background(f"{live_server}/invocations", [[1]], results)
@@ -280,8 +277,9 @@ def test_a_request_whose_client_left_is_not_computed(handler: EchoHandler, live_
             + f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
-        _wait_for_queue(live_server, 1)  # the request reached the gate and waits for the model
-    _wait_for_queue(live_server, 0)  # the server saw the hang-up and took the request out of the queue
+        _gate(live_app, lambda s: s.waiting == 1)  # the request reached the gate and waits for the model
+    stats = _gate(live_app, lambda s: s.gone == 1)  # the server saw the hang-up
+    assert stats.dropped == 1 and stats.waiting == 0  # and took the request out of the queue
     handler.release.set()
     blocking.join(10)
     assert results[0].status_code == 200
