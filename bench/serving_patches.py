@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SITE = "/opt/venv/lib/python3.11/site-packages/sm_contract"
-_INLINE = "        if self.pending == 0:\n            predicted = self.costs.predict(size)"
+_INLINE = "        if on_loop and self.pending == 0:\n            predicted = self.costs.predict(size)"
 _FAST_PATH = """        if scope["type"] == "http" and scope["path"] == "/invocations" and scope["method"] == "POST":"""
 
 
