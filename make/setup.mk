@@ -11,16 +11,16 @@ venvs: $(VENVS:%=$(VENV_DIR)/%/.installed) ## every host venv: one per image (it
 $(VENV_DIR)/uv/.installed: scripts/requirements-uv.txt
 	@scripts/bootstrap-uv.sh $(VENV_DIR)/uv && touch $@
 
-$(VENV_DIR)/pipelines/.installed: pipelines/requirements.txt pipelines/pyproject.toml containers/build-requirements.txt | $(VENV_DIR)/uv/.installed
+$(VENV_DIR)/pipelines/.installed: scripts/make-venv.sh pipelines/requirements.txt pipelines/pyproject.toml containers/build-requirements.txt | $(VENV_DIR)/uv/.installed
 	$(call make_venv,pipelines)
 
-$(VENV_DIR)/toolkit/.installed: tests/toolkit/requirements.txt containers/build-requirements.txt containers/sm_contract/pyproject.toml | $(VENV_DIR)/uv/.installed
+$(VENV_DIR)/toolkit/.installed: scripts/make-venv.sh tests/toolkit/requirements.txt containers/build-requirements.txt containers/sm_contract/pyproject.toml | $(VENV_DIR)/uv/.installed
 	$(call make_venv,toolkit)
 
-$(VENV_DIR)/bench-tools/.installed: bench/tools-requirements.txt | $(VENV_DIR)/uv/.installed
+$(VENV_DIR)/bench-tools/.installed: scripts/make-venv.sh bench/tools-requirements.txt | $(VENV_DIR)/uv/.installed
 	$(call make_venv,bench-tools)
 
-$(VENV_DIR)/%/.installed: containers/%/requirements.txt containers/build-requirements.txt requirements-dev.txt containers/%/pyproject.toml containers/sm_contract/pyproject.toml | $(VENV_DIR)/uv/.installed
+$(VENV_DIR)/%/.installed: scripts/make-venv.sh containers/%/requirements.txt containers/build-requirements.txt requirements-dev.txt containers/%/pyproject.toml containers/sm_contract/pyproject.toml | $(VENV_DIR)/uv/.installed
 	$(call make_venv,$*)
 
 node_modules/.installed: package.json package-lock.json

@@ -12,6 +12,8 @@ name=$1 venv=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
 uv=${UV:-$root/.venv/uv/bin/uv}
 python=$(command -v "${PYTHON:-python3}")
+# No byte code compiled at install (uv's default; pip compiles everything): Python compiles what is imported,
+# once. Warnings of that compilation in installed packages are not errors in the tests (pyproject.toml).
 export UV_PYTHON_DOWNLOADS=never UV_NATIVE_TLS=1 UV_NO_PROGRESS=1
 
 start=$SECONDS
