@@ -106,7 +106,7 @@ def test_bad_inputs(url: str, data: bytes, headers: dict[str, str], status: int)
     assert set(response.json()) == {"error", "detail"}
 
 
-def test_sigterm_stops_the_server_quickly(chainer_mnist_image, docker_client, trained_root: Path) -> None:
+def test_sigterm_stops_the_server_before_the_kill(chainer_mnist_image, docker_client, trained_root: Path) -> None:
     assert_serve_stops_on_sigterm(docker_client, chainer_mnist_image, trained_root)
 
 
