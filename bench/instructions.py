@@ -55,7 +55,7 @@ class NullHandler:
 
 def mnist_handler() -> Any:
     from chainer_mnist import model as model_lib
-    from chainer_mnist.predictor import MnistHandler
+    from chainer_mnist.serving.handler import MnistHandler
     from sm_contract.environment import RequestLimits
 
     spec = model_lib.ModelSpec()

@@ -1,8 +1,10 @@
-"""Scratch variants of ``sm_contract/serving.py`` for the serving profile: each removes one suspected cost.
+"""Scratch variants of ``sm_contract``'s serving modules for the serving profile: each removes one suspected cost.
 
-The image's own file is read out of the image and patched by exact text replacement; a variant whose text is
-no longer found (the code changed) is skipped with a note. Nothing in containers/ is touched: the patched copy
-is bind-mounted over the installed module of a container of the same image.
+The image's own file is read out of the image and patched by exact text replacement. A variant whose text is
+no longer found (the code changed) stops the bench with an error naming it: fix or delete the variant, never
+measure a copy that is not what it claims. ``tests/repo/test_bench_patches.py`` applies every variant to the
+repository's modules. Nothing in containers/ is touched: the patched copy is bind-mounted over the installed
+module of a container of the same image.
 """
 
 from __future__ import annotations
@@ -12,8 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SITE = "/opt/venv/lib/python3.11/site-packages/sm_contract"
-_INLINE = "        if self.pending == 0:\n            predicted = self.costs.predict(size)"
+_INLINE = "        if on_loop and self.pending == 0:\n            predicted = self.costs.predict(size)"
 _FAST_PATH = """        if scope["type"] == "http" and scope["path"] == "/invocations" and scope["method"] == "POST":"""
+
+
+class StalePatchError(RuntimeError):
+    """A variant's text is not in its module any more (not a LookupError: nothing may skip it quietly)."""
 
 
 @dataclass(frozen=True)
@@ -58,15 +64,20 @@ def original(image: str, patch: Patch) -> str:
     return done.stdout
 
 
-def write(patch: Patch, source: str, folder: Path) -> Path | None:
-    """The patched copy (None for no code change); raises LookupError when a replaced text is missing."""
-    if not patch.replacements:
-        return None
+def apply(patch: Patch, source: str) -> str:
+    """``source`` with the patch's replacements; raises StalePatchError when a replaced text is missing."""
     text = source
     for old, new in patch.replacements:
         if old not in text:
-            raise LookupError(f"{patch.name}: {old.strip()[:60]!r} not found in {patch.module}")
+            raise StalePatchError(f"{patch.name}: {old.strip()[:60]!r} not found in {patch.module}; fix or delete it")
         text = text.replace(old, new)
+    return text
+
+
+def write(patch: Patch, source: str, folder: Path) -> Path | None:
+    """The patched copy (None for no code change); raises StalePatchError when a replaced text is missing."""
+    if not patch.replacements:
+        return None
     path = folder / f"{patch.module.removesuffix('.py')}-{patch.name}.py"
-    path.write_text(text)
+    path.write_text(apply(patch, source))
     return path

@@ -4,7 +4,7 @@ Each variant of :mod:`serving_patches` (a log line per request, every request ha
 /invocations routed through Starlette) runs as its own container of the same image, interleaved with the
 unchanged server and the in-process handler, at each --concurrency; the result is CPU time per single-image
 request from the container's cgroup, and its ratio to the in-process CPU time of the same round. With --py-spy
-(a py-spy binary, e.g. from ``make bench-tools``), one worker of the unchanged server is sampled under load and
+(a py-spy binary, e.g. from ``make bench/tools``), one worker of the unchanged server is sampled under load and
 the samples are summed per function (inclusive) and per leaf (self).
 
     .venv/chainer-mnist/bin/python bench/serving_profile.py --image byoc/chainer-mnist:bench \

@@ -1,4 +1,9 @@
-"""Shared fixtures: a fake /opt/ml tree, the MNIST subset, the chiVe table, and image tags from --image."""
+"""Fixtures every venv's tests share: image tags from --image, a fake /opt/ml tree, the prepared MNIST data,
+the chiVe table.
+
+Fixtures of one layer only live in that layer's conftest.py (tests/containers: the Docker client and containers
+removed after each test; tests/localmode: a local-mode session). tests/README.md lists which venv runs which folder.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import Any
 import pytest
 
 from utils.data import write_opt_ml
+from utils.images import image_fixture
 
 REPO = Path(__file__).resolve().parent.parent
 MNIST_DIR = Path(os.environ.get("MNIST_DATA_DIR", REPO / "data" / "mnist"))
@@ -32,6 +38,10 @@ def images(request: pytest.FixtureRequest) -> dict[str, str]:
     pairs = [item.split("=", 1) for item in request.config.getoption("image")]
     return {name: tag for name, tag in pairs}
 
+
+# The images under test (container, local-mode, compose and pipeline tests): skipped without --image NAME=TAG.
+chainer_mnist_image = image_fixture("chainer-mnist")
+keras_text_image = image_fixture("keras-text")
 
 OptMlFactory = Callable[..., Path]
 

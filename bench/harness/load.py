@@ -119,7 +119,7 @@ end
 def wrk_path() -> str:
     found = shutil.which("wrk")
     if found is None:
-        raise SystemExit("wrk is not installed: `make wrk` (Debian's package) installs it")
+        raise SystemExit("wrk is not installed: `make bench/tools` (Debian's package) installs it")
     return found
 
 

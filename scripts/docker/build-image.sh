@@ -9,7 +9,8 @@
 # is handed to the build as the BuildKit secret "ca" (RUN --mount=type=secret,id=ca),
 # never copied into the image. The base image comes as the build argument BASE_IMAGE:
 # debian at its pinned digest, or the local debootstrap build of it (what
-# ensure-docker.sh --print-base-ref answers). Prints the built tag on stdout.
+# ensure-docker.sh --print-base-ref answers). BuildKit's log goes to BUILD_LOG (default
+# build/logs/build-NAME.log; VERBOSE=1 puts it on the console instead). Prints the built tag on stdout.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,8 +41,20 @@ if [[ -n ${BUILD_ARGS:-} ]]; then
   args+=("${extra[@]}")
 fi
 
-log "building $tag from containers/$name/Dockerfile on $base"
+# BuildKit's step-by-step log goes to a file (VERBOSE=1: to the console), its tail to the console on failure.
+build_log=${BUILD_LOG:-$context/../build/logs/build-$name.log}
+mkdir -p "$(dirname "$build_log")"
+build_log=$(cd "$(dirname "$build_log")" && pwd)/$(basename "$build_log")
 t0=$SECONDS
-DOCKER_BUILDKIT=1 "$DOCKER_CLI" build "${args[@]}" "$context" >&2
+if [[ ${VERBOSE:-0} == 1 ]]; then
+  log "building $tag from containers/$name/Dockerfile on $base"
+  DOCKER_BUILDKIT=1 "$DOCKER_CLI" build "${args[@]}" "$context" >&2
+else
+  log "building $tag from containers/$name/Dockerfile on $base (log: ${build_log#"$PWD"/})"
+  if ! DOCKER_BUILDKIT=1 BUILDKIT_PROGRESS=plain "$DOCKER_CLI" build "${args[@]}" "$context" >"$build_log" 2>&1; then
+    tail -n 30 "$build_log" >&2
+    die "building $tag failed (full log: $build_log)"
+  fi
+fi
 log "built $tag in $((SECONDS - t0))s"
 echo "$tag"

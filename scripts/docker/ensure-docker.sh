@@ -83,12 +83,17 @@ tag_pinned() {
 }
 is_root() { [[ $(id -u) -eq 0 ]]; }
 
+# apt's output goes to $APT_LOG (default build/logs/apt.log), shown only when it fails.
 apt_install() {
   command -v apt-get >/dev/null || die "apt-get not found; install $* by hand"
-  local t0=$SECONDS
-  log "installing $* (apt-get)"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+  local t0=$SECONDS apt_log=${APT_LOG:-$here/../../build/logs/apt.log}
+  mkdir -p "$(dirname "$apt_log")"
+  log "installing $* (apt-get; log: $apt_log)"
+  if ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"; } \
+    >>"$apt_log" 2>&1; then
+    tail -n 20 "$apt_log" >&2
+    die "apt-get could not install $* (full log: $apt_log)"
+  fi
   log "installed $* in $((SECONDS - t0))s"
 }
 

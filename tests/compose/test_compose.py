@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -13,12 +12,10 @@ import numpy as np
 import pytest
 import requests
 
-from utils.data import REPO, free_port
-from utils.images import image_fixture
+from utils.data import REPO, free_port, write_hyperparameters
 from utils.waiting import wait_until
 
 pytestmark = pytest.mark.container
-chainer_mnist_image = image_fixture("chainer-mnist")
 
 
 def compose_command() -> list[str]:
@@ -35,9 +32,7 @@ def compose_command() -> list[str]:
 def compose(tmp_path: Path, chainer_mnist_image: str, mnist_dir: Path) -> Iterator[tuple[list[str], dict[str, str]]]:
     if mnist_dir.resolve() != (REPO / "data" / "mnist").resolve():
         pytest.skip("docker-compose.yml mounts data/mnist; MNIST_DATA_DIR points elsewhere")
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "hyperparameters.json").write_text(json.dumps({"epochs": "1", "units": "64"}))
+    config = write_hyperparameters(tmp_path / "config", {"epochs": "1", "units": "64"})
     env = {
         **os.environ,
         "COMPOSE_PROJECT_NAME": f"byoc-test-{tmp_path.name[-12:].lower().replace('_', '-')}",

@@ -6,9 +6,6 @@ import docker
 import pytest
 
 from utils.containers import TrackedContainer
-from utils.images import image_fixture
-
-chainer_mnist_image = image_fixture("chainer-mnist")
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ Docker daemon accepts over plain HTTP (127.0.0.0/8 is an insecure registry by de
 for the `<account>.dkr.ecr.<region>.amazonaws.com` host through `--registry-url`. The pushed blobs are
 checked byte for byte over the registry API, the local tags removed, the image pulled back and trained with.
 
-`make test-local-mode` installs docker-registry first (`make docker-registry`); by hand, with the pipelines venv:
+`make test/local-mode` installs docker-registry first (`make docker/registry`); by hand, with the pipelines venv:
 `.venv/pipelines/bin/pytest tests/containers/test_registry_push.py --image chainer-mnist=byoc/chainer-mnist:latest`.
 """
 
@@ -72,10 +72,10 @@ def loopback_session() -> requests.Session:
 
 
 def registry_binary() -> str:
-    """/usr/bin/docker-registry, which `make docker-registry` installs; skipped without it (failed under CI)."""
+    """/usr/bin/docker-registry, which `make docker/registry` installs; skipped without it (failed under CI)."""
     found = shutil.which("docker-registry")
     if found is None:
-        message = "needs Debian's docker-registry: run `make docker-registry` (scripts/docker/ensure-registry.sh)"
+        message = "needs Debian's docker-registry: run `make docker/registry` (scripts/docker/ensure-registry.sh)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

@@ -7,8 +7,7 @@ import http.client
 import json
 import socket
 import threading
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,10 @@ from starlette.testclient import TestClient
 from sm_contract import codecs
 from sm_contract.environment import ServingEnv
 from sm_contract.errors import InvalidPayloadError, ModelLoadError
+from sm_contract.gate import GateStats
 from sm_contract.paths import MLPaths
-from sm_contract.serving import create_app
+from sm_contract.serving import ServingApp, create_app
+from utils.waiting import wait_until
 
 
 class EchoHandler:
@@ -34,7 +35,7 @@ class EchoHandler:
         self.release = threading.Event()
         self.release.set()
         self.started = threading.Event()  # set when a prediction begins
-        self.predictions = 0
+        self.computed: list[Any] = []  # the inputs of every prediction, in order
 
     def decode(self, body: bytes, content_type: str, headers: Mapping[str, str]) -> Any:
         if content_type == "text/csv":
@@ -45,7 +46,7 @@ class EchoHandler:
         return rows
 
     def predict(self, rows: Any) -> Any:
-        self.predictions += 1
+        self.computed.append(rows)
         self.started.set()
         self.release.wait(10)
         if "boom" in rows:
@@ -180,19 +181,31 @@ def _serve(app: Any) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
+    wait_until(lambda: server.started, timeout_s=10, interval_s=0.01, what="the server started")
     yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     server.should_exit = True
     thread.join(10)
     sock.close()
 
 
+def _app(handler: EchoHandler, env: ServingEnv) -> ServingApp:
+    return create_app(lambda _: handler, env)
+
+
+def _gate(app: ServingApp, predicate: Callable[[GateStats], bool]) -> GateStats:
+    """Until the worker's gate reaches a state (an event of the server, never a guess at timing)."""
+    assert app.gate is not None
+    return app.gate.wait_until(predicate, timeout_s=20)
+
+
 @pytest.fixture
-def live_server(handler: EchoHandler, env: ServingEnv) -> Iterator[str]:
-    yield from _serve(create_app(lambda _: handler, env))
+def live_app(handler: EchoHandler, env: ServingEnv) -> ServingApp:
+    return _app(handler, env)
+
+
+@pytest.fixture
+def live_server(live_app: ServingApp) -> Iterator[str]:
+    yield from _serve(live_app)
 
 
 def _post_in_background(url: str, body: Any, results: list[requests.Response]) -> threading.Thread:
@@ -206,10 +219,8 @@ def test_ping_answers_while_a_prediction_blocks(live_server: str, handler: EchoH
     results: list[requests.Response] = []
     worker = _post_in_background(f"{live_server}/invocations", [[1, 2]], results)
     assert handler.started.wait(10), "the prediction never started"
-    started = time.monotonic()
-    assert requests.get(f"{live_server}/ping", timeout=2).status_code == 200
-    assert time.monotonic() - started < 1.0
-    assert worker.is_alive()  # the prediction is still blocked
+    assert requests.get(f"{live_server}/ping", timeout=5).status_code == 200
+    assert worker.is_alive() and not handler.release.is_set()  # answered while the prediction is still blocked
     handler.release.set()
     worker.join(10)
     assert results[0].status_code == 200 and json.loads(results[0].text) == [3]
@@ -218,25 +229,26 @@ def test_ping_answers_while_a_prediction_blocks(live_server: str, handler: EchoH
 def test_full_queue_is_503_and_the_server_recovers(handler: EchoHandler, tmp_path: Path) -> None:
     env = ServingEnv(paths=MLPaths(tmp_path), queue_size=1)
     handler.release.clear()
-    with contextlib.ExitStack() as stack:
-        url = stack.enter_context(contextlib.contextmanager(_serve)(create_app(lambda _: handler, env)))
+    app = _app(handler, env)
+    with contextlib.contextmanager(_serve)(app) as url:
         results: list[requests.Response] = []
         running = _post_in_background(f"{url}/invocations", [[1]], results)
         assert handler.started.wait(10)
         queued = _post_in_background(f"{url}/invocations", [[2]], results)
-        time.sleep(0.3)  # the second request is now waiting for the model
+        _gate(app, lambda s: s.waiting == 1)  # the second request waits for the model
         busy = requests.post(f"{url}/invocations", json=[[3]], timeout=10)
         assert busy.status_code == 503 and busy.json()["error"] == "server busy"
         handler.release.set()
         running.join(10), queued.join(10)
         assert sorted(r.status_code for r in results) == [200, 200]
         assert requests.post(f"{url}/invocations", json=[[4]], timeout=10).status_code == 200
+        assert handler.computed == [[[1]], [[2]], [[4]]]
 
 
 def test_timeout_is_504_and_queued_work_is_dropped(handler: EchoHandler, tmp_path: Path) -> None:
     env = ServingEnv(paths=MLPaths(tmp_path), timeout_s=1)
     handler.release.clear()
-    with contextlib.contextmanager(_serve)(create_app(lambda _: handler, env)) as url:
+    with contextlib.contextmanager(_serve)(_app(handler, env)) as url:
         results: list[requests.Response] = []
         slow = _post_in_background(f"{url}/invocations", [[1]], results)
         assert handler.started.wait(10)
@@ -245,12 +257,14 @@ def test_timeout_is_504_and_queued_work_is_dropped(handler: EchoHandler, tmp_pat
         slow.join(10)
         assert results[0].status_code == 504
         handler.release.set()
-        time.sleep(0.3)
-        assert handler.predictions == 1  # the queued request was never computed
+        # One model thread, first in first out: had [[2]] stayed queued, it would be computed before [[3]].
         assert requests.post(f"{url}/invocations", json=[[3]], timeout=10).status_code == 200
+        assert handler.computed == [[[1]], [[3]]]
 
 
-def test_a_request_whose_client_left_is_not_computed(handler: EchoHandler, live_server: str) -> None:
+def test_a_request_whose_client_left_is_not_computed(
+    handler: EchoHandler, live_app: ServingApp, live_server: str
+) -> None:
     handler.release.clear()
     results: list[requests.Response] = []
     blocking = _post_in_background(f"{live_server}/invocations", [[1]], results)
@@ -263,13 +277,14 @@ def test_a_request_whose_client_left_is_not_computed(handler: EchoHandler, live_
             + f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
-        time.sleep(0.3)
-    time.sleep(0.5)  # the hang-up reaches the server's event loop before the model thread frees up
+        _gate(live_app, lambda s: s.waiting == 1)  # the request reached the gate and waits for the model
+    stats = _gate(live_app, lambda s: s.gone == 1)  # the server saw the hang-up
+    assert stats.dropped == 1 and stats.waiting == 0  # and took the request out of the queue
     handler.release.set()
     blocking.join(10)
-    time.sleep(0.3)
-    assert handler.predictions == 1
+    assert results[0].status_code == 200
     assert requests.post(f"{live_server}/invocations", json=[[2]], timeout=10).status_code == 200
+    assert handler.computed == [[[1]], [[2]]]
 
 
 def test_413_reaches_a_client_that_sends_the_whole_body_first(live_server: str) -> None:

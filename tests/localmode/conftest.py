@@ -7,10 +7,6 @@ import pytest
 
 from byoc_pipelines.local.runner import LocalModeRunner
 from byoc_pipelines.local.session import LocalMode
-from utils.images import image_fixture
-
-chainer_mnist_image = image_fixture("chainer-mnist")
-keras_text_image = image_fixture("keras-text")
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The rendered definitions executed on moto's interpreter, the SageMaker tasks running our real images.
 
-The Chainer runs go through ``python -m byoc_pipelines.cli local`` as ``make pipeline-local`` does, in a child
+The Chainer runs go through ``python -m byoc_pipelines.cli local`` as ``make pipeline/local`` does, in a child
 process with its own terminal streams, to check what reaches the console with and without ``--verbose``.
 """
 
@@ -69,7 +69,7 @@ def test_chainer_lambda_variant_with_a_quiet_console(chainer_mnist_image: str, m
 
 
 def test_the_tutorials_script_mode_flow_on_two_hosts(chainer_mnist_image: str, mnist_dir: Path, tmp_path: Path) -> None:
-    """`make pipeline-local`'s Chainer run: sourcedir.tar.gz under the run's prefix, ChainerMN on 2 hosts, the
+    """`make pipeline/local`'s Chainer run: sourcedir.tar.gz under the run's prefix, ChainerMN on 2 hosts, the
     model serving the script's module, the batch transform of test.npy through its input_fn and output_fn."""
     done = run_cli(
         *("local", "chainer-mnist-batch", "--image", chainer_mnist_image, "--data", str(mnist_dir)),

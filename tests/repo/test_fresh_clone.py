@@ -1,4 +1,4 @@
-"""What a user's fresh clone holds: everything `make data` needs, with no sibling ../shared folder."""
+"""What a user's fresh clone holds: everything `make data` needs, with no sibling ../shared folder and no venv."""
 
 from __future__ import annotations
 
@@ -12,15 +12,32 @@ import numpy as np
 from utils.data import REPO
 
 
-def test_a_clone_without_shared_prepares_the_tutorials_mnist(tmp_path: Path) -> None:
+def _clone(tmp_path: Path) -> Path:
+    """A clone at the commit under test (a clone of a git worktree would otherwise check out the main HEAD)."""
     clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(clone)], check=True)
-    assert not (clone.parent / "shared").exists()
-    assert "../shared" not in (clone / "Makefile").read_text()
-    environ = {**os.environ, "CHAINER_DATASET_ROOT": str(tmp_path / "chainer-cache")}
-    environ.pop("MNIST_IDX_DIR", None)
-    result = subprocess.run(
-        [sys.executable, "scripts/prepare_mnist.py", "--out", str(tmp_path / "mnist")],
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", "--no-checkout", str(REPO), str(clone)], check=True)
+    subprocess.run(["git", "checkout", "--quiet", head.stdout.strip()], cwd=clone, check=True)
+    return clone
+
+
+def test_no_tracked_file_reaches_outside_the_clone(tmp_path: Path) -> None:
+    clone = _clone(tmp_path)
+    found = subprocess.run(
+        ["git", "grep", "-l", "-F", "../shared", "--", ":!*.md", f":!{Path(__file__).relative_to(REPO)}"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.returncode == 1, f"tracked files naming ../shared: {found.stdout.split()}"
+
+
+def test_a_clone_prepares_the_tutorials_mnist_with_the_standard_library_only(tmp_path: Path) -> None:
+    clone = _clone(tmp_path)
+    environ = {key: value for key, value in os.environ.items() if key != "MNIST_IDX_DIR"}
+    result = subprocess.run(  # -S -I: no site-packages, so NumPy (or anything else installed) cannot be used
+        [sys.executable, "-S", "-I", "scripts/prepare_mnist.py", "--out", str(tmp_path / "mnist")],
         cwd=clone,
         env=environ,
         capture_output=True,
@@ -39,12 +56,13 @@ def test_a_tampered_idx_file_is_refused(tmp_path: Path) -> None:
     for source in (REPO / "datasets/mnist").iterdir():
         (idx / source.name).write_bytes(source.read_bytes())
     (idx / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not the labels")
+    script = REPO / "scripts/prepare_mnist.py"
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts/prepare_mnist.py"), "--out", str(tmp_path / "out"), "--idx-dir", str(idx)],
-        env={**os.environ, "CHAINER_DATASET_ROOT": str(tmp_path / "cache")},
+        [sys.executable, "-S", str(script), "--out", str(tmp_path / "out"), "--idx-dir", idx],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 1
     assert "t10k-labels-idx1-ubyte.gz does not match its SHA-256" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,4 +1,8 @@
-"""The images install hash-locked requirements: every lock matches its .in file and carries hashes."""
+"""Every venv and image installs hash-locked requirements: each lock matches its .in file and carries hashes.
+
+Two kinds of lock (scripts/lock-requirements.sh): the images' and the build tools' .in files are complete sets,
+locked one to one; the others hold top-level pins that uv resolves into a complete set.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,21 @@ import pytest
 
 from utils.data import REPO
 
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
-INPUTS = [*sorted(REPO.glob("containers/*/requirements*.in")), REPO / "containers/build-requirements.in"]
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s\\;]+)")
+VIA = re.compile(r"^\s+#\s+(?:via\s+)?([A-Za-z0-9][A-Za-z0-9._-]*)\s*$")
+COMPLETE = [*sorted(REPO.glob("containers/*/requirements*.in")), REPO / "containers/build-requirements.in"]
+RESOLVED = [
+    REPO / "scripts/requirements-uv.in",
+    REPO / "requirements-dev.in",
+    REPO / "pipelines/requirements.in",
+    REPO / "tests/toolkit/requirements.in",
+    REPO / "bench/tools-requirements.in",
+]
+IMAGE_LOCKS = sorted(REPO.glob("containers/*/requirements.txt"))
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [str(p.relative_to(REPO)) for p in paths]
 
 
 def _normal(name: str) -> str:
@@ -26,25 +43,70 @@ def _pins(path: Path) -> dict[str, str]:
     return pins
 
 
-def _hashed(lock: Path) -> dict[str, int]:
-    counts: dict[str, int] = {}
+def _entries(lock: Path) -> dict[str, tuple[int, set[str]]]:
+    """Each locked package: how many hashes it has and what pulled it in (its ``# via`` lines)."""
+    entries: dict[str, tuple[int, set[str]]] = {}
     current = None
     for line in lock.read_text().splitlines():
-        match = PIN.match(line)
-        if match:
+        if match := PIN.match(line):
             current = _normal(match.group(1))
-            counts[current] = 0
+            entries[current] = (0, set())
         elif current and line.strip().startswith("--hash=sha256:"):
-            counts[current] += 1
-    return counts
+            count, via = entries[current]
+            entries[current] = (count + 1, via)
+        elif current and (match := VIA.match(line)):
+            entries[current][1].add(_normal(match.group(1)))
+    return entries
 
 
-@pytest.mark.parametrize("source", INPUTS, ids=[str(p.relative_to(REPO)) for p in INPUTS])
-def test_the_lock_pins_exactly_the_in_file_with_hashes(source: Path) -> None:
+def test_every_in_file_is_locked_by_make_lock() -> None:
+    found = {p for p in REPO.rglob("*requirements*.in") if not {".venv", "node_modules", "build"} & set(p.parts)}
+    assert found == set(COMPLETE) | set(RESOLVED)
+    script = (REPO / "scripts/lock-requirements.sh").read_text()
+    assert all(f"compile {p.relative_to(REPO)}" in script for p in RESOLVED)
+
+
+@pytest.mark.parametrize("source", COMPLETE, ids=_ids(COMPLETE))
+def test_a_complete_set_is_locked_one_to_one_with_hashes(source: Path) -> None:
     lock = source.with_suffix(".txt")
     assert lock.is_file(), f"{lock} is missing: run `make lock`"
     assert _pins(lock) == _pins(source), f"{lock} is out of date: run `make lock`"
-    assert all(count >= 1 for count in _hashed(lock).values())
+    assert all(count >= 1 for count, _ in _entries(lock).values())
+
+
+@pytest.mark.parametrize("source", RESOLVED, ids=_ids(RESOLVED))
+def test_a_resolved_lock_holds_the_pins_and_only_what_they_pull_in(source: Path) -> None:
+    lock = source.with_suffix(".txt")
+    assert lock.is_file(), f"{lock} is missing: run `make lock`"
+    locked = _pins(lock)
+    wanted = _pins(source)
+    for line in source.read_text().splitlines():  # -r other.in: its pins are wanted too
+        if line.startswith("-r "):
+            wanted |= _pins(source.parent / line.split()[1])
+    assert {name: locked.get(name) for name in wanted} == wanted, f"{lock} is out of date: run `make lock`"
+    entries = _entries(lock)
+    stale = [name for name, (_, via) in entries.items() if name not in wanted and not via & entries.keys()]
+    assert not stale, f"{lock} holds packages nothing pulls in ({stale}): run `make lock`"
+    assert all(count >= 1 for count, _ in entries.values())
+
+
+@pytest.mark.parametrize("image_lock", IMAGE_LOCKS, ids=lambda p: p.parent.name)
+def test_the_test_tooling_moves_no_package_an_image_pins(image_lock: Path) -> None:
+    dev, image = _pins(REPO / "requirements-dev.txt"), _pins(image_lock)
+    shared = dev.keys() & image.keys()
+    assert {name: dev[name] for name in shared} == {name: image[name] for name in shared}
+
+
+def test_the_tools_venv_tests_with_the_same_tooling() -> None:
+    dev, tools = _pins(REPO / "requirements-dev.txt"), _pins(REPO / "pipelines/requirements.txt")
+    assert {name: tools.get(name) for name in dev} == dev
+
+
+def test_host_venvs_install_with_hashes_required() -> None:
+    script = (REPO / "scripts/make-venv.sh").read_text().splitlines()
+    installs = [line.strip() for line in script if re.search(r"-r \S*requirements\S*\.txt", line)]
+    assert installs and all(line.startswith("locked ") for line in installs), installs
+    assert 'locked() { install --require-hashes --no-deps "$@"; }' in (REPO / "scripts/make-venv.sh").read_text()
 
 
 @pytest.mark.parametrize("dockerfile", sorted(REPO.glob("containers/*/Dockerfile")), ids=lambda p: p.parent.name)

@@ -27,10 +27,7 @@ def write_opt_ml(
     current_host: str | None = None,
 ) -> Path:
     """An /opt/ml tree as SageMaker lays it out: config files (every hyperparameter a string), channels, folders."""
-    config = root / "input" / "config"
-    config.mkdir(parents=True, exist_ok=True)
-    hps = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (hyperparameters or {}).items()}
-    (config / "hyperparameters.json").write_text(json.dumps(hps))
+    config = write_hyperparameters(root / "input" / "config", hyperparameters or {})
     data_config = {}
     for channel, files in (channels or {}).items():
         folder = root / "input" / "data" / channel
@@ -46,10 +43,17 @@ def write_opt_ml(
     return root
 
 
+def write_hyperparameters(config: Path, hyperparameters: Mapping[str, Any]) -> Path:
+    """``hyperparameters.json`` in a config folder, every value a string as SageMaker writes it; the folder."""
+    config.mkdir(parents=True, exist_ok=True)
+    hps = {k: v if isinstance(v, str) else json.dumps(v) for k, v in hyperparameters.items()}
+    (config / "hyperparameters.json").write_text(json.dumps(hps))
+    return config
+
+
 def set_hyperparameters(root: Path, hyperparameters: Mapping[str, Any]) -> None:
     """Replace the hyperparameters of an existing tree (e.g. more epochs for a resumed job)."""
-    hps = {k: v if isinstance(v, str) else json.dumps(v) for k, v in hyperparameters.items()}
-    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hps))
+    write_hyperparameters(root / "input" / "config", hyperparameters)
 
 
 def knbc_slice(split: str, rows: int) -> dict[str, bytes]:

@@ -7,19 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from utils.checks import serving, train_in_container
-from utils.data import mnist_subset_bytes, write_opt_ml
+from utils.checks import serving
 from utils.fuzz import CSV, JSON, NPY, assert_refused_as_client_errors, hostile_bodies
 
 pytestmark = pytest.mark.container
 
 
 @pytest.fixture(scope="module")
-def url(chainer_mnist_image, docker_client, mnist_dir: Path, tmp_path_factory) -> Iterator[str]:
-    channels = {c: {f"{c}.npz": mnist_subset_bytes(mnist_dir, c, 500)} for c in ("train", "valid")}
-    root = write_opt_ml(tmp_path_factory.mktemp("fuzz"), {"epochs": "1", "units": "32"}, channels)
-    train_in_container(docker_client, chainer_mnist_image, root)
-    with serving(docker_client, chainer_mnist_image, root, workers=1) as base_url:
+def url(chainer_mnist_image, docker_client, trained_root: Path) -> Iterator[str]:
+    with serving(docker_client, chainer_mnist_image, trained_root, workers=1) as base_url:
         yield base_url
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
 
-from utils.data import mnist_subset_bytes
+from utils.checks import TRAINING_STOP_GRACE_S
+from utils.data import mnist_subset_bytes, set_hyperparameters
 
 pytestmark = pytest.mark.container
 
@@ -67,19 +67,17 @@ def test_unknown_hyperparameter_fails_clearly(chainer_mnist_image, container_fac
     assert (root / "output/failure").read_text().startswith("unknown hyperparameter(s) 'epochz'")
 
 
-def test_sigterm_checkpoints_within_10s_and_resume_continues(
+def test_sigterm_checkpoints_before_the_kill_and_resume_continues(
     chainer_mnist_image, container_factory, fake_opt_ml, channels
 ) -> None:
     root = fake_opt_ml({"epochs": "40", "units": "200", "batch-size": "20"}, channels)
     first = container_factory(chainer_mnist_image)
     first.run("train", opt_ml=root)
     first.wait_for_log("epoch=1 ", timeout_s=120)
-    signalled = time.monotonic()
-    first.container.kill(signal="SIGTERM")  # what StopTrainingJob and spot interruptions send
-    code = first.wait(timeout_s=30)
-    elapsed = time.monotonic() - signalled
-    assert code == 143, first.logs()
-    assert elapsed < 10, f"took {elapsed:.1f} s to stop"
+    # What StopTrainingJob and spot interruptions do: SIGTERM, SIGKILL after SageMaker's grace period. 143 is
+    # a stop by the job's own handler; the kill would show as 137.
+    first.container.stop(timeout=TRAINING_STOP_GRACE_S)
+    assert first.wait() == 143, first.logs()
     state = json.loads((root / "checkpoints/manifest.json").read_text())
     assert state["epoch"] >= 2  # "epoch=1" is logged after epoch 1: the stop lands in epoch 2 or later
     assert (root / "checkpoints" / state["files"]["checkpoint.npz"]["file"]).stat().st_size > 0
@@ -87,9 +85,7 @@ def test_sigterm_checkpoints_within_10s_and_resume_continues(
     assert not (root / "model/model.npz").exists()
 
     done = [row["epoch"] for row in state["state"]["history"]]
-    (root / "input/config/hyperparameters.json").write_text(
-        json.dumps({"epochs": str(state["epoch"] + 1), "units": "200", "batch-size": "20"})
-    )
+    set_hyperparameters(root, {"epochs": str(state["epoch"] + 1), "units": "200", "batch-size": "20"})
     (root / "output/failure").unlink()
     second = container_factory(chainer_mnist_image)
     second.run("train", opt_ml=root)

@@ -11,9 +11,6 @@ import pytest
 from utils import keras_model
 from utils.checks import serving, train_in_container
 from utils.data import write_opt_ml
-from utils.images import image_fixture
-
-keras_text_image = image_fixture("keras-text")
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,8 @@ def test_bad_inputs(url: str, data: bytes, headers: dict[str, str], status: int,
     assert list(body) == ["error"] and named in body["error"]
 
 
-def test_sigterm_stops_the_server_quickly(keras_text_image, docker_client, trained) -> None:
-    assert_serve_stops_on_sigterm(docker_client, keras_text_image, trained.root, ping_within_s=60, stop_within_s=10)
+def test_sigterm_stops_the_server_before_the_kill(keras_text_image, docker_client, trained) -> None:
+    assert_serve_stops_on_sigterm(docker_client, keras_text_image, trained.root)
 
 
 def test_missing_model_fails_at_start(keras_text_image, docker_client, tmp_path: Path) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
 
 from utils import keras_model
-from utils.data import write_opt_ml
+from utils.checks import TRAINING_STOP_GRACE_S
+from utils.data import set_hyperparameters, write_opt_ml
 
 pytestmark = pytest.mark.container
 
@@ -57,7 +57,7 @@ def test_bad_csv_writes_failure_and_exits_1(keras_text_image, container_factory,
     assert "Traceback" not in container.logs()
 
 
-def test_sigterm_checkpoints_within_10s_and_resume_continues(
+def test_sigterm_checkpoints_before_the_kill_and_resume_continues(
     keras_text_image, container_factory, tmp_path: Path
 ) -> None:
     hps = {**keras_model.HYPERPARAMETERS, "epochs": "40", "batch-size": "8"}
@@ -65,12 +65,10 @@ def test_sigterm_checkpoints_within_10s_and_resume_continues(
     first = container_factory(keras_text_image)
     first.run("train", opt_ml=root)
     first.wait_for_log("epoch=1 ", timeout_s=300)
-    signalled = time.monotonic()
-    first.container.kill(signal="SIGTERM")
-    code = first.wait(timeout_s=30)
-    elapsed = time.monotonic() - signalled
-    assert code == 143, first.logs()
-    assert elapsed < 10, f"took {elapsed:.1f} s to stop"
+    # What StopTrainingJob and spot interruptions do: SIGTERM, SIGKILL after SageMaker's grace period. 143 is
+    # a stop by the job's own handler; the kill would show as 137.
+    first.container.stop(timeout=TRAINING_STOP_GRACE_S)
+    assert first.wait() == 143, first.logs()
     state = json.loads((root / "checkpoints/manifest.json").read_text())
     assert state["epoch"] >= 2
     assert set(state["files"]) == {"weights.npz", "tokenizer.model", "embeddings.npy"}
@@ -79,7 +77,7 @@ def test_sigterm_checkpoints_within_10s_and_resume_continues(
     assert not (root / "model/1").exists()
 
     done = [row["epoch"] for row in state["state"]["history"]]
-    (root / "input/config/hyperparameters.json").write_text(json.dumps({**hps, "epochs": str(state["epoch"])}))
+    set_hyperparameters(root, {**hps, "epochs": str(state["epoch"])})
     (root / "output/failure").unlink()
     second = container_factory(keras_text_image)
     second.run("train", opt_ml=root)

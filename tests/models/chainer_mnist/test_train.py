@@ -20,7 +20,7 @@ from sm_contract.environment import TrainingEnv
 from sm_contract.errors import ConfigurationError, TrainingInterrupted
 from sm_contract.training import StopSignal, run_training
 from utils.checks import StopAfter
-from utils.data import mnist_subset_bytes, write_opt_ml
+from utils.data import mnist_subset_bytes, set_hyperparameters, write_opt_ml
 
 SMALL = {"units": 64, "batch-size": 50}
 
@@ -99,7 +99,7 @@ def test_interrupted_and_resumed_run_equals_a_straight_run(fake_opt_ml, channels
 def test_checkpoint_of_another_configuration_is_refused(fake_opt_ml, channels) -> None:
     root = fake_opt_ml({**SMALL, "epochs": "1"}, channels)
     train(_env(root), StopSignal())
-    (root / "input/config/hyperparameters.json").write_text(json.dumps({"units": "32", "epochs": "2"}))
+    set_hyperparameters(root, {"units": "32", "epochs": "2"})
     with pytest.raises(ConfigurationError, match="units: checkpoint 64 vs job 32"):
         train(_env(root), StopSignal())
 

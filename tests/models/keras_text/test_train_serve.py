@@ -23,7 +23,7 @@ from sm_contract.environment import TrainingEnv
 from sm_contract.errors import ConfigurationError, TrainingInterrupted
 from utils import keras_model
 from utils.checks import StopAfter
-from utils.data import write_opt_ml
+from utils.data import set_hyperparameters, write_opt_ml
 
 LABELS = list(keras_model.LABELS)
 
@@ -229,7 +229,7 @@ def test_interrupted_run_checkpoints_and_resumes(tmp_path: Path, run_job, chive_
     history = json.loads((root / "output/data/history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2]
 
-    (root / "input/config/hyperparameters.json").write_text(json.dumps({**hps, "hidden": "8"}))
+    set_hyperparameters(root, {**hps, "hidden": "8"})
     assert run_job(root) == 1
     assert "hidden: checkpoint 16 vs job 8" in (root / "output/failure").read_text()
 

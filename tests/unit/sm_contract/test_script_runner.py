@@ -109,9 +109,7 @@ def test_sigterm_reaches_the_script_and_its_children(tmp_path: Path) -> None:
         time.sleep(60)
         """,
     )
-    started = time.monotonic()
-    assert run_user_script(env, StopWhen(ready), FRAMEWORK) == 3
-    assert time.monotonic() - started < 10
+    assert run_user_script(env, StopWhen(ready), FRAMEWORK) == 3  # its own exit code: its handler ran
     assert got.read_text() == "yes"
     child = int((tmp_path / "child.pid").read_text())
     # The script's own child got the signal too (same process group): gone, or a zombie awaiting its reaper.
@@ -131,8 +129,8 @@ def test_a_script_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path: Pa
         """,
     )
     started = time.monotonic()
-    assert run_user_script(env, StopWhen(ready), FRAMEWORK) == 137  # 128 + SIGKILL
-    assert 1.0 <= time.monotonic() - started < 8
+    assert run_user_script(env, StopWhen(ready), FRAMEWORK) == 137  # 128 + SIGKILL, long before its sleep ends
+    assert time.monotonic() - started >= 1.0  # not before the grace period (SCRIPT_STOP_GRACE_SECONDS=1)
 
 
 def test_a_program_outside_the_code_folder_is_refused(tmp_path: Path) -> None:

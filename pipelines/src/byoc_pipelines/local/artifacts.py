@@ -35,6 +35,6 @@ def training_artifacts(model_tarball: Path, pictures_dir: Path) -> list[Path]:
 
 
 def workflow_picture(definition: str) -> Path | None:
-    """The rendered picture of a definition (``make pipeline-render``), if there is one."""
+    """The rendered picture of a definition (``make pipeline/render``), if there is one."""
     picture = RENDERED_DIR / f"{definition}.png"
     return picture if picture.is_file() else None

@@ -1,4 +1,4 @@
-"""``pipeline-local``: a rendered definition executed on moto's interpreter with real containers behind its tasks.
+"""``make pipeline/local``: a rendered definition executed on moto's interpreter with real containers behind its tasks.
 
 Data (and, in script mode, the code folder as ``sourcedir.tar.gz`` under the run's ``code/`` prefix) are staged
 into a local folder standing in for the project bucket, the execution input names them with ``s3://`` URIs like

@@ -1,0 +1,16 @@
+# Images: build and push $(IMAGE_PREFIX)/<image>:$(IMAGE_TAG)
+
+.PHONY: build
+build: $(IMAGES:%=build/%) ## build every image
+
+.PHONY: $(IMAGES:%=build/%)
+$(IMAGES:%=build/%): build/%: ## build one image (BuildKit's log in build/logs), e.g. make build/chainer-mnist
+	@scripts/docker/build-image.sh $* $(call image,$*) >/dev/null
+
+.PHONY: push
+push: $(IMAGES:%=push/%) ## push every image to ECR
+
+.PHONY: $(IMAGES:%=push/%)
+$(IMAGES:%=push/%): push/%: $(VENV_DIR)/pipelines/.installed docker build/% ## push one image to ECR as <git-sha>[-dirty] and latest (PUSH_ARGS="--region ...")
+	@echo ">> pushing $(call image,$*)" >&2
+	$(call venv,pipelines)/python -m byoc_pipelines.cli push $(call image,$*) --repository $(IMAGE_PREFIX)/$* $(PUSH_ARGS)

@@ -1,0 +1,62 @@
+# Tests: lint, the unit layers (no Docker), the container and local-mode layers, and what CI runs
+# Which venv runs which folder: tests/README.md. Each unit/* target builds only the venv and data it needs.
+
+UNITS := sm_contract chainer-mnist keras-text pipelines toolkit repo
+# Every layer ends with its slowest tests (PYTEST_DURATIONS of them), so a CI log shows where the time goes.
+PYTEST_DURATIONS ?= 10
+pytest = $(call venv,$(1))/pytest $(2) --durations=$(PYTEST_DURATIONS) $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: $(VENV_DIR)/chainer-mnist/.installed $(VENV_DIR)/pipelines/.installed ## ruff on all Python, hadolint on every Dockerfile, mypy --strict on the libraries and each image's image.py
+	@scripts/lint.sh $(VENV_DIR)
+
+.PHONY: unit
+unit: $(UNITS:%=unit/%) ## every unit/* layer
+
+.PHONY: unit/sm_contract
+unit/sm_contract: $(VENV_DIR)/chainer-mnist/.installed ## the contract library, and the serving app and a user module in process
+	$(call pytest,chainer-mnist,tests/unit/sm_contract tests/contract)
+
+.PHONY: unit/chainer-mnist
+unit/chainer-mnist: $(VENV_DIR)/chainer-mnist/.installed data ## chainer-mnist's code, and its training and serving in process
+	$(call pytest,chainer-mnist,tests/unit/chainer_mnist tests/models/chainer_mnist)
+
+.PHONY: unit/keras-text
+unit/keras-text: $(VENV_DIR)/keras-text/.installed chive ## keras-text's code, and its training and serving in process (host TensorFlow)
+	KERAS_TEXT_VECTORS_DIR=$(abspath $(CHIVE_DIR)) $(call pytest,keras-text,tests/unit/keras_text tests/models/keras_text)
+
+.PHONY: unit/pipelines
+unit/pipelines: $(VENV_DIR)/pipelines/.installed node_modules/.installed ## request builders, definitions, AWS calls against moto, ensure-docker.sh
+	$(call pytest,pipelines,tests/unit/pipelines tests/scripts)
+
+.PHONY: unit/toolkit
+unit/toolkit: $(VENV_DIR)/toolkit/.installed ## script mode's environment and arguments against AWS's sagemaker-training toolkit
+	$(call pytest,toolkit,tests/toolkit)
+
+.PHONY: unit/repo
+unit/repo: $(VENV_DIR)/chainer-mnist/.installed ## the repository itself: locks, docs, a fresh clone's data preparation
+	$(call pytest,chainer-mnist,tests/repo)
+
+# make check runs its layers CHECK_JOBS at a time (each venv's pytest is its own process; output kept per layer).
+CHECK_JOBS ?= 2
+
+.PHONY: check
+check: ## lint and every test that needs no Docker (lint, unit/*), CHECK_JOBS layers at a time, timed
+	@scripts/timed.sh "make check" $(MAKE) --no-print-directory -j$(CHECK_JOBS) --output-sync=target lint $(UNITS:%=unit/%)
+
+.PHONY: $(IMAGES:%=test/%)
+$(IMAGES:%=test/%): test/%: $(VENV_DIR)/%/.installed docker build/% ## container tests of one image, e.g. make test/chainer-mnist
+	$(call pytest,$*,tests/containers/$(subst -,_,$*) --image $*=$(call image,$*))
+
+test/chainer-mnist: data
+
+.PHONY: test/local-mode
+test/local-mode: $(VENV_DIR)/pipelines/.installed data docker docker/registry build ## both images through local mode, compose, a registry push, and Step Functions locally
+	$(call pytest,pipelines,tests/localmode tests/compose tests/containers/test_registry_push.py tests/pipelines \
+		$(foreach i,$(IMAGES),--image $(i)=$(call image,$(i))))
+
+.PHONY: test
+test: ## everything CI runs: make check, then the container and local-mode layers one at a time, timed
+	@scripts/timed.sh "make test" $(SHELL) -c \
+		'$(MAKE) --no-print-directory check && $(MAKE) --no-print-directory $(IMAGES:%=test/%) test/local-mode'
+
