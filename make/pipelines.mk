@@ -25,7 +25,7 @@ pipeline/validate: $(VENV_DIR)/pipelines/.installed node_modules/.installed ## s
 	$(SFN) validate
 
 .PHONY: pipeline/deploy
-pipeline/deploy: $(VENV_DIR)/pipelines/.installed ## deploy to AWS: three IAM roles, Lambda, state machines (create or update)
+pipeline/deploy: $(VENV_DIR)/pipelines/.installed ## deploy to AWS: four IAM roles, Lambda, state machines (create or update)
 	$(SFN) deploy
 
 .PHONY: pipeline/run
