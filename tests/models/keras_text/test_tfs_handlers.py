@@ -15,6 +15,7 @@ import uvicorn
 from starlette.testclient import TestClient
 
 from keras_text.serving import app as serving
+from keras_text.serving.prepare import prepare
 from keras_text.serving.tfs.handlers import TfsHandler
 from sm_contract.environment import ServingEnv
 from sm_contract.errors import ConfigurationError, ModelLoadError
@@ -219,6 +220,6 @@ def test_requirements_install_unless_lib_vendors_them(tmp_path: Path, monkeypatc
     code = write_code(tmp_path / "model" / "code", HANDLER, {"requirements.txt": "--no-index\nno-such-dist-byoc==1\n"})
     env = ServingEnv(paths=MLPaths(tmp_path))
     with pytest.raises(ConfigurationError, match="no-such-dist-byoc==1"):
-        serving.prepare(env)
+        prepare(env)
     (code / "lib").mkdir()
-    serving.prepare(env)  # lib/ present: requirements.txt ignored, as by AWS's container
+    prepare(env)  # lib/ present: requirements.txt ignored, as by AWS's container

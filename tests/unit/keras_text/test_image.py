@@ -6,17 +6,18 @@ import pkgutil
 from pathlib import Path
 
 from keras_text.image import IMAGE
-from keras_text.serving import app
+from keras_text.serving import app, prepare
 from keras_text.training import job
 from utils.entrypoints import run_supervisor
 
 FRAMEWORKS = {"tensorflow", "tf_keras", "keras", "keras_self_attention"}
+SERVER = {"starlette", "anyio", "uvloop", "httptools", "requests", "urllib3", "numpy"}  # the workers' modules
 
 
 def test_hooks_give_the_shipped_pieces() -> None:
     assert IMAGE.trainer() is job.train
     assert IMAGE.loader() is app.load
-    assert IMAGE.serve_prepare is not None and IMAGE.serve_prepare() is app.prepare
+    assert IMAGE.serve_prepare is not None and IMAGE.serve_prepare() is prepare.prepare
     assert IMAGE.routes is not None and IMAGE.routes() is app.ROUTES
     assert pkgutil.resolve_name(IMAGE.app_factory) == IMAGE.app  # what every uvicorn worker imports
 
@@ -28,5 +29,6 @@ def test_the_serve_supervisor_imports_no_tensorflow(tmp_path: Path) -> None:
     (code / "requirements.txt").write_text("no-such-package-byoc==1.0\n")
     found = run_supervisor("keras_text.image", tmp_path)
     assert found["app_factory"] == "keras_text.image:IMAGE.app" and found["extra_ports"] == [8501]
-    assert "keras_text.serving.app" in found["modules"]  # the preparation ran
+    assert "keras_text.serving.prepare" in found["modules"]  # the preparation ran
     assert set(found["modules"]) & FRAMEWORKS == set()  # the packages themselves, not stand-ins of their parts
+    assert set(found["modules"]) & SERVER == set()

@@ -33,8 +33,8 @@ def loader() -> Loader:
 
 
 def prepare() -> Prepare:
-    """``code/requirements.txt`` installed once, as AWS's TF Serving container does."""
-    from keras_text.serving.app import prepare
+    """``code/requirements.txt`` installed once, as AWS's TF Serving container does (no server module imported)."""
+    from keras_text.serving.prepare import prepare
 
     return prepare
 

@@ -29,6 +29,13 @@ GRACEFUL_SHUTDOWN_S = 10  # SageMaker sends SIGKILL 30 s after SIGTERM
 # connections and /ping, so that it only stops floods of connections.
 MIN_CONNECTIONS = 256
 KEEP_ALIVE_S = 75  # longer than SageMaker's front end idles, so it never hits a closed socket
+# How long uvicorn's supervisor waits for a worker's answer to its health check before it kills and replaces the
+# worker (uvicorn's default: 5 s). A thread of the worker answers, and it needs the GIL, which a worker importing
+# its framework or loading its model holds for seconds at a time (TensorFlow's 600 MB library loads under it),
+# several times longer on a busy machine: 5 s killed TensorFlow workers mid-load. A worker that crashes is replaced
+# at once whatever this is (its process is gone); only one that hangs is replaced later. The supervisor handles
+# SIGTERM between checks, so this also bounds how long a silent worker delays it (SageMaker kills 30 s later).
+WORKER_HEALTHCHECK_S = 25
 # Thread-pool sizes of the math libraries an image may use; read when each library starts.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
 TF_INTEROP_VAR = "TF_NUM_INTEROP_THREADS"
@@ -60,6 +67,7 @@ def uvicorn_config(app: Any, env: ServingEnv, **settings: Any) -> uvicorn.Config
         timeout_keep_alive=KEEP_ALIVE_S,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         limit_concurrency=connection_limit(env),
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         http=BoundedHttpToolsProtocol,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,  # the same header bound when h11 is used instead
         **settings,

@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from keras_text.serving.tfs import rest
-from keras_text.serving.tfs.handlers import CODE, TfsHandler
+from keras_text.serving.tfs.handlers import TfsHandler
 from sm_contract.environment import ServingEnv
-from sm_contract.script_mode import user_code
-
-logger = logging.getLogger(__name__)
 
 
 def load(env: ServingEnv) -> TfsHandler:
     return TfsHandler.load(env, env.rest_port)
-
-
-def prepare(env: ServingEnv) -> None:
-    """``code/requirements.txt`` installed once before the workers start, unless ``code/lib`` vendors the modules
-    (AWS's container ignores requirements.txt then too); a failure stops the container with one line."""
-    code = env.model_dir / CODE
-    if not (code / "inference.py").is_file():
-        return
-    if (code / "lib").is_dir():
-        if (code / user_code.REQUIREMENTS).is_file():
-            logger.info("code/lib holds the modules: ignoring code/requirements.txt")
-        return
-    user_code.install_requirements(code, env.environ)
 
 
 async def _rest(request: Request) -> Response:

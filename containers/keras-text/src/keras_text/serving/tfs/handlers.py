@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from keras_text.serving.tfs import rest, transport
+from keras_text.serving.tfs import CODE, rest, transport
 from keras_text.serving.tfs.models import Registry
 from sm_contract import codecs
 from sm_contract import content_types as ct
@@ -34,7 +34,6 @@ from sm_contract.errors import ModelLoadError, RequestError
 
 logger = logging.getLogger(__name__)
 
-CODE = "code"
 CUSTOM_ATTRIBUTES = "x-amzn-sagemaker-custom-attributes"
 JSONS = "application/jsons"
 _ATTRIBUTE = re.compile(r"(tfs-[a-z\-]+=[^,]+)")

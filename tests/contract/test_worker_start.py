@@ -1,0 +1,79 @@
+"""``serve`` with several workers: a worker that holds the GIL for seconds while it loads its model is not killed.
+
+uvicorn's supervisor checks each worker through a pipe that a thread of the worker answers; loading a framework
+(TensorFlow's library loads under the GIL) silences that thread for seconds, longer on a busy machine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from utils.data import free_port
+
+HOLD_S = 8  # longer than uvicorn's own health-check timeout (5 s)
+
+# An app factory whose model load holds the GIL (a C call through ctypes.PyDLL keeps it) and notes each load's
+# start and end.
+SLOW_APP = f"""
+import ctypes, os
+from sm_contract import server
+
+def note(what):
+    with open(os.environ["LOADS_FILE"], "a") as loads:
+        loads.write(f"{{what}} {{os.getpid()}}\\n")
+
+def load(env):
+    note("start")
+    ctypes.PyDLL(None).sleep({HOLD_S})
+    note("done")
+    return object()
+
+def app():
+    return server.app_from_environ(load)
+"""
+SERVE = "import sys; from sm_contract import server; sys.exit(server.serve('slow_app:app'))"
+
+
+def test_a_worker_that_holds_the_gil_while_loading_is_not_replaced(tmp_path: Path) -> None:
+    (tmp_path / "slow_app.py").write_text(SLOW_APP)
+    loads, port = tmp_path / "loads.txt", free_port()
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "MODEL_SERVER_"))},
+        "PYTHONPATH": str(tmp_path),
+        "LOADS_FILE": str(loads),
+        "SAGEMAKER_BASE_DIR": str(tmp_path),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
+    }
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        server = subprocess.Popen([sys.executable, "-c", SERVE], env=environ, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + HOLD_S + 60
+        while _notes(loads).count("done") < 2 or not _ping(port):  # both workers loaded, the server answers
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+    text = log.read_text()
+    assert _notes(loads).count("start") == 2, text  # one load per worker: none was killed and replaced
+    assert "died" not in text and server.returncode == 0, text
+
+
+def _notes(loads: Path) -> list[str]:
+    return [line.split()[0] for line in loads.read_text().splitlines()] if loads.is_file() else []
+
+
+def _ping(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
