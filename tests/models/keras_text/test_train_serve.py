@@ -219,12 +219,14 @@ def test_interrupted_run_checkpoints_and_resumes(tmp_path: Path, run_job, chive_
         train(env, StopAfter(5))
     state = json.loads((root / "checkpoints/manifest.json").read_text())
     assert state["epoch"] == 1
-    assert {"weights.npz", "tokenizer.model", "embeddings.npy"} <= {p.name for p in (root / "checkpoints").iterdir()}
+    assert set(state["files"]) == {"weights.npz", "tokenizer.model", "embeddings.npy"}
     assert not (root / "model/1").exists()
-    words = (root / "checkpoints/tokenizer.model").read_bytes()  # Sudachi's tokenizer: the word table
+    tokenizer = root / "checkpoints" / state["files"]["tokenizer.model"]["file"]  # this save's generation
+    words = tokenizer.read_bytes()  # Sudachi's tokenizer: the word table
 
     assert run_job(root) == 0
-    assert (root / "checkpoints/tokenizer.model").read_bytes() == words
+    resumed = json.loads((root / "checkpoints/manifest.json").read_text())
+    assert (root / "checkpoints" / resumed["files"]["tokenizer.model"]["file"]).read_bytes() == words
     assert (root / "model/code/words.tsv").read_bytes() == words
     history = json.loads((root / "output/data/history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2]
