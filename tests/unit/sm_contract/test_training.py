@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,7 @@ def test_sigterm_sets_the_stop_signal_and_interrupt_exits_143(fake_opt_ml) -> No
     root = fake_opt_ml()
 
     def train(env: TrainingEnv, stop: StopSignal) -> None:
+        assert not stop.requested  # the loop polls: from here on a signal only sets the flag
         os.kill(os.getpid(), signal.SIGTERM)  # delivered to the handler run_training installed
         assert stop.requested and stop.signum == signal.SIGTERM
         raise TrainingInterrupted("stopped at epoch 2 step 5/10")
@@ -80,6 +82,31 @@ def test_sigterm_sets_the_stop_signal_and_interrupt_exits_143(fake_opt_ml) -> No
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, signal.default_int_handler)
     assert "stopped at epoch 2 step 5/10" in (root / "output/failure").read_text()
+
+
+def test_sigterm_during_set_up_ends_the_job_at_once(fake_opt_ml) -> None:
+    """Loading data or installing requirements can take minutes before the loop first polls; StopTrainingJob
+    kills the job 120 s after SIGTERM, so a signal then must not wait for that work and the first batch."""
+    root = fake_opt_ml()
+    set_up: list[int] = []
+
+    def train(env: TrainingEnv, stop: StopSignal) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        for step in range(200):  # set-up work that never polls, 10 s in all
+            set_up.append(step)
+            time.sleep(0.05)
+        assert not stop.requested
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert run_training(train, _environ(root)) == 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert len(set_up) <= 1
+    assert (
+        root / "output/failure"
+    ).read_text() == "Training stopped by signal: SIGTERM arrived before training started\n"
 
 
 def test_failure_reason_is_one_line_within_1024_chars(tmp_path: Path) -> None:

@@ -30,16 +30,23 @@ EXIT_USER_ERROR = 1
 EXIT_UNEXPECTED = 2
 
 
+class StopBeforeTraining(BaseException):  # like KeyboardInterrupt: no `except Exception` catches it
+    """SIGTERM arrived before the training loop first asked for it: there is nothing to save, the job ends now."""
+
+
 class StopSignal:
     """Set by SIGTERM (StopTrainingJob, spot interruption, MaxRuntime) or SIGINT; polled by training loops.
 
     A Python process that is PID 1 ignores SIGTERM unless it installs a handler, so this one must be
-    installed before any long work starts.
+    installed before any long work starts. Until the training loop first reads ``requested``, the job is still
+    setting up (imports, data, code, requirements), which can take minutes and has nothing to save: a signal then
+    ends the job at once (``StopBeforeTraining``) instead of after that work and the first batch.
     """
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self.signum: int | None = None
+        self._polled = False
 
     def install(self) -> Callable[[], None]:
         """Handle SIGTERM and SIGINT from now on; returns a function that puts the previous handlers back."""
@@ -52,15 +59,20 @@ class StopSignal:
         return restore
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        logger.warning("received %s: stopping after the current batch", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
         self.signum = signum
         self._event.set()
+        if not self._polled:
+            logger.warning("received %s before training started: stopping now", name)
+            raise StopBeforeTraining(name)
+        logger.warning("received %s: stopping after the current batch", name)
 
     def set(self) -> None:
         self._event.set()
 
     @property
     def requested(self) -> bool:
+        self._polled = True  # the loop runs: from now on a signal only sets the flag
         return self._event.is_set()
 
 
@@ -116,6 +128,9 @@ def run_training(train: TrainFn, environ: Mapping[str, str] | None = None) -> in
     except TrainingInterrupted as exc:
         write_failure(paths, f"Training stopped by signal: {exc}")
         logger.warning("training stopped: %s", exc)
+        return TrainingInterrupted.exit_code
+    except StopBeforeTraining as exc:
+        write_failure(paths, f"Training stopped by signal: {exc} arrived before training started")
         return TrainingInterrupted.exit_code
     except ContractError as exc:
         reason = write_failure(paths, str(exc))
