@@ -91,6 +91,21 @@ def test_short_variable_names_and_limits() -> None:
     assert ServingEnv.from_environ({"SAGEMAKER_MODEL_SERVER_WORKERS": "2", "MODEL_SERVER_WORKERS": "3"}).workers == 2
 
 
+def test_a_transform_container_admits_what_max_payload_in_mb_packs() -> None:
+    """SageMaker packs as many records as fit in MaxPayloadInMB into one MultiRecord request and waits up to
+    InvocationsTimeoutInSeconds (600 s by default): the endpoint caps would refuse 1 MB of short lines."""
+    endpoint = ServingEnv.from_environ({})
+    batch = ServingEnv.from_environ({"SAGEMAKER_BATCH": "True", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "20"})
+    assert (endpoint.limits.max_records, endpoint.max_payload_bytes, endpoint.timeout_s) == (10_000, 6 << 20, 60)
+    assert batch.max_payload_bytes == 20 << 20
+    assert (batch.limits.max_records, batch.limits.max_chars) == (10 << 20, 20 << 20)
+    assert batch.timeout_s == 600
+    unset = ServingEnv.from_environ({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "0"})  # streaming
+    assert (unset.max_payload_bytes, unset.limits.max_records) == (6 << 20, 3 << 20)
+    chosen = {"SAGEMAKER_BATCH": "true", "MODEL_SERVER_MAX_RECORDS": "50", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "30"}
+    assert (ServingEnv.from_environ(chosen).limits.max_records, ServingEnv.from_environ(chosen).timeout_s) == (50, 30)
+
+
 @pytest.mark.parametrize(
     ("files", "expected"),
     [

@@ -39,6 +39,11 @@ MAX_CHARS_VAR = "MODEL_SERVER_MAX_CHARS"
 DEFAULT_QUEUE_SIZE = 64  # requests waiting for a worker's model; more are answered 503
 DEFAULT_MAX_RECORDS = 10_000
 DEFAULT_MAX_CHARS = 1_000_000
+# Batch transform (DG your-algorithms-batch-code): SAGEMAKER_BATCH is "true" in every transform container;
+# SAGEMAKER_MAX_PAYLOAD_IN_MB is the job's MaxPayloadInMB when it sets one (0: streaming, which is not offered).
+BATCH_VAR = "SAGEMAKER_BATCH"
+BATCH_PAYLOAD_VAR = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
+BATCH_TIMEOUT_S = 600  # ModelClientConfig.InvocationsTimeoutInSeconds' default (botocore): a batch waits this long
 
 
 def _paths(environ: Mapping[str, str]) -> MLPaths:
@@ -219,6 +224,30 @@ class RequestLimits:
     max_chars: int = DEFAULT_MAX_CHARS  # characters of text, all records together
 
 
+def is_batch(environ: Mapping[str, str]) -> bool:
+    return environ.get(BATCH_VAR, "").strip().lower() == "true"  # SDK local mode sends "True"
+
+
+def request_limits(environ: Mapping[str, str]) -> RequestLimits:
+    """The caps per request. In a transform container SageMaker packs as many records as fit in MaxPayloadInMB
+    into one request, so there the caps default to what such a request may hold (a record is at least one byte
+    and its newline) and never refuse a batch the job was set up to send; explicit MODEL_SERVER_* values win."""
+    batch = is_batch(environ)
+    payload = DEFAULT_MAX_PAYLOAD_BYTES
+    raw_mb = environ.get(BATCH_PAYLOAD_VAR, "").strip()
+    if batch and raw_mb.isdigit():
+        payload = max(payload, int(raw_mb) * 1024 * 1024)
+    payload = _positive_int(environ, MAX_PAYLOAD_VAR, payload)
+    records, chars = DEFAULT_MAX_RECORDS, DEFAULT_MAX_CHARS
+    if batch:
+        records, chars = max(records, payload // 2), max(chars, payload)
+    return RequestLimits(
+        max_payload_bytes=payload,
+        max_records=_positive_int(environ, MAX_RECORDS_VAR, records),
+        max_chars=_positive_int(environ, MAX_CHARS_VAR, chars),
+    )
+
+
 @dataclass(frozen=True)
 class ServingEnv:
     """Settings of the model server, from SAGEMAKER_* (and MODEL_SERVER_*) variables with named defaults."""
@@ -270,16 +299,13 @@ class ServingEnv:
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ServingEnv:
         env = dict(os.environ if environ is None else environ)
         cpus = available_cpus()
-        limits = RequestLimits(
-            max_payload_bytes=_positive_int(env, MAX_PAYLOAD_VAR, DEFAULT_MAX_PAYLOAD_BYTES),
-            max_records=_positive_int(env, MAX_RECORDS_VAR, DEFAULT_MAX_RECORDS),
-            max_chars=_positive_int(env, MAX_CHARS_VAR, DEFAULT_MAX_CHARS),
-        )
+        limits = request_limits(env)
+        timeout_default = BATCH_TIMEOUT_S if is_batch(env) else DEFAULT_TIMEOUT_S
         return cls(
             paths=_paths(env),
             port=_positive_int(env, PORT_VAR, DEFAULT_PORT),
             workers=_positive_int(env, WORKERS_VAR, _positive_int(env, SHORT_WORKERS_VAR, cpus)),
-            timeout_s=_positive_int(env, TIMEOUT_VAR, _positive_int(env, SHORT_TIMEOUT_VAR, DEFAULT_TIMEOUT_S)),
+            timeout_s=_positive_int(env, TIMEOUT_VAR, _positive_int(env, SHORT_TIMEOUT_VAR, timeout_default)),
             queue_size=_positive_int(env, QUEUE_VAR, DEFAULT_QUEUE_SIZE),
             limits=limits,
             cpus=cpus,
