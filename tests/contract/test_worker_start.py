@@ -77,3 +77,17 @@ def _ping(port: int) -> bool:
         return requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200
     except requests.RequestException:
         return False
+
+
+def test_the_supervisor_waits_at_least_as_long_as_a_request_may_take(tmp_path: Path) -> None:
+    """A worker deep in a long request (a batch of MaxPayloadInMB) is as silent as one loading its model."""
+    from sm_contract.environment import ServingEnv
+    from sm_contract.server import WORKER_HEALTHCHECK_S, uvicorn_config
+
+    def patience(**environ: str) -> float:
+        env = ServingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(tmp_path), **environ})
+        return float(uvicorn_config("app:app", env).timeout_worker_healthcheck)
+
+    assert patience(SAGEMAKER_MODEL_SERVER_TIMEOUT="1") == WORKER_HEALTHCHECK_S
+    assert patience(SAGEMAKER_MODEL_SERVER_TIMEOUT="300") == 300
+    assert patience(SAGEMAKER_BATCH="true") >= 600  # a transform's request may take its 600 s

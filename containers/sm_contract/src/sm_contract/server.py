@@ -32,9 +32,11 @@ KEEP_ALIVE_S = 75  # longer than SageMaker's front end idles, so it never hits a
 # How long uvicorn's supervisor waits for a worker's answer to its health check before it kills and replaces the
 # worker (uvicorn's default: 5 s). A thread of the worker answers, and it needs the GIL, which a worker importing
 # its framework or loading its model holds for seconds at a time (TensorFlow's 600 MB library loads under it),
-# several times longer on a busy machine: 5 s killed TensorFlow workers mid-load. A worker that crashes is replaced
-# at once whatever this is (its process is gone); only one that hangs is replaced later. The supervisor handles
-# SIGTERM between checks, so this also bounds how long a silent worker delays it (SageMaker kills 30 s later).
+# several times longer on a busy machine: 5 s killed TensorFlow workers mid-load. A worker deep in a long request
+# (a MultiRecord batch of MaxPayloadInMB) can be as silent, so the patience is at least the request timeout. A
+# worker that crashes is replaced at once whatever this is (its process is gone); only one that hangs is replaced
+# later. The supervisor handles SIGTERM between checks, so this also bounds how long a silent worker delays it
+# (SageMaker kills 30 s after SIGTERM: a worker silent that long is lost either way).
 WORKER_HEALTHCHECK_S = 25
 # Thread-pool sizes of the math libraries an image may use; read when each library starts.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
@@ -67,7 +69,7 @@ def uvicorn_config(app: Any, env: ServingEnv, **settings: Any) -> uvicorn.Config
         timeout_keep_alive=KEEP_ALIVE_S,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         limit_concurrency=connection_limit(env),
-        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+        timeout_worker_healthcheck=max(WORKER_HEALTHCHECK_S, env.timeout_s),
         http=BoundedHttpToolsProtocol,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,  # the same header bound when h11 is used instead
         **settings,
