@@ -4,7 +4,8 @@
 # The targets live in make/, one file per concern:
 #   make/setup.mk      venvs, locks, data, the chiVe table, Docker and the other tools
 #   make/images.mk     build and push the images
-#   make/tests.mk      lint, check, unit/*, test/<image>, test/local-mode, test (what CI runs)
+#   make/tests.mk      lint, check, unit/*, test/<image>, test/local-mode, test/conformance, test (what CI runs),
+#                      conformance (any image against SageMaker's container contract)
 #   make/pipelines.mk  demo, pipeline/*, endpoint/*
 #   make/bench.mk      bench/*
 # Naming: a target is a verb (`demo`, `lint`, `lock`) or `family/member` (`build/keras-text`, `unit/pipelines`,

@@ -1,4 +1,4 @@
-# Tests: lint, the unit layers (no Docker), the container and local-mode layers, and what CI runs
+# Tests: lint, the unit layers (no Docker), the Docker layers, what CI runs, and `conformance` for any local image
 # Which venv runs which folder: tests/README.md. Each unit/* target builds only the venv and data it needs.
 
 UNITS := sm_contract chainer-mnist keras-text pipelines toolkit repo
@@ -55,8 +55,24 @@ test/local-mode: $(VENV_DIR)/pipelines/.installed data docker docker/registry bu
 	$(call pytest,pipelines,tests/localmode tests/compose tests/containers/test_registry_push.py tests/pipelines \
 		$(foreach i,$(IMAGES),--image $(i)=$(call image,$(i))))
 
+.PHONY: test/conformance
+test/conformance: $(VENV_DIR)/pipelines/.installed data docker build ## the conformance suite on stand-in images that break one point each, then on both images
+	$(call pytest,pipelines,tests/conformance $(foreach i,$(IMAGES),--image $(i)=$(call image,$(i))))
+
 .PHONY: test
-test: ## everything CI runs: make check, then the container and local-mode layers one at a time, timed
+test: ## everything CI runs: make check, then the container, local-mode and conformance layers one at a time, timed
 	@scripts/timed.sh "make test" $(SHELL) -c \
-		'$(MAKE) --no-print-directory check && $(MAKE) --no-print-directory $(IMAGES:%=test/%) test/local-mode'
+		'$(MAKE) --no-print-directory check && $(MAKE) --no-print-directory $(IMAGES:%=test/%) test/local-mode test/conformance'
+
+# Any local image against SageMaker's container contract (README: "Conformance"). The image's descriptor names
+# the make target that prepares its channels' data, if any.
+IMAGE            ?=
+CONFORMANCE_ARGS ?=
+DESCRIBE          = PYTHONPATH=pipelines/src $(PYTHON) -m byoc_pipelines.descriptor
+
+.PHONY: conformance
+conformance: $(VENV_DIR)/pipelines/.installed docker ## check a local image against SageMaker's container contract: IMAGE=byoc/chainer-mnist:latest (CONFORMANCE_ARGS: the CLI's flags)
+	@test -n "$(IMAGE)" || { echo "usage: make conformance IMAGE=<local image> [CONFORMANCE_ARGS=...]" >&2; exit 2; }
+	@prepare=$$($(DESCRIBE) prepare $(IMAGE)); if [ -n "$$prepare" ]; then $(MAKE) --no-print-directory $$prepare; fi
+	$(call venv,pipelines)/python -m byoc_pipelines.cli conformance $(IMAGE) $(CONFORMANCE_ARGS)
 

@@ -8,6 +8,6 @@ tools=$venvs/chainer-mnist/bin
 cd "$(dirname "$0")/.."
 echo ">> lint: ruff, hadolint, mypy --strict" >&2
 "$tools/ruff" check --quiet containers pipelines scripts tests bench examples
-"$tools/hadolint" containers/*/Dockerfile
+"$tools/hadolint" containers/*/Dockerfile tests/conformance/images/*/Dockerfile
 "$tools/mypy" --strict containers/sm_contract/src containers/*/src/*/image.py
 "$venvs/pipelines/bin/mypy" --strict pipelines/src
