@@ -4,6 +4,7 @@ import dataclasses
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,16 @@ def test_missing_channel_names_present_ones(fake_opt_ml) -> None:
     assert channel_dir(env, "test", required=False) is None
 
 
-def test_sigterm_sets_the_stop_signal_and_interrupt_exits_143(fake_opt_ml) -> None:
+@pytest.fixture
+def signals_restored() -> Iterator[None]:
+    """run_training's handlers stay installed when a test's own signal ends the job: put the defaults back."""
+    previous = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def test_sigterm_sets_the_stop_signal_and_interrupt_exits_143(fake_opt_ml, signals_restored) -> None:
     root = fake_opt_ml()
 
     def train(env: TrainingEnv, stop: StopSignal) -> None:
@@ -75,16 +85,11 @@ def test_sigterm_sets_the_stop_signal_and_interrupt_exits_143(fake_opt_ml) -> No
         assert stop.requested and stop.signum == signal.SIGTERM
         raise TrainingInterrupted("stopped at epoch 2 step 5/10")
 
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        assert run_training(train, _environ(root)) == 143
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert run_training(train, _environ(root)) == 143
     assert "stopped at epoch 2 step 5/10" in (root / "output/failure").read_text()
 
 
-def test_sigterm_during_set_up_ends_the_job_at_once(fake_opt_ml) -> None:
+def test_sigterm_during_set_up_ends_the_job_at_once(fake_opt_ml, signals_restored) -> None:
     """Loading data or installing requirements can take minutes before the loop first polls; StopTrainingJob
     kills the job 120 s after SIGTERM, so a signal then must not wait for that work and the first batch."""
     root = fake_opt_ml()
@@ -97,12 +102,7 @@ def test_sigterm_during_set_up_ends_the_job_at_once(fake_opt_ml) -> None:
             time.sleep(0.05)
         assert not stop.requested
 
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        assert run_training(train, _environ(root)) == 143
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert run_training(train, _environ(root)) == 143
     assert len(set_up) <= 1
     assert (
         root / "output/failure"

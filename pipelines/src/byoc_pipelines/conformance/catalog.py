@@ -25,7 +25,7 @@ DG_OUTPUT = "DG your-algorithms-training-algo-output"
 DG_HOST = "DG your-algorithms-inference-code"
 DG_BATCH = "DG your-algorithms-batch-code"
 DG_PIPELINE = "DG inference-pipeline-real-time"
-DG_MMS = "DG mms-container-apis"
+DG_MMS = "DG mms-container-apis, build-multi-model-build-container"
 DG_SERVERLESS = "DG serverless-endpoints"
 SDK_V3 = "not in the DG: SDK v3 source, sagemaker/train/local/local_container.py"
 # The DG and botocore say a 4xx/5xx reaches the caller as ModelError; which 4xx is HTTP's meaning, not AWS's.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from byoc_pipelines.conformance.inputs import Inputs
 from byoc_pipelines.conformance.results import Recorder
-from byoc_pipelines.conformance.sandbox import Sandbox
+from byoc_pipelines.conformance.sandbox import Box, Sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -61,3 +61,14 @@ class Context:
 
     def label(self, name: str) -> bool:
         return self.labels.get(name, "").strip().lower() == "true"
+
+
+def stop_within(ctx: Context, check: str, box: Box, limit_s: float) -> None:
+    """SIGTERM to a running container: pass when it exits within ``limit_s`` (SageMaker's SIGKILL follows)."""
+    patience = min(limit_s, ctx.options.stop_wait_s)
+    seconds, code = box.stop_seconds(patience)
+    if seconds is None:
+        why = f"SageMaker sends SIGKILL {limit_s:.0f} s after SIGTERM"
+        ctx.rec.failed(check, f"still running {patience:.0f} s after SIGTERM", why)
+    else:
+        ctx.rec.passed(check, f"exit {code} {seconds:.2f} s after SIGTERM", seconds=seconds)

@@ -1,8 +1,8 @@
 """The multi-model endpoint contract (DG mms-container-apis), for images labelled as supporting it.
 
-SageMaker downloads each model under ``/opt/ml/models/<model_name>/model`` and drives the container through
-``/models``; it documents no environment variable for this mode, so the suite sets none. The container starts with
-no model loaded and must still answer /ping.
+SageMaker downloads each model under ``/opt/ml/models/<model_name>/model``, starts the container with
+``SAGEMAKER_MULTI_MODEL=true`` (DG build-multi-model-build-container) and no /opt/ml/model, and drives it through
+``/models``. The container starts with no model loaded and must still answer /ping.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from byoc_pipelines.conformance.serving import headers_of, mismatch
 from byoc_pipelines.conformance.wire import Endpoint, Reply
 
 LABEL = "com.amazonaws.sagemaker.capabilities.multi-models"
+MODE_VAR = "SAGEMAKER_MULTI_MODEL"
 IDS = ("M.load", "M.list", "M.load-twice", "M.get", "M.invoke", "M.unload")
 NAME = "conformance-model-a"
 UNKNOWN = "conformance-no-such-model"
@@ -56,9 +57,8 @@ def run(ctx: Context, model: Path) -> None:
         ctx.rec.skip_rest(IDS, f"the image lacks the label {LABEL}=true")
         return
     mounts = [Mount(model, URL)]
-    with ctx.sandbox.running(
-        "multi-model", ["serve"], mounts=mounts, environment=ctx.inputs.serving_environment
-    ) as box:
+    env = {**ctx.inputs.serving_environment, MODE_VAR: "true"}
+    with ctx.sandbox.running("multi-model", ["serve"], mounts=mounts, environment=env) as box:
         ready = wait_ready(box)
         if ready.seconds is None:
             ctx.rec.skip_rest(IDS, f"the multi-model container is not ready: {ready.reason}")

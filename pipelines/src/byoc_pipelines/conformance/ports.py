@@ -52,6 +52,10 @@ def _serving_elsewhere(box: Box, ip: str, port: int) -> int | None:
 def wait_ready(box: Box, port: int = 8080, limit_s: float = PING_READY_S) -> Ready:
     """Poll /ping until 200, the container exits, it turns out to serve on another port, or ``limit_s`` passes."""
     ip = box.ip
+    if not ip:  # it exited before Docker gave it an address (an empty host would mean this machine)
+        box.wait(10.0)
+        code = box.exit_code()
+        return Ready(None, f"exited with code {code} at once: {tail(box)}", exit_code=code)
     endpoint = Endpoint(ip, port)
     while True:
         reply = endpoint.get("/ping", timeout=READY_PING_TIMEOUT_S)

@@ -25,6 +25,7 @@ import docker.errors
 
 from byoc_pipelines.conformance import procfs
 from byoc_pipelines.conformance.wire import Endpoint
+from byoc_pipelines.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +182,10 @@ class Sandbox:
 
     def __enter__(self) -> Sandbox:
         if self.folder.exists():
-            shutil.rmtree(self.folder)
+            try:
+                shutil.rmtree(self.folder)
+            except PermissionError as exc:  # the last run's containers wrote as root
+                raise ConfigurationError(f"cannot clear {self.folder} ({exc}): remove it as root") from None
         (self.folder / "logs").mkdir(parents=True)
         self.network = self.client.networks.create(self.network_name, driver="bridge", labels=self.labels)
         return self
@@ -255,6 +259,8 @@ class Sandbox:
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
         if self.network is not None:
-            with contextlib.suppress(docker.errors.NotFound):
+            try:
                 self.network.remove()
+            except docker.errors.APIError as exc:  # NotFound, or an endpoint still attached
+                logger.warning("network %s not removed: %s", self.network_name, exc)
             self.network = None

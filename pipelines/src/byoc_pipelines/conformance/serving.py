@@ -10,7 +10,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from byoc_pipelines.conformance.context import ACCEPT_S, INVOKE_S, MAX_BODY, PING_READY_S, PING_S, SERVE_STOP_S, Context
+from byoc_pipelines.conformance.context import (
+    ACCEPT_S,
+    INVOKE_S,
+    MAX_BODY,
+    PING_READY_S,
+    PING_S,
+    SERVE_STOP_S,
+    Context,
+    stop_within,
+)
 from byoc_pipelines.conformance.inputs import answer_mismatch, malformed_body, padded
 from byoc_pipelines.conformance.ports import Ready, listeners_text, wait_ready
 from byoc_pipelines.conformance.sandbox import Box, Mount
@@ -259,11 +268,4 @@ def _sigterm(ctx: Context, box: Box) -> None:
     if box.exit_code() is not None:
         ctx.rec.skipped("S1.sigterm", f"the server had exited already (code {box.exit_code()})")
         return
-    patience = min(SERVE_STOP_S, ctx.options.stop_wait_s)
-    seconds, code = box.stop_seconds(patience)
-    if seconds is None:
-        ctx.rec.failed(
-            "S1.sigterm", f"still running {patience:.0f} s after SIGTERM", "SageMaker sends SIGKILL 30 s after SIGTERM"
-        )
-    else:
-        ctx.rec.passed("S1.sigterm", f"exit {code} {seconds:.2f} s after SIGTERM", seconds=seconds)
+    stop_within(ctx, "S1.sigterm", box, SERVE_STOP_S)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from byoc_pipelines.conformance.context import FAILURE_REASON_CHARS, TRAIN_STOP_S, Context
+from byoc_pipelines.conformance.context import FAILURE_REASON_CHARS, TRAIN_STOP_S, Context, stop_within
 from byoc_pipelines.conformance.sandbox import Box, Hosts, Mount, write_opt_ml
 
 SHELL_PREFIXES = (("/bin/sh", "-c"), ("sh", "-c"), ("/bin/bash", "-c"), ("bash", "-c"))
@@ -182,16 +182,7 @@ def stop(ctx: Context) -> None:
         if box.exit_code() is not None:
             ctx.rec.skipped("T5", f"the job ended (exit {box.exit_code()}) before SIGTERM; give `long` hyperparameters")
             return
-        patience = min(TRAIN_STOP_S, ctx.options.stop_wait_s)
-        seconds, code = box.stop_seconds(patience)
-        if seconds is None:
-            ctx.rec.failed(
-                "T5",
-                f"still running {patience:.0f} s after SIGTERM",
-                "SageMaker sends SIGKILL 120 s after SIGTERM: the job loses its work",
-            )
-        else:
-            ctx.rec.passed("T5", f"exit {code} {seconds:.2f} s after SIGTERM", seconds=seconds)
+        stop_within(ctx, "T5", box, TRAIN_STOP_S)
     finally:
         ctx.sandbox.remove(box)
 
@@ -200,9 +191,10 @@ def _check_init(ctx: Context, box: Box) -> None:
     try:
         init = box.init_process()
     except OSError as exc:
-        ctx.rec.skipped(
-            "T1.pid1", f"cannot read the container's PID 1 here ({exc}); the Docker daemon must run on this machine"
-        )
+        code = box.exit_code()
+        ended = f"the job ended (exit {code}) before its PID 1 could be read"
+        elsewhere = f"cannot read the container's PID 1 here ({exc}); the Docker daemon must run on this machine"
+        ctx.rec.skipped("T1.pid1", ended if code is not None else elsewhere)
         return
     if init.is_shell and init.children:
         ctx.rec.failed(

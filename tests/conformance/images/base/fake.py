@@ -214,7 +214,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def multi_model() -> bool:
-    return not (ML / "model" / "model.json").is_file()
+    return os.environ.get("SAGEMAKER_MULTI_MODEL") == "true"  # SageMaker sets it on multi-model endpoints
 
 
 def serve() -> int:
