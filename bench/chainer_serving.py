@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -40,25 +39,11 @@ from harness import containers as hc
 from harness import load, models, results, rounds
 from harness.batch import csv_chunks, http_batch
 
-HERE = Path(__file__).resolve().parent
 JSON = "application/json"
 TARGET_CPU_RATIO = 1.3  # server CPU per single-image request / in-process, c16
 TARGET_RPS_RATIO = 1.3  # requests/s over the baseline, every concurrency
 TARGET_BATCH_BASELINE, TARGET_BATCH_INPROCESS, TARGET_BATCH_CPU = 1.1, 0.85, 1.15
 SINGLE_KEYS = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
-
-
-def build_baseline(image: str, tag: str) -> None:
-    # Debian's client (/usr/bin/docker) has BuildKit built in, as scripts/docker/lib.sh picks it too.
-    cli = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
-    cmd = [cli, "build", "--network", "host", "--build-arg", f"BASE_IMAGE={image}", "-t", tag]
-    if os.path.exists(bundle := "/etc/ssl/certs/ca-certificates.crt"):
-        cmd += ["--secret", f"id=ca,src={bundle}"]
-    done = subprocess.run(
-        [*cmd, str(HERE / "baseline")], env={**os.environ, "DOCKER_BUILDKIT": "1"}, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"building {tag} failed:\n{done.stderr[-3000:]}")
 
 
 def server_specs(args: argparse.Namespace, model_dir: Path) -> dict[str, hc.ServerSpec]:
@@ -142,7 +127,7 @@ def batch(args: argparse.Namespace, inproc: InProcess, servers: dict[str, hc.Ser
 
 def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, Any]:
     model_dir = args.model_dir or models.chainer_model(cs, args.image, args.data, args.epochs)
-    build_baseline(args.image, args.baseline_image)
+    hc.build_baseline(args.image, args.baseline_image)
     specs = server_specs(args, model_dir)
     holdout = [np.load(args.data / f"{split}/{split}.npz") for split in ("valid", "test")]
     images = np.concatenate([z["images"] for z in holdout]).reshape(-1, 784)

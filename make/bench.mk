@@ -16,7 +16,7 @@ BENCH_SUMMARY     = $(BENCH_PY) bench/summary.py --readme README.md
 PY_SPY            = $(VENV_DIR)/bench-tools/bin/py-spy
 
 .PHONY: bench
-bench: bench/chainer-mnist bench/profile bench/keras-text bench/cold-start bench/soak bench/multihost bench/quality ## every bench, then bench/results/SUMMARY.md and the README's table
+bench: bench/chainer-mnist bench/profile bench/keras-text bench/cold-start bench/soak bench/multihost bench/quality bench/conformance ## every bench, then bench/results/SUMMARY.md and the README's table
 	$(BENCH_SUMMARY)
 
 .PHONY: bench/images
@@ -63,3 +63,8 @@ $(VENV_DIR)/keras-text/.bench-extras: bench/keras_text_requirements.txt | $(VENV
 .PHONY: bench/quality
 bench/quality: $(VENV_DIR)/keras-text/.bench-extras chive ## keras-text model quality on the KNB test split (host TensorFlow), with both baselines
 	$(call venv,keras-text)/python bench/keras_text_quality.py --vectors $(CHIVE_DIR) && $(BENCH_SUMMARY)
+
+.PHONY: bench/conformance
+bench/conformance: $(VENV_DIR)/pipelines/.installed data bench/images ## `conformance` of both images (at most 3 minutes each) and of the nginx + gunicorn baseline
+	$(call venv,pipelines)/python bench/conformance.py $(foreach i,$(IMAGES),--image $(i)=$(call bench_image,$(i))) \
+		--baseline $(call bench_image,chainer-mnist-baseline) && $(BENCH_SUMMARY)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -23,6 +25,7 @@ import docker.errors
 import requests
 
 LABEL = "byoc-bench"
+BASELINE = Path(__file__).resolve().parents[1] / "baseline"  # nginx + gunicorn + Flask, as AWS's sample serves
 PING_TIMEOUT_S = 180
 # Each worker's pid, parent, resident memory and command line, read inside the container (no procps there).
 _PROCESSES = r"""
@@ -218,3 +221,17 @@ def workers_rss_mb(snapshot: dict[str, Any]) -> dict[int, float]:
     processes = [p for p in snapshot.get("processes", []) if "resource_tracker" not in p["cmd"]]
     workers = [p for p in processes if p["ppid"] == 1] or [p for p in processes if p["pid"] == 1]
     return {p["pid"]: round(p["rss_kb"] / 1024, 1) for p in workers}
+
+
+def build_baseline(image: str, tag: str) -> None:
+    """The nginx + gunicorn + Flask baseline (bench/baseline) on top of ``image``, tagged ``tag``."""
+    # Debian's client (/usr/bin/docker) has BuildKit built in, as scripts/docker/lib.sh picks it too.
+    cli = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+    cmd = [cli, "build", "--network", "host", "--build-arg", f"BASE_IMAGE={image}", "-t", tag]
+    if os.path.exists(bundle := "/etc/ssl/certs/ca-certificates.crt"):
+        cmd += ["--secret", f"id=ca,src={bundle}"]
+    done = subprocess.run(
+        [*cmd, str(BASELINE)], env={**os.environ, "DOCKER_BUILDKIT": "1"}, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"building {tag} failed:\n{done.stderr[-3000:]}")
