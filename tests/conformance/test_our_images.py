@@ -13,10 +13,10 @@ from byoc_pipelines.conformance.runner import Run
 
 pytestmark = pytest.mark.container
 
-# What does not apply: the multi-model API (neither image is labelled for it), the opt-in serverless profile,
-# and custom attributes for a model whose answer does not depend on them (chainer-mnist).
+# What does not apply: the opt-in serverless profile, custom attributes for a model whose answer does not depend
+# on them (chainer-mnist), the multi-model API for an image not labelled for it (keras-text).
 NOT_APPLICABLE = {
-    "chainer-mnist": {*multimodel.IDS, *serverless.IDS, "S4.custom-attributes"},
+    "chainer-mnist": {*serverless.IDS, "S4.custom-attributes"},
     "keras-text": {*multimodel.IDS, *serverless.IDS},
 }
 

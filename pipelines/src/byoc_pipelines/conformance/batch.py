@@ -8,7 +8,7 @@ from typing import Any
 
 from byoc_pipelines.conformance.context import BATCH_INVOKE_S, Context
 from byoc_pipelines.conformance.inputs import multi_record
-from byoc_pipelines.conformance.ports import wait_ready
+from byoc_pipelines.conformance.ports import server
 from byoc_pipelines.conformance.sandbox import Mount
 from byoc_pipelines.conformance.serving import headers_of
 from byoc_pipelines.conformance.wire import Endpoint
@@ -50,8 +50,7 @@ def parameters_problem(value: Any) -> str | None:
 def run(ctx: Context, model: Path) -> None:
     payload_mb = ctx.inputs.max_payload_mb
     env = {**ctx.inputs.serving_environment, **environment(payload_mb)}
-    with ctx.sandbox.running("batch", ["serve"], mounts=[Mount(model, "/opt/ml/model")], environment=env) as box:
-        ready = wait_ready(box)
+    with server(ctx, "batch", mounts=[Mount(model, "/opt/ml/model")], environment=env) as (box, ready):
         shown = ", ".join(f"{k}={v}" for k, v in environment(payload_mb).items())
         if ready.seconds is None:
             if ready.wrong_port is not None:

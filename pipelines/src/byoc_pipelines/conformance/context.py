@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +48,40 @@ class Options:
         }
 
 
+class Startups:
+    """Servers start one at a time: start-up is CPU work (importing a framework, loading a model), and side by side
+    on a small machine they push each other past the start-up limit they are measured against. ``wait_all`` is for
+    work that would slow them down too (two training hosts): it waits until every server of the run is up or never
+    will be. Each serving task calls ``begin`` and ``done`` (once, whatever happens) around its work."""
+
+    def __init__(self, servers: int = 0) -> None:
+        self.lock = threading.Lock()
+        self.changed = threading.Condition()
+        self.left = servers
+        self.task = threading.local()  # pool threads are reused: the flag is per task, reset by begin()
+
+    def begin(self) -> None:
+        self.task.done = False
+
+    @contextlib.contextmanager
+    def one(self) -> Iterator[None]:
+        with self.lock:
+            yield
+        self.done()
+
+    def done(self) -> None:
+        if getattr(self.task, "done", True):
+            return
+        self.task.done = True
+        with self.changed:
+            self.left -= 1
+            self.changed.notify_all()
+
+    def wait_all(self) -> None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.left <= 0)
+
+
 @dataclass
 class Context:
     sandbox: Sandbox
@@ -53,6 +89,7 @@ class Context:
     rec: Recorder
     options: Options
     labels: dict[str, str] = field(default_factory=dict)
+    startups: Startups = field(default_factory=Startups)
     note: Callable[[str], None] = logger.info  # progress lines
 
     @property

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from byoc_pipelines.conformance.context import Context
-from byoc_pipelines.conformance.ports import wait_ready
+from byoc_pipelines.conformance.ports import server
 from byoc_pipelines.conformance.sandbox import Mount
 from byoc_pipelines.conformance.serving import headers_of, mismatch
 from byoc_pipelines.conformance.wire import Endpoint, Reply
@@ -58,8 +58,7 @@ def run(ctx: Context, model: Path) -> None:
         return
     mounts = [Mount(model, URL)]
     env = {**ctx.inputs.serving_environment, MODE_VAR: "true"}
-    with ctx.sandbox.running("multi-model", ["serve"], mounts=mounts, environment=env) as box:
-        ready = wait_ready(box)
+    with server(ctx, "multi-model", mounts=mounts, environment=env) as (box, ready):
         if ready.seconds is None:
             ctx.rec.skip_rest(IDS, f"the multi-model container is not ready: {ready.reason}")
             return

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from byoc_pipelines.conformance import procfs
 from byoc_pipelines.conformance.context import PING_READY_S, Context
@@ -75,6 +78,20 @@ def wait_ready(box: Box, port: int = 8080, limit_s: float = PING_READY_S) -> Rea
         time.sleep(POLL_S)
 
 
+@contextmanager
+def server(
+    ctx: Context, name: str, port: int = 8080, limit_s: float = PING_READY_S, **options: Any
+) -> Iterator[tuple[Box, Ready]]:
+    """``serve`` started once no other server of the run is starting, and its readiness; removed at the end."""
+    with ctx.startups.one():
+        box = ctx.sandbox.start(name, ["serve"], **options)
+        ready = wait_ready(box, port, limit_s)
+    try:
+        yield box, ready
+    finally:
+        ctx.sandbox.remove(box)
+
+
 def bind_to_port(ctx: Context, model: Path) -> None:
     """S7: with the label, the server moves to ``SAGEMAKER_BIND_TO_PORT`` and keeps other ports in the safe range."""
     ids = ("S7.bind-port", "S7.safe-ports")
@@ -84,8 +101,7 @@ def bind_to_port(ctx: Context, model: Path) -> None:
     low, high = SAFE_RANGE
     env = {**ctx.inputs.serving_environment, "SAGEMAKER_BIND_TO_PORT": str(BIND_PORT)}
     env["SAGEMAKER_SAFE_PORT_RANGE"] = f"{low}-{high}"
-    with ctx.sandbox.running("bind-port", ["serve"], mounts=[Mount(model, "/opt/ml/model")], environment=env) as box:
-        ready = wait_ready(box, BIND_PORT)
+    with server(ctx, "bind-port", BIND_PORT, mounts=[Mount(model, "/opt/ml/model")], environment=env) as (box, ready):
         if ready.seconds is None:
             ctx.rec.failed("S7.bind-port", f"SAGEMAKER_BIND_TO_PORT={BIND_PORT}", ready.reason)
             ctx.rec.skip_rest(ids, "the server never answered on SAGEMAKER_BIND_TO_PORT")

@@ -15,7 +15,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,14 +241,6 @@ class Sandbox:
         (self.folder / "logs" / f"{box.name}.log").write_text(box.logs())
         with contextlib.suppress(docker.errors.NotFound):
             box.container.remove(force=True)
-
-    @contextlib.contextmanager
-    def running(self, name: str, command: list[str] | None, **kwargs: Any) -> Iterator[Box]:
-        box = self.start(name, command, **kwargs)
-        try:
-            yield box
-        finally:
-            self.remove(box)
 
     def close(self) -> None:
         """Remove this run's containers (by label, so none is missed) and its network."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from byoc_pipelines.conformance.context import INVOKE_S, SERVERLESS_BODY, SERVERLESS_READY_S, Context
 from byoc_pipelines.conformance.inputs import padded
-from byoc_pipelines.conformance.ports import wait_ready
+from byoc_pipelines.conformance.ports import server
 from byoc_pipelines.conformance.sandbox import Box, Mount
 from byoc_pipelines.conformance.serving import headers_of, invoke, mismatch
 
@@ -20,8 +20,10 @@ def run(ctx: Context, model: Path) -> None:
         return
     mounts = [Mount(model, "/opt/ml/model")]
     env = ctx.inputs.serving_environment
-    with ctx.sandbox.running("serverless", ["serve"], mounts=mounts, environment=env, memory_mb=memory) as box:
-        ready = wait_ready(box, limit_s=SERVERLESS_READY_S)
+    with server(ctx, "serverless", limit_s=SERVERLESS_READY_S, mounts=mounts, environment=env, memory_mb=memory) as (
+        box,
+        ready,
+    ):
         if ready.seconds is None:
             ctx.rec.failed("V.ping", f"--memory {memory}m", ready.reason)
             ctx.rec.skip_rest(IDS, "not ready under the memory cap")

@@ -21,7 +21,7 @@ from byoc_pipelines.conformance.context import (
     stop_within,
 )
 from byoc_pipelines.conformance.inputs import answer_mismatch, malformed_body, padded
-from byoc_pipelines.conformance.ports import Ready, listeners_text, wait_ready
+from byoc_pipelines.conformance.ports import Ready, listeners_text, server
 from byoc_pipelines.conformance.sandbox import Box, Mount
 from byoc_pipelines.conformance.wire import Endpoint, Reply
 from byoc_pipelines.descriptor import Request
@@ -59,11 +59,8 @@ def invoke(endpoint: Endpoint, request: Request, extra: Mapping[str, str] | None
 
 def serve(ctx: Context, model: Path) -> None:
     """Start the shared server, run every check that needs no container of its own, then stop it (S1.sigterm)."""
-    box = ctx.sandbox.start(
-        "serve", ["serve"], mounts=[Mount(model, "/opt/ml/model")], environment=ctx.inputs.serving_environment
-    )
-    try:
-        ready = wait_ready(box, 8080, PING_READY_S)
+    mounts = [Mount(model, "/opt/ml/model")]
+    with server(ctx, "serve", mounts=mounts, environment=ctx.inputs.serving_environment) as (box, ready):
         _port_and_ready(ctx, box, ready)
         if ready.seconds is not None:
             endpoint = box.endpoint()
@@ -72,8 +69,6 @@ def serve(ctx: Context, model: Path) -> None:
         else:
             ctx.rec.skip_rest([i for i in IDS if i != "S1.sigterm"], f"the server is not ready: {ready.reason}")
         _sigterm(ctx, box)
-    finally:
-        ctx.sandbox.remove(box)
 
 
 def _port_and_ready(ctx: Context, box: Box, ready: Ready) -> None:
