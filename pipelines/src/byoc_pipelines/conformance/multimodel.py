@@ -59,8 +59,9 @@ def run(ctx: Context, model: Path) -> None:
     mounts = [Mount(model, URL)]
     env = {**ctx.inputs.serving_environment, MODE_VAR: "true"}
     with server(ctx, "multi-model", mounts=mounts, environment=env) as (box, ready):
-        if ready.seconds is None:
-            ctx.rec.skip_rest(IDS, f"the multi-model container is not ready: {ready.reason}")
+        if ready.seconds is None:  # the label promises the contract: not serving is its first failure
+            ctx.rec.failed("M.load", f"{MODE_VAR}=true, no /opt/ml/model: not ready", ready.reason)
+            ctx.rec.skip_rest(IDS, "blocked by M.load: the multi-model container is not ready")
             return
         _walk(ctx, box.endpoint())
 
