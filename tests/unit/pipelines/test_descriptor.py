@@ -47,6 +47,13 @@ def test_the_descriptors_name_their_data_and_answers() -> None:
     assert [r.custom_attributes for r in keras.requests if r.custom_attributes] == ["tfs-model-name=no-such-model"]
 
 
+def test_multi_model_says_what_the_image_label_says() -> None:
+    """The suite checks the /models API of images labelled for it; the descriptor tells the pipelines the same."""
+    label = "com.amazonaws.sagemaker.capabilities.multi-models=true"
+    for image in descriptor.discover(CONTAINERS):
+        assert image.multi_model == (label in (image.folder / "Dockerfile").read_text()), image.name
+
+
 def test_the_reader_needs_only_the_standard_library() -> None:
     """The image venvs and the Makefile read descriptors without the pipelines' dependencies: ``-S`` drops
     site-packages."""
