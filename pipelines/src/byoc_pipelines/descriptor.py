@@ -67,6 +67,9 @@ class Training:
     failing: Mapping[str, str] | None = None  # merged over those: a job the trainer must refuse
     failure_reason: str | None = None  # what the failure reason names within its first 1024 characters
     model_files: tuple[str, ...] = ()  # what a job leaves in /opt/ml/model
+    # The smoke jobs' channels (name -> folder relative to the repository), when smaller data than the workflow's
+    # keeps them to seconds; empty: every channel with its source.
+    channels: Mapping[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,7 @@ def _training(table: _Table) -> Training:
         failing=failing,
         failure_reason=table.get("failure_reason", str),
         model_files=tuple(table.get("model_files", list, [])),
+        channels={name: Path(folder) for name, folder in table.strings("channels").items()},
     )
     table.done()
     return training

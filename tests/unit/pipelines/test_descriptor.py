@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from byoc_pipelines import descriptor
+from byoc_pipelines.conformance import inputs
 
 REPO = Path(__file__).resolve().parents[3]
 CONTAINERS = REPO / "containers"
@@ -52,6 +53,16 @@ def test_multi_model_says_what_the_image_label_says() -> None:
     label = "com.amazonaws.sagemaker.capabilities.multi-models=true"
     for image in descriptor.discover(CONTAINERS):
         assert image.multi_model == (label in (image.folder / "Dockerfile").read_text()), image.name
+
+
+def test_smoke_channels_replace_the_workflow_channels_in_the_suite(tmp_path: Path) -> None:
+    keras = descriptor.find(CONTAINERS, "keras-text")
+    assert keras.training.channels == {"train": Path("datasets/knbc/test")}
+    given = inputs.from_options(keras)
+    assert given.channels == {"train": REPO / "datasets/knbc/test"} == given.failing_channels
+    assert inputs.from_options(keras, {"train": tmp_path}).channels == {"train": tmp_path}
+    chainer = inputs.from_options(descriptor.find(CONTAINERS, "chainer-mnist"))
+    assert chainer.channels == {name: REPO / "data/mnist" / name for name in ("train", "valid", "test")}
 
 
 def test_the_reader_needs_only_the_standard_library() -> None:

@@ -65,9 +65,11 @@ def from_options(
     if descriptor is None:
         return _generic(given_channels, given_hps)
     root = descriptor.path.parents[2]  # containers/<name>/image.toml -> the repository
-    sources: dict[str, Path | None] = {c.name: (root / c.source if c.source else None) for c in descriptor.channels}
-    sources.update(given_channels)
     training = descriptor.training
+    sources: dict[str, Path | None] = {c.name: (root / c.source if c.source else None) for c in descriptor.channels}
+    if training.channels:  # the smoke jobs' own, smaller data
+        sources = {name: root / folder for name, folder in training.channels.items()}
+    sources.update(given_channels)
     smoke = {**training.hyperparameters, **given_hps}
     plain = tuple(r for r in descriptor.requests if r.custom_attributes is None)
     return Inputs(
