@@ -39,7 +39,8 @@ def run(image: str, extra: list[str], run: results.Run, out: Path) -> dict[str, 
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    command = [sys.executable, "-m", "byoc_pipelines.cli", "conformance", image, "--out", str(out), *extra]
+    shown = out.relative_to(REPO) if out.is_relative_to(REPO) else out  # the record names no machine's paths
+    command = [sys.executable, "-m", "byoc_pipelines.cli", "conformance", image, "--out", str(shown), *extra]
     started = time.monotonic()
     with results.stage(f"conformance {image}"):
         done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
@@ -69,9 +70,10 @@ def main() -> int:
     parser.add_argument("--image", action="append", default=[], metavar="NAME=TAG", help="an image to check")
     parser.add_argument("--baseline", metavar="TAG", help="the baseline image (bench/baseline) to check too")
     parser.add_argument("--out", type=Path, default=REPO / "build" / "bench-conformance")
+    results.add_noise_argument(parser)
     args = parser.parse_args()
     images = dict(item.split("=", 1) for item in args.image)
-    bench = results.Run("conformance")
+    bench = results.Run("conformance", args.allow_noisy)
     found = {name: run(tag, [], bench, args.out) for name, tag in images.items()}
     if args.baseline:
         build_baseline(images["chainer-mnist"], args.baseline)
