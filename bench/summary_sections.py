@@ -171,6 +171,18 @@ def keras_text_tuning(record: dict[str, Any]) -> list[str]:
     return [f"Hyperparameter search ({record.get('method')}): {len(record.get('runs', []))} runs; see the JSON file."]
 
 
+
+def conformance(record: dict[str, Any]) -> list[str]:
+    rows = []
+    for name, image in record["images"].items():
+        counts = image["counts"]
+        failed = ", ".join(check for check, r in image["not_passed"].items() if r["status"] == "fail") or "-"
+        slowest = ", ".join(f"{r['id']} {r['seconds']:.0f} s" for r in image["slowest"][:3])
+        rows.append([name, image["wall_seconds"], counts["pass"], counts["fail"], counts["skip"], failed, slowest])
+    header = ["image", "wall s", "passed", "failed", "skipped", "failed checks", "slowest checks"]
+    return ["`conformance` per image, one after the other:", "", *_table(header, rows)]
+
+
 SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "chainer_serving": chainer_serving,
     "keras_text_tfs": keras_text_tfs,
@@ -181,6 +193,7 @@ SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "keras_text_tuning": keras_text_tuning,
     "cold_start": cold_start,
     "keras_text_fixture": keras_text_fixture,
+    "conformance": conformance,
 }
 
 
