@@ -1,4 +1,5 @@
-"""chainer-mnist through SageMaker local mode with the request dicts a real SageMaker call takes."""
+"""chainer-mnist through LocalModeRunner (training jobs run by the project's runner, the rest by SDK local mode)
+with the request dicts a real SageMaker call takes."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def test_train_model_endpoint_and_transform(
             role_arn="arn:aws:iam::123456789012:role/sagemaker",
         ),
     )
-    job = runner.call("DescribeTrainingJob", {"TrainingJobName": "mnist-train"})
+    job = runner.wait_for_training_job("mnist-train")
     assert job["TrainingJobStatus"] == "Completed"
     artifact = job["ModelArtifacts"]["S3ModelArtifacts"]  # never built by hand: local and AWS paths differ
     assert artifact == f"file://{tmp_path}/output/mnist-train/output/model.tar.gz"  # laid out as on AWS
@@ -96,6 +97,6 @@ def test_failed_training_job_is_failed_with_its_reason(
 ) -> None:
     request = sm.training_job("mnist-bad", chainer_mnist_image, channels, f"file://{tmp_path}/output", {"epochz": 1})
     runner.call("CreateTrainingJob", request)  # as on AWS, the create call itself succeeds
-    job = runner.call("DescribeTrainingJob", {"TrainingJobName": "mnist-bad"})
+    job = runner.wait_for_training_job("mnist-bad")
     assert job["TrainingJobStatus"] == "Failed"
     assert job["FailureReason"].startswith("unknown hyperparameter(s) 'epochz'")

@@ -31,7 +31,7 @@ def test_train_endpoint_and_transform(
             keras_model.HYPERPARAMETERS,
         ),
     )
-    job = runner.call("DescribeTrainingJob", {"TrainingJobName": "knbc-train"})
+    job = runner.wait_for_training_job("knbc-train")
     assert job["TrainingJobStatus"] == "Completed", job
     runner.call("CreateModel", sm.model("knbc-model", keras_text_image, job["ModelArtifacts"]["S3ModelArtifacts"]))
     runner.call("CreateEndpointConfig", sm.endpoint_config("knbc-config", "knbc-model"))

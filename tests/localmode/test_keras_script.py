@@ -36,7 +36,7 @@ def _train(runner: LocalModeRunner, image: str, tmp_path: Path, name: str, hosts
         instance_count=hosts,
     )
     runner.call("CreateTrainingJob", request)
-    job = runner.call("DescribeTrainingJob", {"TrainingJobName": name})
+    job = runner.wait_for_training_job(name)
     assert job["TrainingJobStatus"] == "Completed", job
     return job
 

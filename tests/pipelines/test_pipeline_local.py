@@ -22,9 +22,9 @@ from utils.data import KNBC_DIR, REPO
 
 pytestmark = pytest.mark.container
 
-# Lines only the containers, compose and the SDK print: the trainer's metric lines, compose's service prefix,
-# urllib3's retries while the serving container starts, the SDK's job banner.
-CONTAINER_MARKERS = ("epoch=", "algo-1-", "Retrying", "NewConnectionError", "===== Job Complete =====")
+# Lines only the containers, compose and the SDK print: the trainer's metric lines, the training job's host
+# prefix, urllib3's retries while the serving container starts, the SDK's banner.
+CONTAINER_MARKERS = ("epoch=", " algo-1 | ", "Retrying", "NewConnectionError", "===== Job Complete =====")
 
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -83,7 +83,7 @@ def test_the_tutorials_script_mode_flow_on_two_hosts(chainer_mnist_image: str, m
     assert (tmp_path / "s3" / code.removeprefix("s3://")).is_file()
     log = (tmp_path / "logs" / "chainer-mnist-batch.log").read_text()
     assert '"instance_count": 2' in log and '"sagemaker_program": "chainer_mnist.py"' in log  # the input sent
-    assert re.search(r"2 process\(es\) on host algo-1-\w+", log), log[-3000:]
+    assert re.search(r"2 process\(es\) on host algo-1;", log), log[-3000:]
     assert "serving chainer_mnist.py from /opt/ml/code" in log  # the model serves the script's module
     accuracy = float(re.search(r"accuracy (0\.\d+)", done.stdout).group(1))  # type: ignore[union-attr]
     assert accuracy > 0.7  # 2,000 images, two short epochs; labels from the script's output_fn

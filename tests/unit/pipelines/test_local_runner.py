@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from byoc_pipelines.local.artifacts import pictures_from, training_artifacts
 from byoc_pipelines.local.runner import LocalModeRunner
@@ -27,25 +28,10 @@ def tarball(path: Path, members: dict[str, bytes]) -> Path:
 
 
 class RecordingClient:
-    """Answers like the SDK's local client (None for creates); training writes the tarballs local mode writes."""
+    """Answers like the SDK's local client: None for creates."""
 
-    def __init__(self, failure: str | None = None) -> None:
+    def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.failure = failure
-
-    def create_training_job(self, **request: Any) -> None:
-        self.calls.append(("create_training_job", request))
-        output = Path(request["OutputDataConfig"]["S3OutputPath"].removeprefix("file://"))
-        tarball(output / "model.tar.gz", {"model.npz": b"weights"})
-        tarball(output / "output.tar.gz", {"data/training_curves.png": b"png", **self._failure_file()})
-        if self.failure:
-            raise RuntimeError("Failed to run: docker compose up. Process exited with code: 1")
-
-    def _failure_file(self) -> dict[str, bytes]:
-        return {"failure": self.failure.encode()} if self.failure else {}
-
-    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
-        return {"TrainingJobName": TrainingJobName, "TrainingJobStatus": "Completed"}
 
     def create_model(self, **request: Any) -> None:
         self.calls.append(("create_model", request))
@@ -53,6 +39,7 @@ class RecordingClient:
 
 class FakeLocalMode:
     region = "eu-west-1"
+    run_id = "run-1"
 
     def __init__(self, client: RecordingClient, root: Path) -> None:
         self.sagemaker_client = client
@@ -70,39 +57,48 @@ def test_s3_uris_are_folders_both_ways(tmp_path: Path) -> None:
         s3.path("file:///x")
 
 
-def test_training_runs_in_aws_layout_and_answers_in_s3_terms(tmp_path: Path) -> None:
+class RecordingTraining:
+    """Stands in for TrainingJobs: records the requests, answers in file:// terms as the real one does."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append((operation, request))
+        if operation == "CreateTrainingJob":
+            return {"TrainingJobArn": "arn:aws:sagemaker:eu-west-1:111122223333:training-job/job-1"}
+        output = self.calls[0][1]["OutputDataConfig"]["S3OutputPath"]
+        return {"TrainingJobStatus": "Completed", "ModelArtifacts": {"S3ModelArtifacts": f"{output}job-1/output/x"}}
+
+
+def test_training_goes_to_the_training_jobs_in_file_terms_and_answers_in_s3_terms(tmp_path: Path) -> None:
     client = RecordingClient()
     runner = LocalModeRunner(FakeLocalMode(client, tmp_path / "lm"), S3Folder(tmp_path), account="111122223333")  # type: ignore[arg-type]
+    training = RecordingTraining()
+    runner.training = training  # type: ignore[assignment]
     request = sm.training_job("job-1", "img", {"train": "s3://b/in/"}, "s3://b/out/", role_arn="arn:role")
-    assert runner.call("CreateTrainingJob", request) == {
-        "TrainingJobArn": "arn:aws:sagemaker:eu-west-1:111122223333:training-job/job-1"
-    }
-    sent = client.calls[0][1]
-    assert sent["OutputDataConfig"]["S3OutputPath"] == f"file://{tmp_path}/b/out/job-1/output"
-    assert sent["InputDataConfig"][0]["DataSource"] == {
-        "FileDataSource": {"FileUri": f"file://{tmp_path}/b/in/", "FileDataDistributionType": "FullyReplicated"}
-    }
-    assert "RoleArn" not in sent and sent["ResourceConfig"]["InstanceType"] == "local"
-    assert runner.call("DescribeTrainingJob", {"TrainingJobName": "job-1"})["TrainingJobStatus"] == "Completed"
-    assert runner.call("CreateModel", sm.model("m", "img", "s3://b/out/job-1/output/model.tar.gz")) == {
-        "ModelArn": "arn:aws:sagemaker:eu-west-1:111122223333:model/m"
-    }
-    assert (
-        client.calls[1][1]["PrimaryContainer"]["ModelDataUrl"] == f"file://{tmp_path}/b/out/job-1/output/model.tar.gz"
-    )
+    assert runner.call("CreateTrainingJob", request)["TrainingJobArn"].endswith(":training-job/job-1")
+    sent = training.calls[0][1]
+    assert sent["OutputDataConfig"]["S3OutputPath"] == f"file://{tmp_path}/b/out/"
+    assert sent["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == f"file://{tmp_path}/b/in/"
+    assert sent["RoleArn"] == "arn:role" and sent["ResourceConfig"]["InstanceType"] == "ml.m5.large"  # as sent
+    described = runner.call("DescribeTrainingJob", {"TrainingJobName": "job-1"})
+    assert described["ModelArtifacts"]["S3ModelArtifacts"] == "s3://b/out/job-1/output/x"
+    assert client.calls == []  # SDK local mode never sees a training job
 
 
-def test_a_failing_container_makes_a_failed_job_with_its_reason(tmp_path: Path) -> None:
-    client = RecordingClient(failure="unknown hyperparameter(s) 'epochz'\n")
-    runner = LocalModeRunner(FakeLocalMode(client, tmp_path / "lm"))  # type: ignore[arg-type]
-    runner.call(
-        "CreateTrainingJob", sm.training_job("bad", "img", {"train": f"file://{tmp_path}"}, f"file://{tmp_path}")
-    )
-    assert runner.call("DescribeTrainingJob", {"TrainingJobName": "bad"}) == {
-        "TrainingJobName": "bad",
-        "TrainingJobStatus": "Failed",
-        "FailureReason": "unknown hyperparameter(s) 'epochz'",
-    }
+def test_stop_transform_job_answers_as_aws_for_a_job_that_already_ended(tmp_path: Path) -> None:
+    class TransformClient(RecordingClient):
+        def describe_transform_job(self, TransformJobName: str) -> dict[str, Any]:
+            if TransformJobName != "t-1":
+                raise ValueError("no such job")
+            return {"TransformJobName": TransformJobName, "TransformJobStatus": "Completed"}
+
+    runner = LocalModeRunner(FakeLocalMode(TransformClient(), tmp_path / "lm"))  # type: ignore[arg-type]
+    with pytest.raises(ClientError, match="in status Completed"):
+        runner.call("StopTransformJob", {"TransformJobName": "t-1"})
+    with pytest.raises(ClientError, match="Could not find transform job t-2"):
+        runner.call("StopTransformJob", {"TransformJobName": "t-2"})
 
 
 def test_pictures_are_extracted_flat_and_listed_with_the_tarballs(tmp_path: Path) -> None:
@@ -123,8 +119,8 @@ def test_pictures_are_extracted_flat_and_listed_with_the_tarballs(tmp_path: Path
     assert pictures_from(tmp_path / "missing.tar.gz", tmp_path / "pictures") == []
 
 
-def test_script_mode_code_is_handed_to_local_mode_as_a_folder(tmp_path: Path) -> None:
-    """A raw s3:// sourcedir.tar.gz (as Step Functions sends it) becomes a JSON-encoded file:// folder."""
+def test_script_mode_code_of_a_model_is_handed_to_local_mode_as_a_folder(tmp_path: Path) -> None:
+    """A raw s3:// sourcedir.tar.gz (as Step Functions sends it) becomes a file:// folder of the run."""
     source = tmp_path / "src"
     (source / "pkg").mkdir(parents=True)
     (source / "train.py").write_text("print('hi')\n")
@@ -135,41 +131,14 @@ def test_script_mode_code_is_handed_to_local_mode_as_a_folder(tmp_path: Path) ->
     client = RecordingClient()
     runner = LocalModeRunner(FakeLocalMode(client, tmp_path / "lm"), s3)  # type: ignore[arg-type]
 
-    request = sm.training_job("job-2", "img", {"train": "s3://b/in/"}, "s3://b/out/", {"epochs": "1"})
-    request["HyperParameters"] |= script.hyperparameters()
-    runner.call("CreateTrainingJob", request)
-    sent = client.calls[0][1]["HyperParameters"]
-    folder = tmp_path / "lm" / "code" / "training-job" / "job-2"
-    assert sent == {
-        "epochs": "1",
-        "sagemaker_program": "train.py",
-        "sagemaker_submit_directory": f'"file://{folder}"',  # the SDK json.loads this value
-    }
-    assert (folder / "train.py").read_text() == "print('hi')\n"
-    assert (folder / "pkg" / "util.py").is_file()
-
     runner.call("CreateModel", sm.model("m-2", "img", "s3://b/out/job-2/output/model.tar.gz"))
     model = sm.model("m-3", "img", "s3://b/out/job-2/output/model.tar.gz", environment=script.model_environment())
     runner.call("CreateModel", model)
-    assert client.calls[1][1]["PrimaryContainer"]["Environment"] == {}
-    environment = client.calls[2][1]["PrimaryContainer"]["Environment"]
+    assert client.calls[0][1]["PrimaryContainer"]["Environment"] == {}
+    environment = client.calls[1][1]["PrimaryContainer"]["Environment"]
     model_folder = tmp_path / "lm" / "code" / "model" / "m-3"
     assert environment == {"SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": f"file://{model_folder}"}
-    assert (model_folder / "train.py").is_file()
-
-
-def test_a_code_folder_or_an_encoded_value_is_encoded_once(tmp_path: Path) -> None:
-    from byoc_pipelines.local import code
-
-    folder_uri = f"file://{tmp_path}"
-    assert code.training_hyperparameters({"sagemaker_submit_directory": folder_uri}, tmp_path / "x") == {
-        "sagemaker_submit_directory": f'"{folder_uri}"'
-    }
-    assert code.training_hyperparameters({"sagemaker_submit_directory": f'"{folder_uri}"'}, tmp_path / "x") == {
-        "sagemaker_submit_directory": f'"{folder_uri}"'
-    }
-    assert code.training_hyperparameters({"epochs": "2"}, tmp_path / "x") == {"epochs": "2"}
-    assert not (tmp_path / "x").exists()
+    assert (model_folder / "train.py").is_file() and (model_folder / "pkg" / "util.py").is_file()
 
 
 def test_sourcedir_tarball_is_reproducible_and_leaves_caches_out(tmp_path: Path) -> None:

@@ -61,20 +61,6 @@ def test_validation_catches_a_typo() -> None:
     assert request_errors("CreateTrainingJobb", request) == ["sagemaker has no operation 'CreateTrainingJobb'"]
 
 
-def test_local_rewrite_of_training() -> None:
-    request = _training()
-    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = "file:///data/train"
-    local = to_local("CreateTrainingJob", request)
-    assert local["ResourceConfig"]["InstanceType"] == "local"
-    for key in ("RoleArn", "StoppingCondition", "CheckpointConfig"):
-        assert key not in local
-    assert local["InputDataConfig"][0]["DataSource"] == {
-        "FileDataSource": {"FileUri": "file:///data/train", "FileDataDistributionType": "FullyReplicated"}
-    }
-    assert "S3DataSource" in local["InputDataConfig"][1]["DataSource"]  # s3:// stays as it is
-    assert request["ResourceConfig"]["InstanceType"] == "ml.m5.large"  # the AWS request is not mutated
-
-
 def test_local_rewrite_of_model_config_and_transform() -> None:
     model = to_local("CreateModel", sm.model("m", "img", "file:///out/model.tar.gz", role_arn=ROLE))
     assert "ExecutionRoleArn" not in model and model["PrimaryContainer"]["Environment"] == {}

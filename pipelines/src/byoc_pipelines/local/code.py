@@ -1,13 +1,9 @@
-"""Script-mode code for SDK local mode: ``sourcedir.tar.gz`` handed to the SDK as a folder, and the encoding it wants.
+"""Script-mode code on this machine: ``sourcedir.tar.gz`` handed to the containers as a folder.
 
 On AWS ``sagemaker_submit_directory`` (and a model's ``SAGEMAKER_SUBMIT_DIRECTORY``) is an ``s3://`` tarball that
-the container downloads. SDK local mode instead mounts a ``file://`` location at ``/opt/ml/code`` and, for
-training, ``json.loads`` the hyperparameter first, so a raw value (as Step Functions sends it) breaks it
-(``sagemaker/core/local/image.py``). The runner therefore, after mapping ``s3://`` to ``file://``:
-
-* unpacks a ``file://`` tarball into a folder of the run (the container could cope with a tarball mounted as
-  ``/opt/ml/code``, but a folder is what local mode expects, and every host then shares it read-only);
-* JSON-encodes the training hyperparameter. The definition and the execution input never change.
+the container downloads. Here, after ``s3://`` is mapped to ``file://``, a tarball is unpacked into a folder of the
+run (the container could cope with a tarball, but a folder is what SDK local mode mounts for a model, and every
+host of a training job then shares it read-only at ``/opt/ml/code``). The definition and the input never change.
 """
 
 from __future__ import annotations
@@ -17,7 +13,7 @@ import tarfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from byoc_pipelines.sagemaker.script_mode import MODEL_SUBMIT_DIRECTORY, SUBMIT_DIRECTORY
+from byoc_pipelines.sagemaker.script_mode import MODEL_SUBMIT_DIRECTORY
 
 FILE = "file://"
 
@@ -42,14 +38,6 @@ def as_folder(location: str, folder: Path) -> str:
     with tarfile.open(path) as archive:
         archive.extractall(folder, filter="data")  # no absolute paths, no escaping links, no devices
     return f"{FILE}{folder}"
-
-
-def training_hyperparameters(hyperparameters: Mapping[str, str], folder: Path) -> dict[str, str]:
-    """The hyperparameters with ``sagemaker_submit_directory`` a JSON-encoded folder location, for the SDK."""
-    found = dict(hyperparameters)
-    if SUBMIT_DIRECTORY in found:
-        found[SUBMIT_DIRECTORY] = json.dumps(as_folder(decoded(found[SUBMIT_DIRECTORY]), folder))
-    return found
 
 
 def model_environment(environment: Mapping[str, str], folder: Path) -> dict[str, str]:

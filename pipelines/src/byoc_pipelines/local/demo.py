@@ -63,6 +63,8 @@ def chainer_mnist(options: DemoOptions, run: Path, progress: Progress) -> tuple[
         execution_name="demo-mnist",
     )
     outcome = pipeline.run(spec, progress)
+    if outcome.status != "SUCCEEDED":
+        raise JobFailedError(f"the workflow ended {outcome.status}: {outcome.error} {outcome.cause[:300]}")
     found = artifacts.training_artifacts(outcome.model_tarball(), run / "pictures" / "chainer-mnist")
     transform = outcome.s3.path(outcome.output["transform"]["S3OutputPath"].rstrip("/") + "/test.npy.out")
     if outcome.accuracy is None:
@@ -76,7 +78,7 @@ def _train_and_create_model(runner: LocalModeRunner, options: DemoOptions, run: 
     hyperparameters = {"epochs": options.keras_epochs}
     request = sm.training_job("knbc-train", options.keras_image, channels, f"file://{run}/knbc", hyperparameters)
     runner.call("CreateTrainingJob", request)
-    job = runner.call("DescribeTrainingJob", {"TrainingJobName": "knbc-train"})
+    job = runner.wait_for_training_job("knbc-train")
     if job["TrainingJobStatus"] != "Completed":
         raise JobFailedError(f"training job knbc-train failed: {job.get('FailureReason')}")
     artifact: str = job["ModelArtifacts"]["S3ModelArtifacts"]

@@ -190,10 +190,14 @@ class LocalMode(contextlib.AbstractContextManager["LocalMode"]):
         return list(dict.fromkeys(labelled + in_root))
 
     def _remove_containers(self) -> None:
-        """Remove this run's containers, then the network if this run created it and nothing else uses it."""
+        """Remove this run's containers and labelled networks (training jobs'), then the shared network if this run
+        created it and nothing else uses it."""
         ours = self.containers()
         if ours:
             _docker("rm", "-f", *ours)
+        networks = _docker("network", "ls", "-q", "--filter", f"label={RUN_LABEL}={self.run_id}").split()
+        if networks:
+            _docker("network", "rm", *networks)
         if self._network_existed:
             return
         if not _docker("network", "inspect", "-f", "{{range .Containers}}x{{end}}", LOCAL_NETWORK).strip():

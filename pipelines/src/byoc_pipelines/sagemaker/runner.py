@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import datetime
 import json
+import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from botocore import xform_name
+from botocore.exceptions import ClientError
 
 
 class SageMakerRunner(Protocol):
     """Takes ``("CreateTrainingJob", {...request...})`` and answers as the SageMaker API does."""
 
     def call(self, operation: str, request: Mapping[str, Any]) -> Mapping[str, Any] | None: ...
+
+
+def client_error(code: str, message: str, operation: str, status: int = 400) -> ClientError:
+    """The ``ClientError`` boto3 raises for a SageMaker error answer (code, message, status, request id)."""
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())},
+    }
+    return ClientError(response, operation)
 
 
 def jsonable(value: Any) -> Any:
