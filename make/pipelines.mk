@@ -15,6 +15,10 @@ demo: ## the main job locally: the Chainer Step Functions workflow, then the Ker
 	@$(SFN) demo --chainer-image $(call image,chainer-mnist) --keras-image $(call image,keras-text) \
 		--mnist $(DATA_DIR)/mnist $(DEMO_ARGS)
 
+.PHONY: demo-faults
+demo-faults: $(VENV_DIR)/pipelines/.installed data docker build/chainer-mnist ## the Chainer workflow's failure path, then a spot interruption it survives (real containers, injected faults)
+	@$(SFN) demo-faults --image $(call image,chainer-mnist) --mnist $(DATA_DIR)/mnist $(DEMO_ARGS)
+
 .PHONY: pipeline/render
 pipeline/render: $(VENV_DIR)/pipelines/.installed ## write the definitions (JSON) and their pictures (PNG, SVG) to pipelines/definitions
 	@scripts/ensure-tool.sh dot graphviz

@@ -6,20 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from byoc_pipelines.sagemaker.runner import client_error
 from byoc_pipelines.sagemaker.shapes import request_errors
-
-
-def client_error(code: str, message: str, operation: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
 
 
 @dataclass
 class FakeSageMaker:
     """A :class:`byoc_pipelines.sagemaker.runner.SageMakerRunner` answering AWS-shaped requests in memory.
 
-    ``throttle`` makes the first N calls of an operation fail with ``ThrottlingException``; ``failing_jobs``
+    ``throttle`` makes the first N calls of an operation fail with ``throttle_code``; ``failing_jobs``
     lists training job names that end ``Failed``; ``creating_polls`` is how many DescribeEndpoint calls answer
     ``Creating`` before ``InService``. With ``validate`` every request is checked against botocore's model.
     """
@@ -28,12 +23,15 @@ class FakeSageMaker:
     account: str = "123456789012"
     validate: bool = True
     throttle: dict[str, int] = field(default_factory=dict)
+    throttle_code: str = "ThrottlingException"
     failing_jobs: set[str] = field(default_factory=set)
     creating_polls: int = 1
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _training: dict[str, dict[str, Any]] = field(default_factory=dict)
     _transform: dict[str, dict[str, Any]] = field(default_factory=dict)
     _endpoints: dict[str, int] = field(default_factory=dict)
+    _models: set[str] = field(default_factory=set)
+    _endpoint_configs: set[str] = field(default_factory=set)
 
     def arn(self, kind: str, name: str) -> str:
         return f"arn:aws:sagemaker:{self.region}:{self.account}:{kind}/{str(name).lower()}"
@@ -42,7 +40,7 @@ class FakeSageMaker:
         self.calls.append((operation, dict(request)))
         if self.throttle.get(operation, 0) > 0:
             self.throttle[operation] -= 1
-            raise client_error("ThrottlingException", "Rate exceeded", operation)
+            raise client_error(self.throttle_code, "Rate exceeded", operation)
         if self.validate:
             errors = request_errors(operation, request)
             if errors:
@@ -92,9 +90,11 @@ class FakeSageMaker:
 
     # -- models and endpoints -----------------------------------------------------------------------------------
     def _CreateModel(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        self._models.add(request.get("ModelName", "unnamed"))
         return {"ModelArn": self.arn("model", request.get("ModelName", "unnamed"))}
 
     def _CreateEndpointConfig(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        self._endpoint_configs.add(request.get("EndpointConfigName", "unnamed"))
         return {"EndpointConfigArn": self.arn("endpoint-config", request.get("EndpointConfigName", "unnamed"))}
 
     def _CreateEndpoint(self, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,3 +109,41 @@ class FakeSageMaker:
         status = "Creating" if self._endpoints[name] > 0 else "InService"
         self._endpoints[name] -= 1
         return {"EndpointName": name, "EndpointArn": self.arn("endpoint", name), "EndpointStatus": status}
+
+    # -- the failure path: stop and delete ------------------------------------------------------------------------
+    def _StopTrainingJob(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        return self._stop(self._training, request["TrainingJobName"], "TrainingJobStatus", "StopTrainingJob")
+
+    def _StopTransformJob(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        return self._stop(self._transform, request["TransformJobName"], "TransformJobStatus", "StopTransformJob")
+
+    def _stop(self, jobs: dict[str, dict[str, Any]], name: str, status: str, operation: str) -> dict[str, Any]:
+        if name not in jobs or jobs[name][status] != "InProgress":
+            state = jobs[name][status] if name in jobs else "unknown"
+            raise client_error("ValidationException", f"The job {name} is {state}: nothing to stop", operation)
+        jobs[name][status] = "Stopped"
+        return {}
+
+    def _DeleteModel(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        return self._delete(self._models, request["ModelName"], "DeleteModel")
+
+    def _DeleteEndpointConfig(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        return self._delete(self._endpoint_configs, request["EndpointConfigName"], "DeleteEndpointConfig")
+
+    def _DeleteEndpoint(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        if request["EndpointName"] not in self._endpoints:
+            raise client_error(
+                "ValidationException", f"Could not find endpoint {request['EndpointName']}", "DeleteEndpoint"
+            )
+        del self._endpoints[request["EndpointName"]]
+        return {}
+
+    def _delete(self, names: set[str], name: str, operation: str) -> dict[str, Any]:
+        if name not in names:
+            raise client_error("ValidationException", f"Could not find {name}", operation)
+        names.remove(name)
+        return {}
+
+    def live(self) -> set[str]:
+        """Models, endpoint configs and endpoints that exist now."""
+        return self._models | self._endpoint_configs | set(self._endpoints)

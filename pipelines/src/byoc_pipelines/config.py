@@ -47,6 +47,11 @@ class PipelineConfig:
     endpoint_max_polls: int = 30  # DescribeEndpoint polls before the workflow gives up (30 x 60 s)
     max_attempts: int = 3  # per retried task
     retry_interval_seconds: int = 5  # first retry delay, doubled each time
+    resource_limit_max_attempts: int = 5  # SageMaker.ResourceLimitExceededException: a quota may free up ...
+    resource_limit_interval_seconds: int = 60  # ... but not within seconds
+    max_runtime_seconds: int = 3600  # a training job's StoppingCondition.MaxRuntimeInSeconds (the input's)
+    max_wait_seconds: int = 7200  # managed spot training: MaxWaitTimeInSeconds (at least the runtime)
+    training_timeout_seconds: int = 172800  # Train Model's TimeoutSeconds: a net above any MaxWaitTimeInSeconds
 
     @property
     def partition(self) -> str:

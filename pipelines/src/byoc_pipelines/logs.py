@@ -54,6 +54,19 @@ def configure(level: str | int = "INFO", *, verbose: bool = False, console: Text
 
 
 @contextlib.contextmanager
+def quiet(name: str, level: int = logging.CRITICAL) -> Iterator[None]:
+    """Logger ``name`` only from ``level`` on while the block runs (moto logs every error a state raises, with
+    the whole state, even where errors are what is being exercised)."""
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+@contextlib.contextmanager
 def console(out: TextIO | None) -> Iterator[TextIO]:
     """A stream on the terminal that survives :meth:`RunLogs.to`: ``out`` itself, or a duplicate of stdout."""
     if out is not None:

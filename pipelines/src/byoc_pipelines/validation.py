@@ -4,7 +4,8 @@ The request check resolves each task's ``Parameters`` the way Step Functions doe
 with a sample input on moto's interpreter whose SageMaker tasks go to moto's own SageMaker backend (through a
 boto3 client that skips botocore's parameter validation, so a bad request reaches the history unchanged), then
 checks the parameters of every scheduled SageMaker task, and of the Lambda payloads that are SageMaker requests,
-against botocore's request shapes.
+against botocore's request shapes. The failure path is walked as well: every ``Catch`` target the sample run did
+not reach is executed from there, with the input of the sample's last task and a caught error.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from byoc_pipelines.asl.arns import operation, operation_name
 from byoc_pipelines.errors import DefinitionError
 from byoc_pipelines.functions import LambdaFunction, load_create_model
 from byoc_pipelines.local.stepfunctions import Integrations, execute
+from byoc_pipelines.logs import quiet
 from byoc_pipelines.sagemaker.runner import ClientRunner
 from byoc_pipelines.sagemaker.shapes import is_operation, request_errors
 
 VALIDATORS = ("graph", "statelint", "asl-validator", "botocore")
 SAMPLE_EXECUTION = "validate-sample"
+SAMPLE_ERROR = {"Error": "States.TaskFailed", "Cause": "a sample failure (validation walks the failure path)"}
 SAGEMAKER_TYPES = ("sagemaker", "aws-sdk:sagemaker")
 # Bad requests must reach moto as they are, and a request moto cannot take must fail once, not be retried.
 UNCHECKED_CLIENT = Config(parameter_validation=False, retries={"total_max_attempts": 1})
@@ -66,19 +69,18 @@ def _functions(runner: ClientRunner, lambda_payloads: Mapping[str, str]) -> dict
     return {name: create_model for name, op in lambda_payloads.items() if op == "CreateModel"}
 
 
-def scheduled_tasks(
-    definition: Mapping[str, Any],
-    sample_input: Mapping[str, Any],
-    lambda_payloads: Mapping[str, str] | None = None,
-    region: str = "us-east-1",
-) -> list[ScheduledTask]:
-    """Execute the definition against moto's SageMaker and collect each task's resolved parameters."""
-    # The sample run only resolves parameters: without Retry blocks a failing task does not sleep and repeat.
-    definition = {**definition, "States": {k: _without_retry(v) for k, v in definition["States"].items()}}
-    with mock_aws():
-        runner = ClientRunner(boto3.client("sagemaker", region_name=region, config=UNCHECKED_CLIENT))
-        integrations = Integrations(runner, _functions(runner, lambda_payloads or {}))
-        _, events = execute(definition, sample_input, integrations, name=SAMPLE_EXECUTION, region=region, timeout_s=60)
+def _catch_targets(definition: Mapping[str, Any]) -> list[str]:
+    """Every state a Catch leads to, in definition order, each once."""
+    targets = [c["Next"] for state in definition["States"].values() for c in state.get("Catch", [])]
+    return list(dict.fromkeys(targets))
+
+
+def _last_task_input(events: list[dict[str, Any]]) -> dict[str, Any]:
+    inputs = [json.loads(e["stateEnteredEventDetails"]["input"]) for e in events if e["type"] == "TaskStateEntered"]
+    return dict(inputs[-1]) if inputs else {}
+
+
+def _tasks_of(events: list[dict[str, Any]]) -> list[ScheduledTask]:
     tasks, state = [], ""
     for event in events:
         if "stateEnteredEventDetails" in event:
@@ -88,6 +90,32 @@ def scheduled_tasks(
             parameters = json.loads(details["parameters"])
             tasks.append(ScheduledTask(state, details["resourceType"], details["resource"], parameters))
     return tasks
+
+
+def scheduled_tasks(
+    definition: Mapping[str, Any],
+    sample_input: Mapping[str, Any],
+    lambda_payloads: Mapping[str, str] | None = None,
+    region: str = "us-east-1",
+) -> list[ScheduledTask]:
+    """Execute the definition against moto's SageMaker and collect each task's resolved parameters.
+
+    Then each Catch target the run did not reach is run from, with the last task's input and a caught error.
+    """
+    # The sample run only resolves parameters: without Retry blocks a failing task does not sleep and repeat.
+    definition = {**definition, "States": {k: _without_retry(v) for k, v in definition["States"].items()}}
+    with mock_aws(), quiet("moto.stepfunctions.parser"):  # the failure path's calls fail on moto, as meant
+        runner = ClientRunner(boto3.client("sagemaker", region_name=region, config=UNCHECKED_CLIENT))
+        integrations = Integrations(runner, _functions(runner, lambda_payloads or {}))
+        _, events = execute(definition, sample_input, integrations, name=SAMPLE_EXECUTION, region=region, timeout_s=60)
+        entered = {e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e}
+        failed_input = {**_last_task_input(events), "error": SAMPLE_ERROR}
+        for index, target in enumerate(t for t in _catch_targets(definition) if t not in entered):
+            name = f"{SAMPLE_EXECUTION}-catch-{index}"
+            start = {**definition, "StartAt": target}
+            _, more = execute(start, failed_input, integrations, name=name, region=region, timeout_s=60)
+            events += more
+    return _tasks_of(events)
 
 
 def _as_request(task: ScheduledTask, lambda_payloads: Mapping[str, str]) -> tuple[str, Any] | None:

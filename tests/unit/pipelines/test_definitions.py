@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -61,15 +62,59 @@ def test_model_data_flows_from_the_training_result() -> None:
     assert states["Batch Transform"]["Resource"].endswith("createTransformJob.sync")
 
 
-def test_every_task_retries_throttling_and_catches_everything() -> None:
-    for name in defs.BUILDERS:
-        for state in defs.build(name, PipelineConfig())["States"].values():
-            if state["Type"] != "Task":
-                continue
-            assert any("ThrottlingException" in r["ErrorEquals"] for r in state["Retry"])
-            assert state["Catch"] == [
-                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Pipeline Failed"}
-            ]
+CLEAN_UP_TYPES = ("stopTrainingJob", "stopTransformJob", "deleteEndpoint", "deleteEndpointConfig", "deleteModel")
+
+
+@pytest.mark.parametrize("name", list(defs.BUILDERS))
+def test_every_task_retries_sagemaker_errors_and_catches_the_rest_into_the_failure_path(name: str) -> None:
+    states = defs.build(name, PipelineConfig())["States"]
+    first_clean_up = "Stop Training Job"
+    for state_name, state in states.items():
+        if state["Type"] != "Task":
+            continue
+        retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
+        assert retried & {"SageMaker.AmazonSageMakerException", "SageMaker.SageMakerException"}, state_name
+        assert all(r["BackoffRate"] >= 1 and r["MaxAttempts"] >= 1 for r in state["Retry"])
+        assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"]
+        if state["Resource"].rsplit(":", 1)[-1] in CLEAN_UP_TYPES:  # best effort: on to the next step
+            assert state["Catch"][0]["Next"] == state["Next"]
+            assert state["Catch"][0]["ResultPath"].startswith("$.clean_up.")
+        else:
+            assert state["Catch"][0] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": first_clean_up}
+            if "sagemaker:create" in state["Resource"]:
+                assert "SageMaker.ResourceLimitExceededException" in retried
+    assert states["Pipeline Failed"]["CausePath"] == "States.Format('{}: {}', $.error.Error, $.error.Cause)"
+
+
+def test_the_failure_path_stops_then_deletes_in_dependency_order() -> None:
+    keras = defs.build("keras-text-endpoint", PipelineConfig())["States"]
+    chain, state = [], "Stop Training Job"
+    while state != "Pipeline Failed":
+        chain.append(state)
+        state = keras[state]["Next"]
+    assert chain == ["Stop Training Job", "Delete Endpoint", "Delete Endpoint Config", "Delete Model"]
+    assert keras["Delete Endpoint"]["Parameters"] == {"EndpointName.$": "$.names.endpoint"}
+    chainer = defs.build("chainer-mnist-batch", PipelineConfig())["States"]
+    assert chainer["Stop Transform Job"]["Resource"] == "arn:aws:states:::aws-sdk:sagemaker:stopTransformJob"
+
+
+def test_training_sends_metric_definitions_checkpoints_and_the_spot_settings() -> None:
+    train = defs.build("chainer-mnist-batch", PipelineConfig(training_timeout_seconds=99))["States"]["Train Model"]
+    params = train["Parameters"]
+    metrics = {m["Name"]: m["Regex"] for m in params["AlgorithmSpecification"]["MetricDefinitions"]}
+    assert set(metrics) == {"train_loss", "train_accuracy", "val_loss", "val_accuracy"}
+    line = "epoch=2 train_loss=0.0412 train_accuracy=0.987 val_loss=0.0691 val_accuracy=0.979 images_per_sec=7700"
+    assert re.search(metrics["val_accuracy"], line).group(1) == "0.979"  # type: ignore[union-attr]
+    assert re.search(metrics["train_loss"], line).group(1) == "0.0412"  # type: ignore[union-attr]
+    assert params["CheckpointConfig"] == {
+        "S3Uri.$": "States.Format('{}{}/checkpoints/', $.outputs.model, $.names.training_job)",
+        "LocalPath": "/opt/ml/checkpoints",
+    }
+    assert (params["StoppingCondition.$"], params["EnableManagedSpotTraining.$"]) == (
+        "$.stopping_condition",
+        "$.managed_spot",
+    )
+    assert train["TimeoutSeconds"] == 99
 
 
 def test_lambda_variant_invokes_the_create_model_function() -> None:

@@ -15,7 +15,7 @@ from byoc_pipelines.asl import inputs
 from byoc_pipelines.aws import executions
 from byoc_pipelines.config import PipelineConfig
 from byoc_pipelines.local import stepfunctions as sfn_local
-from utils.fake_sagemaker import FakeSageMaker
+from utils.fake_sagemaker import FakeSageMaker, client_error
 
 CONFIG = PipelineConfig(endpoint_wait_seconds=0, retry_interval_seconds=1)
 
@@ -46,6 +46,7 @@ def _run(name: str, fake: FakeSageMaker, config: PipelineConfig = CONFIG) -> tup
         sfn_local.Integrations(fake, functions.in_process(config, fake)),
         name="exec-1",
         timeout_s=60,
+        retry_wait_scale=0.01,
     )
 
 
@@ -75,15 +76,65 @@ def test_throttled_create_is_retried() -> None:
     assert [op for op, _ in fake.calls].count("CreateTrainingJob") == 2
 
 
-def test_failed_training_job_goes_to_the_fail_state_with_its_cause() -> None:
+def test_failed_training_job_takes_the_failure_path_and_fails_with_its_cause() -> None:
     fake = FakeSageMaker(failing_jobs={"byoc-exec-1-train"})
     described, events = _run("chainer-mnist-batch", fake)
     assert described["status"] == "FAILED"
     assert described["error"] == "PipelineFailed"
     assert described["cause"].startswith("States.TaskFailed: ")
     assert "unknown hyperparameter" in described["cause"]
-    assert list(executions.state_names(events))[-1] == "Pipeline Failed"
+    entered = list(executions.state_names(events))
+    assert entered[entered.index("Train Model") + 1 :] == [
+        "Stop Training Job",
+        "Stop Transform Job",
+        "Delete Model",
+        "Pipeline Failed",
+    ]
     assert "CreateModel" not in [op for op, _ in fake.calls]
+    # Nothing ran or was created, so each clean-up call fails, is retried once, and the path goes on.
+    assert [op for op, _ in fake.calls].count("StopTrainingJob") == 2
+
+
+def test_a_failure_after_create_model_deletes_the_model() -> None:
+    class FailingTransform(FakeSageMaker):
+        def _CreateTransformJob(self, request: dict) -> dict:
+            raise client_error("ValidationException", "no capacity for you", "CreateTransformJob")
+
+    fake = FailingTransform()
+    described, _ = _run("chainer-mnist-batch", fake)
+    assert (described["status"], described["error"]) == ("FAILED", "PipelineFailed")
+    assert described["cause"].startswith("SageMaker.AmazonSageMakerException: no capacity for you")
+    assert ("DeleteModel", {"ModelName": "byoc-exec-1-model"}) in fake.calls
+    assert fake.live() == set()
+
+
+def test_keras_failure_path_deletes_endpoint_config_and_model() -> None:
+    class FailingEndpoint(FakeSageMaker):
+        def _CreateEndpoint(self, request: dict) -> dict:
+            raise client_error("ValidationException", "endpoint quota", "CreateEndpoint")
+
+    fake = FailingEndpoint()
+    described, events = _run("keras-text-endpoint", fake)
+    assert (described["status"], described["error"]) == ("FAILED", "PipelineFailed")
+    assert {"byoc-exec-1-config", "byoc-exec-1-model"} <= {
+        r.get("EndpointConfigName", r.get("ModelName")) for _, r in fake.calls
+    }
+    assert fake.live() == set()
+    assert list(executions.state_names(events))[-5:] == [
+        "Stop Training Job",
+        "Delete Endpoint",
+        "Delete Endpoint Config",
+        "Delete Model",
+        "Pipeline Failed",
+    ]
+
+
+def test_resource_limit_is_retried_by_its_own_retrier() -> None:
+    fake = FakeSageMaker(throttle={"CreateModel": 2}, throttle_code="ResourceLimitExceeded")
+    described, events = _run("chainer-mnist-batch", fake)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    failed = [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]
+    assert failed == ["SageMaker.ResourceLimitExceededException"] * 2
 
 
 def test_lambda_error_fails_the_execution() -> None:
@@ -97,6 +148,7 @@ def test_lambda_error_fails_the_execution() -> None:
         sfn_local.Integrations(FakeSageMaker(), {config.create_model_function: broken}),
         name="exec-2",
         timeout_s=60,
+        retry_wait_scale=0.01,
     )
     assert (described["status"], described["error"]) == ("FAILED", "PipelineFailed")
     assert described["cause"].startswith("ValueError: ")

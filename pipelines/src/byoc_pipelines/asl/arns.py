@@ -24,6 +24,11 @@ class Api(StrEnum):
     CREATE_ENDPOINT_CONFIG = "createEndpointConfig"
     CREATE_ENDPOINT = "createEndpoint"
     DESCRIBE_ENDPOINT = "describeEndpoint"
+    STOP_TRAINING_JOB = "stopTrainingJob"
+    STOP_TRANSFORM_JOB = "stopTransformJob"
+    DELETE_ENDPOINT = "deleteEndpoint"
+    DELETE_ENDPOINT_CONFIG = "deleteEndpointConfig"
+    DELETE_MODEL = "deleteModel"
     INVOKE = "invoke"
 
 
@@ -62,3 +67,27 @@ def operation_name(resource: str) -> tuple[str, str]:
     """``(service, Operation)`` of an integration ARN: ``("sagemaker", "CreateTrainingJob")``."""
     service, _, action = integration(resource).rpartition(":")
     return service, operation(action)
+
+
+# A .sync SageMaker task's result is the job's final description (connect-sagemaker.html, "Run a Job").
+_SYNC_RESULT = {"CreateTrainingJob": "DescribeTrainingJob", "CreateTransformJob": "DescribeTransformJob"}
+# aws-sdk service names that botocore spells differently.
+_BOTOCORE_NAME = {"sfn": "stepfunctions"}
+
+
+def result_operation(resource: str) -> tuple[str, str]:
+    """``(botocore service, Operation)`` whose output shape a Task's result has.
+
+    ``sagemaker:createTrainingJob.sync`` -> ``("sagemaker", "DescribeTrainingJob")``;
+    ``aws-sdk:sagemaker:describeEndpoint`` -> ``("sagemaker", "DescribeEndpoint")``; ``lambda:invoke`` ->
+    ``("lambda", "Invoke")``. Raises ``ValueError`` for a ``.sync`` integration whose result is not known here.
+    """
+    service, name = operation_name(resource)
+    if service.startswith("aws-sdk:"):
+        service = service.removeprefix("aws-sdk:")
+        return _BOTOCORE_NAME.get(service, service), name
+    if integration(resource).endswith(".sync"):
+        if service != "sagemaker" or name not in _SYNC_RESULT:
+            raise ValueError(f"the result shape of {integration(resource)} is not known here")
+        return service, _SYNC_RESULT[name]
+    return _BOTOCORE_NAME.get(service, service), name

@@ -5,20 +5,31 @@ Per-run values come from the execution input (see :mod:`byoc_pipelines.asl.input
 ``$.instance_count``, ``$.channels`` (a list of ``{"name", "uri"}``), ``$.hyperparameters`` (with
 ``sagemaker_program`` / ``sagemaker_submit_directory`` for script mode), ``$.model_environment`` (with
 ``SAGEMAKER_PROGRAM`` / ``SAGEMAKER_SUBMIT_DIRECTORY`` to serve a user module), ``$.transform_input``,
-``$.outputs.*``, ``$.instance_types.*``, ``$.wait_seconds``. Job, model and endpoint names are made from
-``$$.Execution.Name`` in the first state, so re-runs never collide. The model artifact flows from the training
-result (``ModelArtifacts.S3ModelArtifacts``): AWS and local mode lay out the output folder differently.
+``$.outputs.*``, ``$.instance_types.*``, ``$.stopping_condition`` and ``$.managed_spot`` (managed spot training),
+``$.wait_seconds``. Job, model and endpoint names are made from ``$$.Execution.Name`` in the first state, so
+re-runs never collide. The model artifact flows from the training result (``ModelArtifacts.S3ModelArtifacts``):
+AWS and local mode lay out the output folder differently.
+
+Every SageMaker task retries SageMaker's API errors with backoff and catches the rest into the failure path
+(:func:`failure_path`): stop what may still run, delete what the execution created, then fail with the original
+error and cause. Training sends ``MetricDefinitions`` (SageMaker charts them) and ``CheckpointConfig`` (a
+restarted spot job resumes from its checkpoints).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypedDict
 
 from byoc_pipelines.asl.arns import Api, Service, integration_arn
 from byoc_pipelines.asl.states import (
+    LAMBDA_RETRY_ERRORS,
+    SAGEMAKER_RESOURCE_LIMIT,
+    SAGEMAKER_RETRY_ERRORS,
+    SDK_RETRY_ERRORS,
     Ref,
     StateName,
     choice_state,
@@ -27,6 +38,7 @@ from byoc_pipelines.asl.states import (
     lambda_task,
     map_state,
     pass_state,
+    retrier,
     sagemaker_task,
     succeed_state,
     task,
@@ -42,6 +54,11 @@ NAMES = "$.names"
 INPUT_DATA_CONFIG = "$.input_data_config"  # Build Channels' result: CreateTrainingJob's InputDataConfig
 ITEM = "$$.Map.Item.Value"
 ENDPOINT = "$.endpoint"  # CreateEndpoint's ARN and the count of DescribeEndpoint polls so far
+CLEAN_UP = "$.clean_up"  # what each state of the failure path answered (or the error it caught)
+CHECKPOINT_DIR = "/opt/ml/checkpoints"
+# Metric lines both images log once per epoch (``epoch=3 train_loss=0.04 ... val_accuracy=0.98``), as
+# sm_contract.metrics.metric_definitions writes their definitions; SageMaker charts what the regexes match.
+METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
 
 class CreateModelVia(StrEnum):
@@ -52,17 +69,73 @@ class CreateModelVia(StrEnum):
 
 
 class _Retrying(TypedDict):
-    max_attempts: int
-    retry_interval_s: int
+    retriers: list[dict[str, Any]]
     partition: str
+    catch_to: StateName
 
 
-def _retrying(config: PipelineConfig) -> _Retrying:
+def _retrying(config: PipelineConfig, catch_to: StateName, errors: Sequence[str] = SAGEMAKER_RETRY_ERRORS) -> _Retrying:
+    """Retry SageMaker's API errors with backoff and a resource limit more slowly; catch the rest to ``catch_to``."""
     return {
-        "max_attempts": config.max_attempts,
-        "retry_interval_s": config.retry_interval_seconds,
+        "retriers": [
+            retrier(errors, config.max_attempts, config.retry_interval_seconds),
+            retrier(
+                [SAGEMAKER_RESOURCE_LIMIT], config.resource_limit_max_attempts, config.resource_limit_interval_seconds
+            ),
+        ],
         "partition": config.partition,
+        "catch_to": catch_to,
     }
+
+
+def metric_definitions(names: Sequence[str] = METRICS) -> list[dict[str, str]]:
+    """``MetricDefinitions`` matching the images' ``name=value`` metric lines."""
+    return [{"Name": name, "Regex": rf"\b{name}=([-+0-9.eE]+|nan|inf)"} for name in names]
+
+
+@dataclass(frozen=True)
+class CleanUp:
+    """One state of the failure path: an aws-sdk SageMaker call naming what the execution may have left."""
+
+    state: StateName
+    api: Api
+    field: str  # the request field naming the resource
+    name_path: str  # where the execution keeps its name
+
+
+STOP_TRAINING = CleanUp(StateName.STOP_TRAINING_JOB, Api.STOP_TRAINING_JOB, "TrainingJobName", "$.names.training_job")
+STOP_TRANSFORM = CleanUp(
+    StateName.STOP_TRANSFORM_JOB, Api.STOP_TRANSFORM_JOB, "TransformJobName", "$.names.transform_job"
+)
+DELETE_ENDPOINT = CleanUp(StateName.DELETE_ENDPOINT, Api.DELETE_ENDPOINT, "EndpointName", "$.names.endpoint")
+DELETE_ENDPOINT_CONFIG = CleanUp(
+    StateName.DELETE_ENDPOINT_CONFIG, Api.DELETE_ENDPOINT_CONFIG, "EndpointConfigName", "$.names.endpoint_config"
+)
+DELETE_MODEL = CleanUp(StateName.DELETE_MODEL, Api.DELETE_MODEL, "ModelName", "$.names.model")
+
+
+def failure_path(config: PipelineConfig, steps: Sequence[CleanUp]) -> dict[StateName, dict[str, Any]]:
+    """``steps`` in order, then ``Pipeline Failed`` with the caught error and cause (kept at ``$.error``).
+
+    Each step is best effort: a job that already ended cannot be stopped and a resource never created cannot be
+    deleted, so its error is recorded under ``$.clean_up`` and the path goes on. Names are per execution, so only
+    what this execution created is touched.
+    """
+    states: dict[StateName, dict[str, Any]] = {}
+    following = [step.state for step in steps[1:]] + [StateName.PIPELINE_FAILED]
+    for step, after in zip(steps, following, strict=True):
+        where = f"{CLEAN_UP}.{step.api.value}"
+        states[step.state] = task(
+            integration_arn(Service.AWS_SDK_SAGEMAKER, step.api, partition=config.partition),
+            {step.field: Ref(step.name_path)},
+            next_state=after,
+            retriers=[retrier(SDK_RETRY_ERRORS, 1, config.retry_interval_seconds)],
+            catch_to=after,
+            catch_result_path=where,
+            result_path=where,
+        )
+    states[StateName.PIPELINE_FAILED] = fail_state(error="PipelineFailed", cause_from_catch=True)
+    return states
 
 
 def _names(config: PipelineConfig, kinds: Mapping[str, str]) -> dict[str, Any]:
@@ -77,7 +150,7 @@ def _channels() -> dict[str, Any]:
     return map_state("$.channels", channel, result_path=INPUT_DATA_CONFIG, next_state=StateName.TRAIN_MODEL)
 
 
-def _train(config: PipelineConfig, next_state: StateName) -> dict[str, Any]:
+def _train(config: PipelineConfig, next_state: StateName, catch_to: StateName) -> dict[str, Any]:
     request = sm.training_job(
         Ref("$.names.training_job"),
         Ref("$.image"),
@@ -85,12 +158,17 @@ def _train(config: PipelineConfig, next_state: StateName) -> dict[str, Any]:
         Ref("$.outputs.model"),
         role_arn=Ref("$.role_arn"),
         instance_type=Ref("$.instance_types.training"),
+        metric_definitions=metric_definitions(),
+        checkpoint_uri=fmt("{}{}/checkpoints/", "$.outputs.model", "$.names.training_job"),
     )
     request["InputDataConfig"] = Ref(INPUT_DATA_CONFIG)
     request["ResourceConfig"]["InstanceCount"] = Ref("$.instance_count")
     # A string map given whole by the input: the built-in trainer's settings, or a script's arguments with
     # sagemaker_program and sagemaker_submit_directory (script mode).
     request["HyperParameters"] = Ref("$.hyperparameters")
+    # MaxRuntimeInSeconds, and for managed spot training MaxWaitTimeInSeconds with EnableManagedSpotTraining true.
+    request["StoppingCondition"] = Ref("$.stopping_condition")
+    request["EnableManagedSpotTraining"] = Ref("$.managed_spot")
     return sagemaker_task(
         Api.CREATE_TRAINING_JOB,
         request,
@@ -101,17 +179,20 @@ def _train(config: PipelineConfig, next_state: StateName) -> dict[str, Any]:
         },
         result_path="$.training",
         next_state=next_state,
-        **_retrying(config),
+        timeout_s=config.training_timeout_seconds,
+        **_retrying(config, catch_to),
     )
 
 
-def _create_model(config: PipelineConfig, via: CreateModelVia, next_state: StateName) -> dict[str, Any]:
+def _create_model(
+    config: PipelineConfig, via: CreateModelVia, next_state: StateName, catch_to: StateName
+) -> dict[str, Any]:
     request = sm.model(
         Ref("$.names.model"), Ref("$.image"), Ref("$.training.ModelArtifacts"), role_arn=Ref("$.model_role_arn")
     )
     # {} for the image's own model; SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY serve a user's module.
     request["PrimaryContainer"]["Environment"] = Ref("$.model_environment")
-    common: dict[str, Any] = {"result_path": "$.model", "next_state": next_state, **_retrying(config)}
+    common: dict[str, Any] = {"result_path": "$.model", "next_state": next_state}
     if via is CreateModelVia.LAMBDA:
         # The function receives the CreateModel request as its event and answers CreateModel's response.
         return lambda_task(
@@ -120,8 +201,15 @@ def _create_model(config: PipelineConfig, via: CreateModelVia, next_state: State
             result_selector={"ModelArn.$": "$.Payload.ModelArn"},
             comment="CreateModel through a Lambda function (the pattern of the original tutorial)",
             **common,
+            **_retrying(config, catch_to, LAMBDA_RETRY_ERRORS + SAGEMAKER_RETRY_ERRORS),
         )
-    return sagemaker_task(Api.CREATE_MODEL, request, result_selector={"ModelArn.$": "$.ModelArn"}, **common)
+    return sagemaker_task(
+        Api.CREATE_MODEL, request, result_selector={"ModelArn.$": "$.ModelArn"}, **common, **_retrying(config, catch_to)
+    )
+
+
+CHAINER_CLEAN_UP = (STOP_TRAINING, STOP_TRANSFORM, DELETE_MODEL)
+KERAS_CLEAN_UP = (STOP_TRAINING, DELETE_ENDPOINT, DELETE_ENDPOINT_CONFIG, DELETE_MODEL)
 
 
 def chainer_batch(config: PipelineConfig, via: CreateModelVia = CreateModelVia.NATIVE) -> dict[str, Any]:
@@ -135,13 +223,14 @@ def chainer_batch(config: PipelineConfig, via: CreateModelVia = CreateModelVia.N
         split_type="None",  # the whole .npy file is one request
         instance_type=Ref("$.instance_types.transform"),
     )
+    failed = CHAINER_CLEAN_UP[0].state
     states = {
         StateName.NAME_RESOURCES: _names(
             config, {"training_job": "train", "model": "model", "transform_job": "transform"}
         ),
         StateName.BUILD_CHANNELS: _channels(),
-        StateName.TRAIN_MODEL: _train(config, StateName.CREATE_MODEL),
-        StateName.CREATE_MODEL: _create_model(config, via, StateName.BATCH_TRANSFORM),
+        StateName.TRAIN_MODEL: _train(config, StateName.CREATE_MODEL, failed),
+        StateName.CREATE_MODEL: _create_model(config, via, StateName.BATCH_TRANSFORM, failed),
         StateName.BATCH_TRANSFORM: sagemaker_task(
             Api.CREATE_TRANSFORM_JOB,
             transform,
@@ -153,33 +242,28 @@ def chainer_batch(config: PipelineConfig, via: CreateModelVia = CreateModelVia.N
             },
             result_path="$.transform",
             next_state=None,
-            **_retrying(config),
+            **_retrying(config, failed),
         ),
-        StateName.PIPELINE_FAILED: fail_state(error="PipelineFailed", cause_from_catch=True),
+        **failure_path(config, CHAINER_CLEAN_UP),
     }
     comment = "chainer-mnist: train, create the model, batch transform"
     return _machine(comment, states)
 
 
-def keras_endpoint(config: PipelineConfig) -> dict[str, Any]:
-    """Train the Keras text classifier and put it behind an endpoint, polling until it is InService."""
-    kinds = {"training_job": "train", "model": "model", "endpoint_config": "config", "endpoint": "endpoint"}
+def endpoint_states(config: PipelineConfig, catch_to: StateName) -> dict[StateName, dict[str, Any]]:
+    """Endpoint config, endpoint, then Wait / DescribeEndpoint / Choice until InService (at most N polls)."""
     endpoint_config = sm.endpoint_config(
         Ref("$.names.endpoint_config"), Ref("$.names.model"), instance_type=Ref("$.instance_types.endpoint")
     )
     endpoint = {"EndpointName": Ref("$.names.endpoint"), "EndpointConfigName": Ref("$.names.endpoint_config")}
-    states = {
-        StateName.NAME_RESOURCES: _names(config, kinds),
-        StateName.BUILD_CHANNELS: _channels(),
-        StateName.TRAIN_MODEL: _train(config, StateName.CREATE_MODEL),
-        StateName.CREATE_MODEL: _create_model(config, CreateModelVia.NATIVE, StateName.CREATE_ENDPOINT_CONFIG),
+    return {
         StateName.CREATE_ENDPOINT_CONFIG: sagemaker_task(
             Api.CREATE_ENDPOINT_CONFIG,
             endpoint_config,
             result_selector={"EndpointConfigArn.$": "$.EndpointConfigArn"},
             result_path="$.endpoint_config",
             next_state=StateName.CREATE_ENDPOINT,
-            **_retrying(config),
+            **_retrying(config, catch_to),
         ),
         StateName.CREATE_ENDPOINT: sagemaker_task(
             Api.CREATE_ENDPOINT,
@@ -187,8 +271,15 @@ def keras_endpoint(config: PipelineConfig) -> dict[str, Any]:
             result_selector={"EndpointArn.$": "$.EndpointArn", "Polls": 0},
             result_path=ENDPOINT,
             next_state=StateName.WAIT_FOR_ENDPOINT,
-            **_retrying(config),
+            **_retrying(config, catch_to),
         ),
+        **endpoint_polling(config, catch_to),
+    }
+
+
+def endpoint_polling(config: PipelineConfig, catch_to: StateName) -> dict[StateName, dict[str, Any]]:
+    """Wait, DescribeEndpoint, and a Choice on its status: InService succeeds, Failed fails, else poll again."""
+    return {
         StateName.WAIT_FOR_ENDPOINT: wait_state("$.wait_seconds", StateName.DESCRIBE_ENDPOINT),
         StateName.DESCRIBE_ENDPOINT: task(
             integration_arn(Service.AWS_SDK_SAGEMAKER, Api.DESCRIBE_ENDPOINT, partition=config.partition),
@@ -196,9 +287,8 @@ def keras_endpoint(config: PipelineConfig) -> dict[str, Any]:
             result_selector={"EndpointStatus.$": "$.EndpointStatus"},
             result_path="$.endpoint_status",
             next_state=StateName.ENDPOINT_READY,
-            retry_errors=("SageMaker.SageMakerException", "ThrottlingException"),
-            max_attempts=config.max_attempts,
-            retry_interval_s=config.retry_interval_seconds,
+            retriers=_retrying(config, catch_to, SDK_RETRY_ERRORS)["retriers"],
+            catch_to=catch_to,
         ),
         StateName.ENDPOINT_READY: choice_state(
             "$.endpoint_status.EndpointStatus",
@@ -220,7 +310,20 @@ def keras_endpoint(config: PipelineConfig) -> dict[str, Any]:
             error="EndpointTimedOut",
             cause=f"The endpoint was not InService after {config.endpoint_max_polls} polls; it is left for inspection.",
         ),
-        StateName.PIPELINE_FAILED: fail_state(error="PipelineFailed", cause_from_catch=True),
+    }
+
+
+def keras_endpoint(config: PipelineConfig) -> dict[str, Any]:
+    """Train the Keras text classifier and put it behind an endpoint, polling until it is InService."""
+    kinds = {"training_job": "train", "model": "model", "endpoint_config": "config", "endpoint": "endpoint"}
+    failed = KERAS_CLEAN_UP[0].state
+    states = {
+        StateName.NAME_RESOURCES: _names(config, kinds),
+        StateName.BUILD_CHANNELS: _channels(),
+        StateName.TRAIN_MODEL: _train(config, StateName.CREATE_MODEL, failed),
+        StateName.CREATE_MODEL: _create_model(config, CreateModelVia.NATIVE, StateName.CREATE_ENDPOINT_CONFIG, failed),
+        **endpoint_states(config, failed),
+        **failure_path(config, KERAS_CLEAN_UP),
     }
     return _machine("keras-text: train, create the model, endpoint config and endpoint, wait until InService", states)
 

@@ -10,10 +10,12 @@
      "model_environment": {"SAGEMAKER_PROGRAM": "chainer_mnist.py", "SAGEMAKER_SUBMIT_DIRECTORY": "s3://..."},
      "transform_input": "s3://bucket/mnist/transform/",
      "outputs": {"model": "s3://bucket/models/chainer-mnist/<run>/", "transform": "s3://bucket/transform/..."},
-     "instance_types": {"training": "ml.m5.large", "transform": "ml.m5.large"}}
+     "instance_types": {"training": "ml.m5.large", "transform": "ml.m5.large"},
+     "stopping_condition": {"MaxRuntimeInSeconds": 3600}, "managed_spot": false}
 
 Without a script the hyperparameters are the built-in trainer's and ``model_environment`` is ``{}``: the same
-definition runs both flows.
+definition runs both flows. With managed spot training ``managed_spot`` is true and the stopping condition also
+has ``MaxWaitTimeInSeconds``; checkpoints go to ``<outputs.model><training job>/checkpoints/`` either way.
 """
 
 from __future__ import annotations
@@ -52,8 +54,12 @@ def execution_input(
     script: Script | None = None,
     instance_count: int = 1,
     hyperparameters: Mapping[str, str] | None = None,
+    spot: bool = False,
 ) -> dict[str, Any]:
-    """The input of ``definition`` with the config's bucket layout; outputs in a folder per ``run``."""
+    """The input of ``definition`` with the config's bucket layout; outputs in a folder per ``run``.
+
+    ``spot`` asks for managed spot training (a spot interruption restarts the job from its checkpoints).
+    """
     image_name = IMAGE_OF[definition]
     data, per_run = DATA_PREFIX[image_name], _run_folder(run)
     given: dict[str, Any] = {
@@ -69,6 +75,7 @@ def execution_input(
         },
         "model_environment": script.model_environment() if script else {},
         "outputs": {"model": config.s3_uri(f"{config.model_prefix}{image_name}/{per_run}")},
+        **stopping(config, spot),
     }
     if image_name == "chainer-mnist":
         given["transform_input"] = config.s3_uri(f"{data}/transform/")
@@ -83,7 +90,15 @@ def execution_input(
     return given
 
 
+def stopping(config: PipelineConfig, spot: bool) -> dict[str, Any]:
+    """``stopping_condition`` and ``managed_spot`` of an input: the runtime limit, and the spot wait when asked."""
+    condition: dict[str, int] = {"MaxRuntimeInSeconds": config.max_runtime_seconds}
+    if spot:
+        condition["MaxWaitTimeInSeconds"] = max(config.max_wait_seconds, config.max_runtime_seconds)
+    return {"stopping_condition": condition, "managed_spot": spot}
+
+
 def sample_input(definition: str, config: PipelineConfig) -> dict[str, Any]:
-    """A script-mode input on two hosts: it exercises every field of the definition (validation, tests)."""
+    """A script-mode input on two hosts with managed spot training: it exercises every field of the definition."""
     script = Script("train.py", code_uri(config, definition))
-    return execution_input(definition, config, script=script, instance_count=2)
+    return execution_input(definition, config, script=script, instance_count=2, spot=True)

@@ -13,8 +13,13 @@ from typing import Any
 from byoc_pipelines.asl.arns import Api, Pattern, Service, integration_arn
 
 ERROR_PATH = "$.error"
-# Errors worth retrying: SageMaker API failures (throttling shows up as AmazonSageMakerException) and throttling.
-SAGEMAKER_RETRY_ERRORS = ("SageMaker.AmazonSageMakerException", "ThrottlingException")
+# SageMaker API errors reach a workflow as these names (DG "Create and manage Amazon SageMaker jobs with Step
+# Functions": AWS's training-job example retries both); throttling shows up as AmazonSageMakerException.
+SAGEMAKER_API_ERROR = "SageMaker.AmazonSageMakerException"
+SAGEMAKER_RESOURCE_LIMIT = "SageMaker.ResourceLimitExceededException"
+SAGEMAKER_RETRY_ERRORS = (SAGEMAKER_API_ERROR, "ThrottlingException")
+# aws-sdk:sagemaker tasks name a SageMaker error SageMaker.<Exception>, SageMaker.SageMakerException when unmodelled.
+SDK_RETRY_ERRORS = ("SageMaker.SageMakerException", "ThrottlingException")
 LAMBDA_RETRY_ERRORS = ("Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.SdkClientException")
 
 
@@ -37,6 +42,12 @@ class StateName(StrEnum):
     ENDPOINT_FAILED = "Endpoint Failed"
     ENDPOINT_TIMED_OUT = "Endpoint Timed Out"
     PIPELINE_FAILED = "Pipeline Failed"
+    # the failure path: stop what may still run, delete what the execution created
+    STOP_TRAINING_JOB = "Stop Training Job"
+    STOP_TRANSFORM_JOB = "Stop Transform Job"
+    DELETE_ENDPOINT = "Delete Endpoint"
+    DELETE_ENDPOINT_CONFIG = "Delete Endpoint Config"
+    DELETE_MODEL = "Delete Model"
 
 
 class Ref(str):
@@ -67,20 +78,19 @@ def parameters(value: Any) -> Any:
     return value
 
 
-def retry(errors: Sequence[str], max_attempts: int, interval_s: int = 5, backoff: float = 2.0) -> list[dict[str, Any]]:
-    return [
-        {
-            "ErrorEquals": list(errors),
-            "IntervalSeconds": interval_s,
-            "MaxAttempts": max_attempts,
-            "BackoffRate": backoff,
-        }
-    ]
+def retrier(errors: Sequence[str], max_attempts: int, interval_s: int = 5, backoff: float = 2.0) -> dict[str, Any]:
+    """One Retry entry: ``interval_s`` before the first retry, times ``backoff`` before each next one."""
+    return {
+        "ErrorEquals": list(errors),
+        "IntervalSeconds": interval_s,
+        "MaxAttempts": max_attempts,
+        "BackoffRate": backoff,
+    }
 
 
-def catch_all(target: StateName = StateName.PIPELINE_FAILED) -> list[dict[str, Any]]:
-    """Anything not retried goes to ``target`` with the error and cause in ``$.error``."""
-    return [{"ErrorEquals": ["States.ALL"], "ResultPath": ERROR_PATH, "Next": target.value}]
+def catch_all(target: StateName = StateName.PIPELINE_FAILED, result_path: str = ERROR_PATH) -> list[dict[str, Any]]:
+    """Anything not retried goes to ``target`` with the error and cause at ``result_path``."""
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": result_path, "Next": target.value}]
 
 
 def task(
@@ -88,14 +98,15 @@ def task(
     params: Mapping[str, Any],
     *,
     next_state: StateName | None,
+    retriers: Sequence[Mapping[str, Any]],
+    catch_to: StateName = StateName.PIPELINE_FAILED,
+    catch_result_path: str = ERROR_PATH,
     result_selector: Mapping[str, str] | None = None,
     result_path: str | None = None,
-    retry_errors: Sequence[str] = SAGEMAKER_RETRY_ERRORS,
-    max_attempts: int = 3,
-    retry_interval_s: int = 5,
+    timeout_s: int | None = None,
     comment: str | None = None,
 ) -> dict[str, Any]:
-    """A Task state with Retry and a catch-all; ``next_state=None`` ends the execution."""
+    """A Task state with Retry and a catch-all to ``catch_to``; ``next_state=None`` ends the execution."""
     state: dict[str, Any] = {"Type": "Task"}
     if comment:
         state["Comment"] = comment
@@ -105,8 +116,10 @@ def task(
         state["ResultSelector"] = dict(result_selector)
     if result_path is not None:
         state["ResultPath"] = result_path
-    state["Retry"] = retry(retry_errors, max_attempts, retry_interval_s)
-    state["Catch"] = catch_all()
+    if timeout_s is not None:
+        state["TimeoutSeconds"] = timeout_s
+    state["Retry"] = [dict(item) for item in retriers]
+    state["Catch"] = catch_all(catch_to, catch_result_path)
     state.update(_transition(next_state))
     return state
 
@@ -122,7 +135,6 @@ def lambda_task(
     function_name: str, payload: Mapping[str, Any], *, partition: str = "aws", **kwargs: Any
 ) -> dict[str, Any]:
     """``lambda:invoke`` with a JSON payload; the function's result is at ``$.Payload`` of the task result."""
-    kwargs.setdefault("retry_errors", LAMBDA_RETRY_ERRORS + SAGEMAKER_RETRY_ERRORS)
     params = {"FunctionName": function_name, "Payload": payload}
     return task(integration_arn(Service.LAMBDA, Api.INVOKE, partition=partition), params, **kwargs)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from byoc_pipelines.errors import ExecutionFailedError
@@ -48,6 +48,10 @@ def format_event(event: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _one_line(event: Mapping[str, Any]) -> Iterable[str]:
+    return [format_event(event)]
+
+
 def follow(
     sfn: Any,
     execution_arn: str,
@@ -56,15 +60,17 @@ def follow(
     poll_s: float = 1.0,
     timeout_s: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    lines: Callable[[Mapping[str, Any]], Iterable[str]] = _one_line,
 ) -> dict[str, Any]:
-    """Emit each new history event until the execution ends; return ``describe_execution``."""
+    """Emit the ``lines`` of each new history event until the execution ends; return ``describe_execution``."""
     seen = 0
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
         described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
         events = history(sfn, execution_arn)
         for event in events[seen:]:
-            emit(format_event(event))
+            for line in lines(event):
+                emit(line)
         seen = len(events)
         if described["status"] != "RUNNING":
             return described

@@ -72,6 +72,12 @@ _SAGEMAKER: Mapping[str, _Needs] = {
 _KIND_OF_FIELD = {"EndpointConfigName": "endpoint-config"}
 _SDK_SAGEMAKER: Mapping[str, _Needs] = {
     "describeEndpoint": _Needs("endpoint", "EndpointName", ("DescribeEndpoint",)),
+    # the failure path: stop what may still run, delete what the execution created
+    "stopTrainingJob": _Needs("training-job", "TrainingJobName", ("StopTrainingJob",)),
+    "stopTransformJob": _Needs("transform-job", "TransformJobName", ("StopTransformJob",)),
+    "deleteEndpoint": _Needs("endpoint", "EndpointName", ("DeleteEndpoint",)),
+    "deleteEndpointConfig": _Needs("endpoint-config", "EndpointConfigName", ("DeleteEndpointConfig",)),
+    "deleteModel": _Needs("model", "ModelName", ("DeleteModel",)),
 }
 
 

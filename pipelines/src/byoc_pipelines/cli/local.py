@@ -15,6 +15,7 @@ from typing import Any
 
 from byoc_pipelines.cli import workflows
 from byoc_pipelines.cli.context import Context
+from byoc_pipelines.errors import ExecutionFailedError, one_line
 from byoc_pipelines.logs import Progress, RunLogs, shown
 
 LOCAL_RUNS = Path("build/pipeline-local")
@@ -45,6 +46,25 @@ def _report_local(progress: Progress, logs: RunLogs, definition: str, files: lis
         progress.detail("container and SDK logs: " + ", ".join(shown(path) for path in logs.files))
 
 
+def _scenario(args: argparse.Namespace, ctx: Context) -> Any:
+    """Mocks, faults, spot and retry waits of a run, checked against the definition (a bad one: exit 2)."""
+    from byoc_pipelines.asl import definitions as defs
+    from byoc_pipelines.local.scenario import scenario
+    from byoc_pipelines.sagemaker.shapes import FieldValidationMode
+
+    return scenario(
+        defs.build(args.definition, ctx.config),
+        [ctx.config.state_machine_name(args.definition), args.definition],
+        mock_config=args.mock_config,
+        fault_config=args.fault_config,
+        test_case=args.test_case,
+        fault_flags=args.fault,
+        mode=FieldValidationMode(args.mock_validation),
+        spot=args.spot,
+        retry_wait_scale=args.retry_wait_scale,
+    )
+
+
 def cmd_local(args: argparse.Namespace, ctx: Context) -> int:
     from byoc_pipelines.local import artifacts, pipeline
 
@@ -64,10 +84,15 @@ def cmd_local(args: argparse.Namespace, ctx: Context) -> int:
         instance_count=args.instance_count,
         source_dir=Path(args.source_dir) if args.source_dir else None,
         program=args.program or "",
+        scenario=_scenario(args, ctx),
     )
     progress, logs = Progress(ctx.out), RunLogs(root / "logs", verbose=ctx.verbose)
     with _pointing_at_logs(logs, progress), logs.to(args.definition):
         outcome = pipeline.run(spec, progress)
+    if outcome.status != "SUCCEEDED":
+        _report_local(progress, logs, args.definition, [], f"done: {outcome.status} in {outcome.seconds} s")
+        detail = f": {outcome.error} {one_line(outcome.cause)[:300]}".rstrip() if outcome.error else ""
+        raise ExecutionFailedError(f"execution {outcome.status}{detail}")
     files = artifacts.training_artifacts(outcome.model_tarball(), root / "pictures")
     if outcome.accuracy is not None:
         files.append(outcome.s3.path(outcome.output["transform"]["S3OutputPath"].rstrip("/") + "/test.npy.out"))
@@ -90,6 +115,43 @@ def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def cmd_demo_faults(args: argparse.Namespace, ctx: Context) -> int:
+    from byoc_pipelines.local import demo_faults
+
+    given = {"image": args.image, "mnist": args.mnist, "run_dir": args.run_dir}
+    options = demo_faults.FaultsDemoOptions(**{key: value for key, value in given.items() if value is not None})
+    progress, logs = Progress(ctx.out), RunLogs(options.run_dir / "logs", verbose=ctx.verbose)
+    with _pointing_at_logs(logs, progress):
+        demo_faults.run(options, progress, logs)
+    return 0
+
+
+def _scenario_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mock-config", help="Step Functions Local's mock file (default: $SFN_MOCK_CONFIG); needs --test-case"
+    )
+    parser.add_argument("--fault-config", help="faults in the mock file's shape (Faults instead of MockedResponses)")
+    parser.add_argument("--test-case", help="the test case of the mock and fault files")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="STATE=KIND[:N]",
+        help="a real fault on the first N attempts of a state: FailTraining, StopTrainingJob, SpotInterruption, "
+        "AbortExecution, Throttle (e.g. 'Create Model=Throttle:2')",
+    )
+    parser.add_argument(
+        "--mock-validation",
+        choices=("STRICT", "PRESENT", "NONE"),
+        default="STRICT",
+        help="how mocked Returns are checked against the API's output shape (TestState's field validation mode)",
+    )
+    parser.add_argument("--spot", action="store_true", help="managed spot training (checkpoints, MaxWaitTimeInSeconds)")
+    parser.add_argument(
+        "--retry-wait-scale", type=float, default=1.0, help="multiply every Retry's wait (0.01: 5 s become 50 ms)"
+    )
+
+
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     local = sub.add_parser("local", parents=[common], help="run a definition here: moto's engine + real containers")
     workflows.add_definition_options(local)
@@ -97,6 +159,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     local.add_argument("--data", required=True, help="data/mnist (Chainer) or datasets/knbc (Keras)")
     local.add_argument("--root", help=f"run folder: stand-in bucket, job folders, logs (default: {LOCAL_RUNS}/DEF)")
     local.add_argument("--train-size", type=int, default=2000, help="training examples staged")
+    _scenario_options(local)
     local.set_defaults(handler=cmd_local, long_run=True)
 
     demo = sub.add_parser("demo", parents=[common], help="the Chainer workflow, then a Keras endpoint, locally")
@@ -108,3 +171,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     demo.add_argument("--chainer-epochs", type=int, help="default: 3 (the tutorial runs 20)")
     demo.add_argument("--keras-epochs", type=int, help="default: 30, with early stopping")
     demo.set_defaults(handler=cmd_demo, long_run=True)
+
+    faults = sub.add_parser(
+        "demo-faults",
+        parents=[common],
+        help="the Chainer workflow's failure path, then a spot interruption it survives",
+    )
+    faults.add_argument("--image", help="default: byoc/chainer-mnist:latest")
+    faults.add_argument("--mnist", type=Path, help="the prepared MNIST channels (default: data/mnist)")
+    faults.add_argument("--run-dir", type=Path, help="stand-in buckets and logs (default: build/demo-faults)")
+    faults.set_defaults(handler=cmd_demo_faults, long_run=True)

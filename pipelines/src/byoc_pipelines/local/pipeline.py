@@ -4,7 +4,8 @@ Data (and, in script mode, the code folder as ``sourcedir.tar.gz`` under the run
 into a local folder standing in for the project bucket, the execution input names them with ``s3://`` URIs like
 on AWS, and :class:`LocalModeRunner` maps them to ``file://`` for SDK local mode. The Chainer run ends with the
 accuracy of the batch transform of ``test.npy``; the Keras run ends with a live local endpoint answering a
-Japanese query, which is then deleted.
+Japanese query, which is then deleted. A :class:`Scenario` adds mocked states, faults in the real containers,
+managed spot training and compressed retry waits; the console then shows retries, catches and mocked states.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from byoc_pipelines.asl import definitions as defs
 from byoc_pipelines.asl import inputs
 from byoc_pipelines.aws import endpoint, executions
 from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.history import HistoryView
 from byoc_pipelines.local.runner import LocalModeRunner
 from byoc_pipelines.local.s3 import S3Folder
+from byoc_pipelines.local.scenario import Scenario
 from byoc_pipelines.local.session import LocalMode
 from byoc_pipelines.local.stepfunctions import Integrations, execute
 from byoc_pipelines.logs import Progress, shown
@@ -53,6 +56,7 @@ class LocalRun:
     instance_count: int = 1
     source_dir: Path | None = None  # script mode: the folder packed as sourcedir.tar.gz ...
     program: str = ""  # ... and the script in it to train with and serve
+    scenario: Scenario = field(default_factory=Scenario)
 
     @property
     def stage(self) -> str:
@@ -68,6 +72,9 @@ class LocalOutcome:
     s3: S3Folder  # where those s3:// URIs are on this machine
     accuracy: float | None = None  # Chainer: batch transform of test.npy against the held-out labels
     answer: list[dict[str, Any]] | None = None  # Keras: the endpoint's ranked labels for JAPANESE_QUERY
+    error: str = ""  # a failed execution's error and cause
+    cause: str = ""
+    jobs: dict[str, str] = field(default_factory=dict)  # training job -> how it ended (TrainingJobs.summary)
 
     def model_tarball(self) -> Path:
         return self.s3.path(self.output["training"]["ModelArtifacts"])
@@ -122,6 +129,7 @@ def execution_input(spec: LocalRun, config: PipelineConfig, name: str) -> dict[s
         script=script(spec, config, name),
         instance_count=spec.instance_count,
         hyperparameters=spec.hyperparameters,
+        spot=spec.scenario.spot,
     )
 
 
@@ -137,34 +145,76 @@ def _ask_endpoint(runner: LocalModeRunner, output: Mapping[str, Any], progress: 
     return answer
 
 
-def run(spec: LocalRun, progress: Progress) -> LocalOutcome:
-    """Stage data, execute the definition with real containers, then check the result."""
-    name = spec.execution_name or time.strftime("local-%Y%m%d-%H%M%S")
-    config = replace(spec.config, endpoint_wait_seconds=LOCAL_ENDPOINT_WAIT_S)
-    definition = defs.build(spec.definition, config)
-    given = execution_input(spec, config, name)
+def _stage(spec: LocalRun, config: PipelineConfig, given: Mapping[str, Any], name: str, progress: Progress) -> S3Folder:
+    """The data (and in script mode the code) in the stand-in bucket, where the input's s3:// URIs point."""
     s3 = S3Folder(spec.root / "s3")
-    mnist = spec.stage == "chainer-mnist"
-    (_stage_mnist if mnist else _stage_knbc)(s3, spec.data, given, spec.train_size)
+    (_stage_mnist if spec.stage == "chainer-mnist" else _stage_knbc)(s3, spec.data, given, spec.train_size)
     progress.step(spec.stage, f"{spec.train_size:,} training examples staged in {shown(s3.path(config.s3_uri('')))}")
     code = script(spec, config, name)
     if spec.source_dir is not None and code is not None:
         s3.put_bytes(sourcedir_tarball(spec.source_dir), code.code_uri)
         hosts = f"{spec.instance_count} host{'s' if spec.instance_count > 1 else ''}"
         progress.step(spec.stage, f"script mode: {code.program} from {spec.source_dir} on {hosts}, as {code.code_uri}")
+    return s3
+
+
+def _settle(runner: LocalModeRunner, progress: Progress, stage: str) -> dict[str, str]:
+    """Wait for every training job to end (a stopped one has its grace) and say how each ended."""
+    runner.training.wait_all(runner.training.grace_s + 60)
+    ended = {name: runner.training.summary(name) for name in runner.training.names()}
+    for name, summary in ended.items():
+        progress.step(stage, f"training job {name}: {summary}")
+    return ended
+
+
+def run(spec: LocalRun, progress: Progress) -> LocalOutcome:
+    """Stage data, execute the definition with real containers, then check the result.
+
+    A failed or aborted execution is an outcome too (its error and cause), once its training jobs have ended.
+    """
+    name = spec.execution_name or time.strftime("local-%Y%m%d-%H%M%S")
+    config = replace(spec.config, endpoint_wait_seconds=LOCAL_ENDPOINT_WAIT_S)
+    definition = defs.build(spec.definition, config)
+    given = execution_input(spec, config, name)
+    s3 = _stage(spec, config, given, name, progress)
     logger.info("execution %s: input %s", name, json.dumps(given, ensure_ascii=False))
     progress.step(spec.stage, f"execution {name} of {spec.definition} on moto's Step Functions engine:")
-    started = time.monotonic()
+    started, scenario = time.monotonic(), spec.scenario
     with LocalMode(spec.root / "local-mode", region=config.region) as local_mode:
         runner = LocalModeRunner(local_mode, s3, config.account_id)
-        integrations = Integrations(runner, functions.in_process(config, runner))
-        described, _ = execute(definition, given, integrations, name=name, emit=progress.detail, region=config.region)
-        output = executions.outcome(described)
+        integrations = Integrations(runner, functions.in_process(config, runner), scenario.faults)
+        view = HistoryView(definition, scenario.mocked)
+        described, _ = execute(
+            definition,
+            given,
+            integrations,
+            name=name,
+            emit=progress.detail,
+            region=config.region,
+            mocks=scenario.mocks,
+            retry_wait_scale=scenario.retry_wait_scale,
+            lines=view.lines,
+        )
+        jobs = _settle(runner, progress, spec.stage)
         seconds = round(time.monotonic() - started, 1)
-        progress.step(spec.stage, f"execution {described['status']} in {seconds} s")
-        if mnist:
-            accuracy = chainer_accuracy(s3, output, spec.data / "test_labels.npy")
-            progress.step(spec.stage, f"batch transform of test.npy: accuracy {accuracy:.4f}")
-            return LocalOutcome(described["status"], seconds, output, s3, accuracy=accuracy)
-        answer = _ask_endpoint(runner, output, progress, spec.stage)
-    return LocalOutcome(described["status"], seconds, output, s3, answer=answer)
+        status = described["status"]
+        progress.step(spec.stage, f"execution {status} in {seconds} s")
+        if status != "SUCCEEDED":
+            error, cause = described.get("error", ""), described.get("cause", "")
+            return LocalOutcome(status, seconds, {}, s3, error=error, cause=cause, jobs=jobs)
+        output = executions.outcome(described)
+        return _result(spec, runner, LocalOutcome(status, seconds, output, s3, jobs=jobs), progress)
+
+
+def _result(spec: LocalRun, runner: LocalModeRunner, outcome: LocalOutcome, progress: Progress) -> LocalOutcome:
+    """The Chainer transform's accuracy, or the Keras endpoint's answer (unless the state was mocked)."""
+    mocked = spec.scenario.mocked
+    if spec.stage == "chainer-mnist":
+        if "Batch Transform" in mocked:
+            return outcome
+        accuracy = chainer_accuracy(outcome.s3, outcome.output, spec.data / "test_labels.npy")
+        progress.step(spec.stage, f"batch transform of test.npy: accuracy {accuracy:.4f}")
+        return replace(outcome, accuracy=accuracy)
+    if "Create Endpoint" in mocked:
+        return outcome
+    return replace(outcome, answer=_ask_endpoint(runner, outcome.output, progress, spec.stage))

@@ -4,7 +4,9 @@ Each class subclasses the moto class it replaces and is built with the :class:`I
 
 * :class:`SageMakerTask`: ``sagemaker:<action>[.sync]`` -> ``runner.call("<Action>", parameters)``; ``.sync``
   polls ``Describe{Training,Transform}Job`` until the job ends, a Failed/Stopped job is ``States.TaskFailed``
-  with the description as cause, and a botocore ``ClientError`` is ``SageMaker.AmazonSageMakerException``;
+  with the description as cause, a botocore ``ClientError`` is ``SageMaker.AmazonSageMakerException``
+  (``SageMaker.ResourceLimitExceededException`` for a resource limit), and an execution stopped while the job
+  runs stops the job (the ``.sync`` IAM policy AWS documents includes Stop*Job for this);
 * :class:`AwsSdkTask`: ``aws-sdk:sagemaker:<action>`` -> the same runner, other services stay moto's;
 * :class:`LambdaTask`: ``lambda:invoke`` -> a Python callable looked up by ``FunctionName``.
 
@@ -14,6 +16,7 @@ See ``stepfunctions-local.md`` §3 for the moto internals these rely on; moto is
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
@@ -41,20 +44,28 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceLambda,
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 
 from byoc_pipelines.asl.arns import operation
 from byoc_pipelines.functions import LambdaFunction
+from byoc_pipelines.local.faults import FaultPlan, after_call, before_call
 from byoc_pipelines.sagemaker.runner import SageMakerRunner, jsonable
 
+logger = logging.getLogger(__name__)
+
 SAGEMAKER_ERROR: Final = "SageMaker.AmazonSageMakerException"  # what AWS names SageMaker API errors
+# API error codes with an error name of their own in the optimized integration (DG "Create and manage Amazon
+# SageMaker jobs with Step Functions": AWS's training example retries this one apart).
+_ERROR_NAMES: Final = {"ResourceLimitExceeded": "SageMaker.ResourceLimitExceededException"}
 # .sync jobs: (describe operation, name field, status field)
 _SYNC_DESCRIBE: Final = {
     "createTrainingJob": ("DescribeTrainingJob", "TrainingJobName", "TrainingJobStatus"),
     "createTransformJob": ("DescribeTransformJob", "TransformJobName", "TransformJobStatus"),
 }
 _RUNNING: Final = {"InProgress", "Stopping"}
+_STOP: Final = {"createTrainingJob": "StopTrainingJob", "createTransformJob": "StopTransformJob"}
 
 
 @dataclass
@@ -63,6 +74,16 @@ class Integrations:
 
     sagemaker: SageMakerRunner
     functions: Mapping[str, LambdaFunction] = field(default_factory=dict)
+    faults: FaultPlan = field(default_factory=FaultPlan)
+
+    def call(self, state: Any, env: Any, action: str, parameters: Mapping[str, Any]) -> Any:
+        """``runner.call`` for state ``state``, with the fault chosen for this attempt of it (if any)."""
+        context = env.states.context_object.context_object_data
+        fault = self.faults.at(state.name, int(context["State"].get("RetryCount", 0)))
+        request = before_call(fault, operation(action), parameters)
+        answer = jsonable(self.sagemaker.call(operation(action), request))
+        after_call(fault, self.sagemaker, request, str(context["Execution"]["Id"]))
+        return answer
 
 
 def rebind(value: Any, env: Any) -> Any:
@@ -71,18 +92,23 @@ def rebind(value: Any, env: Any) -> Any:
     moto's lexer reads ``"RoleArn.$"`` as the keyword of a Task's ``Credentials`` block, so in ``Parameters``
     it stays a literal key instead of a path binding (AWS resolves it). Paths only; intrinsics raise.
     """
+    return rebind_with(value, env.stack[-1], env.states.context_object.context_object_data)
+
+
+def rebind_with(value: Any, data: Any, context: Any) -> Any:
+    """:func:`rebind` against the state's input ``data`` and the context object ``context``."""
     if isinstance(value, list):
-        return [rebind(item, env) for item in value]
+        return [rebind_with(item, data, context) for item in value]
     if not isinstance(value, dict):
         return value
     rebound: dict[str, Any] = {}
     for key, item in value.items():
         if not (key.endswith(".$") and isinstance(item, str)):
-            rebound[key] = rebind(item, env)
+            rebound[key] = rebind_with(item, data, context)
         elif item.startswith("$$"):
-            rebound[key[:-2]] = extract_json("$" + item[2:], env.states.context_object.context_object_data)
+            rebound[key[:-2]] = extract_json("$" + item[2:], context)
         elif item.startswith("$"):
-            rebound[key[:-2]] = extract_json(item, env.stack[-1])
+            rebound[key[:-2]] = extract_json(item, data)
         else:
             raise ValueError(f"cannot resolve {key}: {item} (only paths are re-bound)")
     return rebound
@@ -101,8 +127,30 @@ def _failure(task: Any, env: Any, error_name: Any, error: str, cause: str) -> Fa
     )
 
 
-def _call(integrations: Integrations, action: str, parameters: Mapping[str, Any]) -> Any:
-    return jsonable(integrations.sagemaker.call(operation(action), parameters))
+class _JobResolver:
+    """The ``.sync`` poll of one job: nothing while it runs, its description once Completed, else TaskFailed."""
+
+    def __init__(self, task: SageMakerTask, env: Any, action: str, name: str) -> None:
+        self.task, self.env, self.action, self.name = task, env, action, name
+        self.describe, self.name_key, self.status_key = _SYNC_DESCRIBE[action]
+
+    def __call__(self) -> Any:
+        described = jsonable(self.task.runner.call(self.describe, {self.name_key: self.name}))
+        status = described.get(self.status_key)
+        if status in _RUNNING:
+            return None
+        if status == "Completed":
+            return described
+        error_name = StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed)
+        error = StatesErrorNameType.StatesTaskFailed.to_name()
+        raise FailureEventException(_failure(self.task, self.env, error_name, error, to_json_str(described)))
+
+    def stop(self) -> None:
+        """The execution was stopped: stop the job (it may have ended meanwhile)."""
+        try:
+            self.task.runner.call(_STOP[self.action], {self.name_key: self.name})
+        except ClientError as exc:
+            logger.info("%s of %s after the execution stopped: %s", _STOP[self.action], self.name, exc)
 
 
 class SageMakerTask(StateTaskServiceCallback):
@@ -115,6 +163,10 @@ class SageMakerTask(StateTaskServiceCallback):
         )
         self._integrations = integrations
 
+    @property
+    def runner(self) -> SageMakerRunner:
+        return self._integrations.sagemaker
+
     def _validate_service_integration_is_supported(self) -> None:
         pass
 
@@ -124,36 +176,30 @@ class SageMakerTask(StateTaskServiceCallback):
     def _eval_service_task(
         self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
     ) -> None:
-        env.stack.append(_call(self._integrations, self.resource.api_action, normalised_parameters))
+        env.stack.append(self._integrations.call(self, env, self.resource.api_action, normalised_parameters))
 
     def _build_sync_resolver(
         self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
     ) -> Callable[[], Any]:
         env.stack.pop()  # the create response; the task's result is the final description, as on AWS
-        if self.resource.api_action not in _SYNC_DESCRIBE:
-            raise RuntimeError(f"no .sync for sagemaker:{self.resource.api_action}")
-        describe, name_key, status_key = _SYNC_DESCRIBE[self.resource.api_action]
-        request = {name_key: normalised_parameters.get(name_key, "")}
+        action = self.resource.api_action
+        if action not in _SYNC_DESCRIBE:
+            raise RuntimeError(f"no .sync for sagemaker:{action}")
+        return _JobResolver(self, env, action, str(normalised_parameters.get(_SYNC_DESCRIBE[action][1], "")))
 
-        def resolve() -> Any:
-            described = jsonable(self._integrations.sagemaker.call(describe, request))
-            status = described.get(status_key)
-            if status in _RUNNING:
-                return None
-            if status == "Completed":
-                return described
-            error_name = StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed)
-            error = StatesErrorNameType.StatesTaskFailed.to_name()
-            raise FailureEventException(_failure(self, env, error_name, error, to_json_str(described)))
-
-        return resolve
+    def _eval_sync(self, env: Any, sync_resolver: Any, *args: Any, **kwargs: Any) -> Any:
+        outcome = super()._eval_sync(env, sync_resolver, *args, **kwargs)
+        if outcome is None and isinstance(env.program_state(), ProgramStopped) and hasattr(sync_resolver, "stop"):
+            sync_resolver.stop()
+        return outcome
 
     def _from_error(self, env: Any, ex: Exception) -> Any:
         if isinstance(ex, ClientError):
             message = ex.response.get("Error", {}).get("Message", str(ex))
             code = ex.response.get("Error", {}).get("Code", "")
             cause = f"{message} (Service: AmazonSageMaker; Error Code: {code})"
-            return _failure(self, env, CustomErrorName(SAGEMAKER_ERROR), SAGEMAKER_ERROR, cause)
+            name = _ERROR_NAMES.get(code, SAGEMAKER_ERROR)
+            return _failure(self, env, CustomErrorName(name), name, cause)
         return super()._from_error(env, ex)
 
 
@@ -177,7 +223,7 @@ class AwsSdkTask(StateTaskServiceAwsSdk):
         if self.resource.api_name != "sagemaker":
             super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
             return
-        env.stack.append(_call(self._integrations, self.resource.api_action, normalised_parameters))
+        env.stack.append(self._integrations.call(self, env, self.resource.api_action, normalised_parameters))
 
 
 class LambdaTask(StateTaskServiceLambda):
