@@ -2,9 +2,10 @@
 
 Commands: ``render`` (JSON + PNG/SVG in pipelines/definitions), ``validate`` (statelint, asl-validator, graph,
 botocore request shapes), ``deploy`` (role, Lambda, state machines; idempotent), ``run`` (start and follow an
-execution), ``status``, ``local`` (the same definition on moto with real containers), ``demo``, ``push`` (an
-image to ECR), ``endpoint-up``, ``invoke``, ``endpoint-down``, ``conformance`` (an image against SageMaker's
-container contract). Defaults come from :class:`PipelineConfig` and
+execution), ``status``, ``local`` (the same definition on moto with real containers, mocks and faults included),
+``demo``, ``demo-faults``, ``test-state`` (TestState offline), ``push`` (an image to ECR), ``endpoint-up``,
+``invoke``, ``endpoint-down``, ``conformance`` (an image against SageMaker's container contract). Defaults come from
+:class:`PipelineConfig` and
 ``BYOC_*`` variables; AWS credentials from the usual boto3 chain. Exit status: 0 success, 1 failure, 2 nothing
 attempted (no credentials, no region, a bad argument); every failure is one ``error:`` line on stderr.
 """
@@ -21,7 +22,7 @@ import docker.errors
 
 from byoc_pipelines import logs
 from byoc_pipelines.aws import clients as aws_clients
-from byoc_pipelines.cli import conformance, endpoints, images, local, workflows
+from byoc_pipelines.cli import conformance, endpoints, images, local, teststate, workflows
 from byoc_pipelines.cli.context import Context
 from byoc_pipelines.config import PipelineConfig
 from byoc_pipelines.errors import PipelineError, one_line
@@ -54,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _options(common, suppress=True)
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (workflows, local, images, endpoints, conformance):
+    for module in (workflows, local, images, endpoints, teststate, conformance):
         module.register(sub, common)
     parser.set_defaults(long_run=False)
     return parser
