@@ -23,6 +23,7 @@ from typing import Any
 from byoc_pipelines.asl.errors import matches
 from byoc_pipelines.aws.executions import format_event
 
+HAPPY_JOB = "Starting > Training > Uploading > Completed"
 _SETTLED = ("TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded")  # a failure before these was retried
 
 
@@ -98,6 +99,8 @@ def _job_story(event: Mapping[str, Any]) -> Iterator[str]:
     if not transitions:
         return
     statuses = " > ".join(str(item.get("Status")) for item in transitions)
+    if statuses == HAPPY_JOB:
+        return  # nothing to tell beyond TaskSucceeded
     yield f"    -> {described.get('TrainingJobName', 'job')}: {statuses}"
     for item in transitions:
         if item.get("Status") in ("Interrupted", "Restarting") or "restored" in str(item.get("StatusMessage", "")):

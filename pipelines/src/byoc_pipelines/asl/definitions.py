@@ -11,23 +11,22 @@ re-runs never collide. The model artifact flows from the training result (``Mode
 AWS and local mode lay out the output folder differently.
 
 Every SageMaker task retries SageMaker's API errors with backoff and catches the rest into the failure path
-(:func:`failure_path`): stop what may still run, delete what the execution created, then fail with the original
-error and cause. Training sends ``MetricDefinitions`` (SageMaker charts them) and ``CheckpointConfig`` (a
-restarted spot job resumes from its checkpoints).
+(:mod:`byoc_pipelines.asl.failure_path`): stop what may still run, delete what the execution created, then fail
+with the original error and cause. Training sends ``MetricDefinitions`` (SageMaker charts them) and
+``CheckpointConfig`` (a restarted spot job resumes from its checkpoints).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 from byoc_pipelines.asl.arns import Api, Service, integration_arn
+from byoc_pipelines.asl.failure_path import CHAINER_CLEAN_UP, KERAS_CLEAN_UP, failure_path, retrying
 from byoc_pipelines.asl.states import (
     LAMBDA_RETRY_ERRORS,
-    SAGEMAKER_RESOURCE_LIMIT,
     SAGEMAKER_RETRY_ERRORS,
     SDK_RETRY_ERRORS,
     Ref,
@@ -38,7 +37,6 @@ from byoc_pipelines.asl.states import (
     lambda_task,
     map_state,
     pass_state,
-    retrier,
     sagemaker_task,
     succeed_state,
     task,
@@ -54,8 +52,6 @@ NAMES = "$.names"
 INPUT_DATA_CONFIG = "$.input_data_config"  # Build Channels' result: CreateTrainingJob's InputDataConfig
 ITEM = "$$.Map.Item.Value"
 ENDPOINT = "$.endpoint"  # CreateEndpoint's ARN and the count of DescribeEndpoint polls so far
-CLEAN_UP = "$.clean_up"  # what each state of the failure path answered (or the error it caught)
-CHECKPOINT_DIR = "/opt/ml/checkpoints"
 # Metric lines both images log once per epoch (``epoch=3 train_loss=0.04 ... val_accuracy=0.98``), as
 # sm_contract.metrics.metric_definitions writes their definitions; SageMaker charts what the regexes match.
 METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
@@ -68,74 +64,9 @@ class CreateModelVia(StrEnum):
     LAMBDA = "lambda"
 
 
-class _Retrying(TypedDict):
-    retriers: list[dict[str, Any]]
-    partition: str
-    catch_to: StateName
-
-
-def _retrying(config: PipelineConfig, catch_to: StateName, errors: Sequence[str] = SAGEMAKER_RETRY_ERRORS) -> _Retrying:
-    """Retry SageMaker's API errors with backoff and a resource limit more slowly; catch the rest to ``catch_to``."""
-    return {
-        "retriers": [
-            retrier(errors, config.max_attempts, config.retry_interval_seconds),
-            retrier(
-                [SAGEMAKER_RESOURCE_LIMIT], config.resource_limit_max_attempts, config.resource_limit_interval_seconds
-            ),
-        ],
-        "partition": config.partition,
-        "catch_to": catch_to,
-    }
-
-
 def metric_definitions(names: Sequence[str] = METRICS) -> list[dict[str, str]]:
     """``MetricDefinitions`` matching the images' ``name=value`` metric lines."""
     return [{"Name": name, "Regex": rf"\b{name}=([-+0-9.eE]+|nan|inf)"} for name in names]
-
-
-@dataclass(frozen=True)
-class CleanUp:
-    """One state of the failure path: an aws-sdk SageMaker call naming what the execution may have left."""
-
-    state: StateName
-    api: Api
-    field: str  # the request field naming the resource
-    name_path: str  # where the execution keeps its name
-
-
-STOP_TRAINING = CleanUp(StateName.STOP_TRAINING_JOB, Api.STOP_TRAINING_JOB, "TrainingJobName", "$.names.training_job")
-STOP_TRANSFORM = CleanUp(
-    StateName.STOP_TRANSFORM_JOB, Api.STOP_TRANSFORM_JOB, "TransformJobName", "$.names.transform_job"
-)
-DELETE_ENDPOINT = CleanUp(StateName.DELETE_ENDPOINT, Api.DELETE_ENDPOINT, "EndpointName", "$.names.endpoint")
-DELETE_ENDPOINT_CONFIG = CleanUp(
-    StateName.DELETE_ENDPOINT_CONFIG, Api.DELETE_ENDPOINT_CONFIG, "EndpointConfigName", "$.names.endpoint_config"
-)
-DELETE_MODEL = CleanUp(StateName.DELETE_MODEL, Api.DELETE_MODEL, "ModelName", "$.names.model")
-
-
-def failure_path(config: PipelineConfig, steps: Sequence[CleanUp]) -> dict[StateName, dict[str, Any]]:
-    """``steps`` in order, then ``Pipeline Failed`` with the caught error and cause (kept at ``$.error``).
-
-    Each step is best effort: a job that already ended cannot be stopped and a resource never created cannot be
-    deleted, so its error is recorded under ``$.clean_up`` and the path goes on. Names are per execution, so only
-    what this execution created is touched.
-    """
-    states: dict[StateName, dict[str, Any]] = {}
-    following = [step.state for step in steps[1:]] + [StateName.PIPELINE_FAILED]
-    for step, after in zip(steps, following, strict=True):
-        where = f"{CLEAN_UP}.{step.api.value}"
-        states[step.state] = task(
-            integration_arn(Service.AWS_SDK_SAGEMAKER, step.api, partition=config.partition),
-            {step.field: Ref(step.name_path)},
-            next_state=after,
-            retriers=[retrier(SDK_RETRY_ERRORS, 1, config.retry_interval_seconds)],
-            catch_to=after,
-            catch_result_path=where,
-            result_path=where,
-        )
-    states[StateName.PIPELINE_FAILED] = fail_state(error="PipelineFailed", cause_from_catch=True)
-    return states
 
 
 def _names(config: PipelineConfig, kinds: Mapping[str, str]) -> dict[str, Any]:
@@ -180,7 +111,7 @@ def _train(config: PipelineConfig, next_state: StateName, catch_to: StateName) -
         result_path="$.training",
         next_state=next_state,
         timeout_s=config.training_timeout_seconds,
-        **_retrying(config, catch_to),
+        **retrying(config, catch_to),
     )
 
 
@@ -201,15 +132,11 @@ def _create_model(
             result_selector={"ModelArn.$": "$.Payload.ModelArn"},
             comment="CreateModel through a Lambda function (the pattern of the original tutorial)",
             **common,
-            **_retrying(config, catch_to, LAMBDA_RETRY_ERRORS + SAGEMAKER_RETRY_ERRORS),
+            **retrying(config, catch_to, LAMBDA_RETRY_ERRORS + SAGEMAKER_RETRY_ERRORS),
         )
     return sagemaker_task(
-        Api.CREATE_MODEL, request, result_selector={"ModelArn.$": "$.ModelArn"}, **common, **_retrying(config, catch_to)
+        Api.CREATE_MODEL, request, result_selector={"ModelArn.$": "$.ModelArn"}, **common, **retrying(config, catch_to)
     )
-
-
-CHAINER_CLEAN_UP = (STOP_TRAINING, STOP_TRANSFORM, DELETE_MODEL)
-KERAS_CLEAN_UP = (STOP_TRAINING, DELETE_ENDPOINT, DELETE_ENDPOINT_CONFIG, DELETE_MODEL)
 
 
 def chainer_batch(config: PipelineConfig, via: CreateModelVia = CreateModelVia.NATIVE) -> dict[str, Any]:
@@ -242,7 +169,7 @@ def chainer_batch(config: PipelineConfig, via: CreateModelVia = CreateModelVia.N
             },
             result_path="$.transform",
             next_state=None,
-            **_retrying(config, failed),
+            **retrying(config, failed),
         ),
         **failure_path(config, CHAINER_CLEAN_UP),
     }
@@ -263,7 +190,7 @@ def endpoint_states(config: PipelineConfig, catch_to: StateName) -> dict[StateNa
             result_selector={"EndpointConfigArn.$": "$.EndpointConfigArn"},
             result_path="$.endpoint_config",
             next_state=StateName.CREATE_ENDPOINT,
-            **_retrying(config, catch_to),
+            **retrying(config, catch_to),
         ),
         StateName.CREATE_ENDPOINT: sagemaker_task(
             Api.CREATE_ENDPOINT,
@@ -271,7 +198,7 @@ def endpoint_states(config: PipelineConfig, catch_to: StateName) -> dict[StateNa
             result_selector={"EndpointArn.$": "$.EndpointArn", "Polls": 0},
             result_path=ENDPOINT,
             next_state=StateName.WAIT_FOR_ENDPOINT,
-            **_retrying(config, catch_to),
+            **retrying(config, catch_to),
         ),
         **endpoint_polling(config, catch_to),
     }
@@ -287,7 +214,7 @@ def endpoint_polling(config: PipelineConfig, catch_to: StateName) -> dict[StateN
             result_selector={"EndpointStatus.$": "$.EndpointStatus"},
             result_path="$.endpoint_status",
             next_state=StateName.ENDPOINT_READY,
-            retriers=_retrying(config, catch_to, SDK_RETRY_ERRORS)["retriers"],
+            retriers=retrying(config, catch_to, SDK_RETRY_ERRORS)["retriers"],
             catch_to=catch_to,
         ),
         StateName.ENDPOINT_READY: choice_state(

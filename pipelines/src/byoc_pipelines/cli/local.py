@@ -146,7 +146,6 @@ def _scenario_options(parser: argparse.ArgumentParser) -> None:
         default="STRICT",
         help="how mocked Returns are checked against the API's output shape (TestState's field validation mode)",
     )
-    parser.add_argument("--spot", action="store_true", help="managed spot training (checkpoints, MaxWaitTimeInSeconds)")
     parser.add_argument(
         "--retry-wait-scale", type=float, default=1.0, help="multiply every Retry's wait (0.01: 5 s become 50 ms)"
     )

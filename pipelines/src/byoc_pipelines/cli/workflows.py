@@ -128,6 +128,7 @@ def run_input(args: argparse.Namespace, ctx: Context, config: PipelineConfig, na
         script=script,
         instance_count=args.instance_count,
         hyperparameters=hyperparameters(args),
+        spot=args.spot,
     )
 
 
@@ -181,6 +182,9 @@ def add_definition_options(parser: argparse.ArgumentParser) -> None:
         "--source-dir", help="script mode: the folder packed as sourcedir.tar.gz (e.g. examples/chainer-script)"
     )
     parser.add_argument("--program", help="script mode: the script in --source-dir to train with and serve")
+    parser.add_argument(
+        "--spot", action="store_true", help="managed spot training (MaxWaitTimeInSeconds; resumes from checkpoints)"
+    )
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -163,7 +163,8 @@ def _settle(runner: LocalModeRunner, progress: Progress, stage: str) -> dict[str
     runner.training.wait_all(runner.training.grace_s + 60)
     ended = {name: runner.training.summary(name) for name in runner.training.names()}
     for name, summary in ended.items():
-        progress.step(stage, f"training job {name}: {summary}")
+        if summary != "Completed":  # a job that simply completed is in the history already
+            progress.step(stage, f"training job {name}: {summary}")
     return ended
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore import xform_name
+from botocore.exceptions import ClientError
 
 from byoc_pipelines.local import code
 from byoc_pipelines.local.endpoints import OPERATIONS as ENDPOINT_OPERATIONS
@@ -76,7 +77,7 @@ class LocalModeRunner:
                 container = local["PrimaryContainer"]
                 folder = self._code_folder("model", local["ModelName"])
                 container["Environment"] = code.model_environment(container.get("Environment") or {}, folder)
-            answer = getattr(self.local_mode.sagemaker_client, xform_name(operation))(**to_local(operation, local))
+            answer = self._sdk_call(operation, local)
         if answer is None and operation in _ARN_OF:
             key, kind, name_key = _ARN_OF[operation]
             answer = {key: f"arn:aws:sagemaker:{self.local_mode.region}:{self.account}:{kind}/{local[name_key]}"}
@@ -94,6 +95,16 @@ class LocalModeRunner:
         """DescribeTrainingJob once the job has ended (Completed, Failed or Stopped), in the runner's terms."""
         self.training.wait(name, timeout_s)
         return self.call("DescribeTrainingJob", {"TrainingJobName": name})
+
+    def _sdk_call(self, operation: str, request: dict[str, Any]) -> Any:
+        """SDK local mode's client; what it refuses becomes the ClientError SageMaker would answer with."""
+        method = getattr(self.local_mode.sagemaker_client, xform_name(operation))
+        try:
+            return method(**to_local(operation, request))
+        except ClientError:
+            raise
+        except Exception as exc:  # the local client raises its own types for a request it cannot serve
+            raise client_error("ValidationException", f"{type(exc).__name__}: {exc}", operation) from exc
 
     def _stop_transform_job(self, name: str) -> dict[str, Any]:
         """SDK local mode runs a transform inside its create call, so there is never one to stop: AWS's answers."""
