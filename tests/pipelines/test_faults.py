@@ -24,7 +24,7 @@ from byoc_pipelines.local import pipeline
 from byoc_pipelines.local.faults import FaultPlan
 from byoc_pipelines.local.scenario import Scenario
 from byoc_pipelines.logs import Progress
-from utils.data import REPO
+from utils.data import KNBC_DIR, REPO
 
 pytestmark = pytest.mark.container
 
@@ -141,3 +141,27 @@ def test_a_task_timeout_is_caught_and_the_failure_path_stops_the_job(
     assert re.fullmatch(
         r"Stopped; attempt 1: algo-1 exited 143 [0-9.]+ s after SIGTERM", outcome.jobs["byoc-slow-train"]
     )
+
+
+def test_the_keras_failure_path_deletes_the_live_endpoint_config_and_model(
+    keras_text_image: str, tmp_path: Path
+) -> None:
+    """DescribeEndpoint throttled past its retries: the endpoint, its config and the model are deleted for real."""
+    spec = pipeline.LocalRun(
+        "keras-text-endpoint",
+        keras_text_image,
+        KNBC_DIR,
+        tmp_path / "endpoint",
+        train_size=300,
+        hyperparameters={"epochs": "1"},
+        execution_name="endpoint",
+        config=FAST,
+        scenario=Scenario(faults=FaultPlan.from_flags(["Describe Endpoint=Throttle:4"]), retry_wait_scale=0.01),
+    )
+    console = io.StringIO()
+    outcome = pipeline.run(spec, Progress(console))
+    assert (outcome.status, outcome.error) == ("FAILED", "PipelineFailed")
+    assert outcome.cause.startswith("SageMaker.SageMakerException: Rate exceeded")
+    lines = console.getvalue()
+    for state in ("Delete Endpoint", "Delete Endpoint Config", "Delete Model"):  # each deleted what was there
+        assert re.search(rf"StateEntered name={state}\n.*\n.*\n.*TaskSucceeded resource=delete", lines), lines[-3000:]

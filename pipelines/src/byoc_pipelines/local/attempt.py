@@ -112,14 +112,20 @@ class Launch:
 
 def _pump_logs(container: Any, host: str, attempt: Attempt, launch: Launch) -> None:
     pending = b""
+
+    def emit(raw: bytes) -> None:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r")
+        attempt.add_line(host, line)
+        launch.echo(f"{launch.job} {host} | {line}")
+
     with contextlib.suppress(docker.errors.APIError, docker.errors.NotFound):
         for chunk in container.logs(stream=True, follow=True):
             pending += chunk
             *complete, pending = pending.split(b"\n")
             for raw in complete:
-                line = raw.decode("utf-8", errors="replace").rstrip("\r")
-                attempt.add_line(host, line)
-                launch.echo(f"{launch.job} {host} | {line}")
+                emit(raw)
+    if pending:  # a last line without its newline
+        emit(pending)
 
 
 def _await_exit(container: Any, host: str, attempt: Attempt) -> None:
@@ -149,7 +155,7 @@ def _start(client: Any, launch: Launch, trees: Sequence[HostTree], network: str,
         )
 
 
-def _signal(containers: Sequence[Any], attempt: Attempt, signal: str) -> None:
+def _signal(containers: Sequence[Any], signal: str) -> None:
     for container in containers:
         if container is not None:
             with contextlib.suppress(docker.errors.APIError, docker.errors.NotFound):
@@ -158,21 +164,22 @@ def _signal(containers: Sequence[Any], attempt: Attempt, signal: str) -> None:
 
 def _monitor(containers: Sequence[Any], attempt: Attempt, launch: Launch) -> None:
     """Wait until every host exited, sending SIGTERM when asked (or a host failed) and SIGKILL after the grace."""
-    started = time.monotonic()
+    started, killed = time.monotonic(), False
+    runtime_ends = None if launch.max_runtime_s is None else started + launch.max_runtime_s
     with attempt.changed:
         while not attempt.finished():
             now = time.monotonic()
-            if launch.max_runtime_s is not None and now - started >= launch.max_runtime_s:
+            if runtime_ends is not None and now >= runtime_ends:
                 attempt.request(Signals.MAX_RUNTIME)
             if attempt.signalled is None and (attempt.requested or attempt.failed_host()):
                 attempt.signalled, attempt.signalled_at = attempt.requested or "host-failed", now
-                _signal(containers, attempt, "SIGTERM")
-            if attempt.signalled_at is not None and now - attempt.signalled_at >= launch.grace_s:
-                _signal(containers, attempt, "SIGKILL")
-            deadlines = [started + launch.max_runtime_s] if launch.max_runtime_s is not None else []
-            if attempt.signalled_at is not None:
-                deadlines.append(attempt.signalled_at + launch.grace_s)
-            attempt.changed.wait(max(0.05, min(deadlines) - now) if deadlines else None)
+                _signal(containers, "SIGTERM")
+            kill_at = None if attempt.signalled_at is None else attempt.signalled_at + launch.grace_s
+            if kill_at is not None and now >= kill_at and not killed:
+                _signal(containers, "SIGKILL")
+                killed = True
+            deadlines = [t for t in (runtime_ends, kill_at) if t is not None and t > now]
+            attempt.changed.wait(min(deadlines) - now if deadlines else None)
 
 
 def run_attempt(client: Any, launch: Launch, trees: Sequence[HostTree], attempt: Attempt) -> None:
