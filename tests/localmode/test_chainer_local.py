@@ -1,5 +1,5 @@
-"""chainer-mnist through LocalModeRunner (training jobs run by the project's runner, the rest by SDK local mode)
-with the request dicts a real SageMaker call takes."""
+"""chainer-mnist through LocalModeRunner (training jobs run by the project's runner, endpoints by the local
+endpoints, models and transforms by SDK local mode) with the request dicts a real SageMaker call takes."""
 
 from __future__ import annotations
 

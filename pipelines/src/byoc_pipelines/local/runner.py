@@ -1,4 +1,5 @@
-"""AWS-shaped SageMaker requests run on this machine: training jobs by the project's runner, the rest by SDK local mode.
+"""AWS-shaped SageMaker requests run on this machine: training jobs by the project's runner, endpoints by the local
+endpoints, models and batch transforms by SDK local mode.
 
 :class:`LocalModeRunner` sends training jobs (create, describe, stop) to :class:`TrainingJobs`, which runs them in
 the background as SageMaker does, endpoint operations (configs, endpoints, updates, InvokeEndpoint) to the run's
