@@ -143,10 +143,10 @@ def test_a_task_timeout_is_caught_and_the_failure_path_stops_the_job(
     )
 
 
-def test_the_keras_failure_path_deletes_the_live_endpoint_config_and_model(
+def test_the_keras_failure_path_deletes_the_endpoint_config_and_the_model(
     keras_text_image: str, tmp_path: Path
 ) -> None:
-    """DescribeEndpoint throttled past its retries: the endpoint, its config and the model are deleted for real."""
+    """CreateEndpoint throttled past its retries: the endpoint config and the model are deleted for real."""
     spec = pipeline.LocalRun(
         "keras-text-endpoint",
         keras_text_image,
@@ -156,12 +156,13 @@ def test_the_keras_failure_path_deletes_the_live_endpoint_config_and_model(
         hyperparameters={"epochs": "1"},
         execution_name="endpoint",
         config=FAST,
-        scenario=Scenario(faults=FaultPlan.from_flags(["Describe Endpoint=Throttle:4"]), retry_wait_scale=0.01),
+        scenario=Scenario(faults=FaultPlan.from_flags(["Create Endpoint=Throttle:4"]), retry_wait_scale=0.01),
     )
     console = io.StringIO()
     outcome = pipeline.run(spec, Progress(console))
     assert (outcome.status, outcome.error) == ("FAILED", "PipelineFailed")
-    assert outcome.cause.startswith("SageMaker.SageMakerException: Rate exceeded")
+    assert outcome.cause.startswith("SageMaker.AmazonSageMakerException: Rate exceeded")
     lines = console.getvalue()
-    for state in ("Delete Endpoint", "Delete Endpoint Config", "Delete Model"):  # each deleted what was there
-        assert re.search(rf"StateEntered name={state}\n.*\n.*\n.*TaskSucceeded resource=delete", lines), lines[-3000:]
+    assert "-> retry 3 of 3 of Create Endpoint in 4 s (SageMaker.AmazonSageMakerException)" in lines
+    deleted = re.findall(r"TaskSucceeded resource=(delete\w+) output=\{\}", lines)
+    assert deleted == ["deleteEndpointConfig", "deleteModel"], lines[-3000:]  # there was no endpoint to delete

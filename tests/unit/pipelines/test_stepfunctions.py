@@ -9,6 +9,8 @@ import pytest
 
 pytest.importorskip("moto", reason="needs the pipelines venv (moto)")
 
+from botocore.exceptions import ClientError
+
 from byoc_pipelines import functions
 from byoc_pipelines.asl import definitions as defs
 from byoc_pipelines.asl import inputs
@@ -220,3 +222,19 @@ def test_an_endpoint_that_never_comes_up_times_out() -> None:
     described, events = _run("keras-text-endpoint", FakeSageMaker(creating_polls=100), config)
     assert (described["status"], described["error"]) == ("FAILED", "EndpointTimedOut")
     assert list(executions.state_names(events)).count("Describe Endpoint") == 4  # polls 0..3, then it gives up
+
+
+def test_an_sdk_task_error_without_response_metadata_is_still_caught() -> None:
+    """A runner may raise a ClientError as botocore builds it, without ResponseMetadata: still a SageMaker error."""
+
+    class BareErrors(FakeSageMaker):
+        def _CreateEndpoint(self, request: dict) -> dict:
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": "no"}}, "CreateEndpoint")
+
+        def _DeleteEndpoint(self, request: dict) -> dict:
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": "nothing"}}, "DeleteEndpoint")
+
+    described, events = _run("keras-text-endpoint", BareErrors())
+    assert (described["status"], described["error"]) == ("FAILED", "PipelineFailed")
+    errors = [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]
+    assert "SageMaker.SageMakerException" in errors and "States.Runtime" not in errors

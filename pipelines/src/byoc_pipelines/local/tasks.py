@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
@@ -216,6 +217,13 @@ class AwsSdkTask(StateTaskServiceAwsSdk):
     @staticmethod
     def _normalise_service_error_name(service_name: str) -> str:
         return "SageMaker" if service_name.lower() == "sagemaker" else service_name
+
+    def _from_error(self, env: Any, ex: Exception) -> Any:
+        if isinstance(ex, ClientError):  # moto's cause quotes the status and request id boto3 answers carry
+            metadata = ex.response.setdefault("ResponseMetadata", {})
+            metadata.setdefault("HTTPStatusCode", 400)
+            metadata.setdefault("RequestId", str(uuid.uuid4()))
+        return super()._from_error(env, ex)
 
     def _eval_service_task(
         self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
