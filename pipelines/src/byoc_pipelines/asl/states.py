@@ -20,7 +20,14 @@ SAGEMAKER_RESOURCE_LIMIT = "SageMaker.ResourceLimitExceededException"
 SAGEMAKER_RETRY_ERRORS = (SAGEMAKER_API_ERROR, "ThrottlingException")
 # aws-sdk:sagemaker tasks name a SageMaker error SageMaker.<Exception>, SageMaker.SageMakerException when unmodelled.
 SDK_RETRY_ERRORS = ("SageMaker.SageMakerException", "ThrottlingException")
-LAMBDA_RETRY_ERRORS = ("Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.SdkClientException")
+# Lambda's transient service errors, as DG "Handle Lambda service exceptions" retries them, and its throttling.
+LAMBDA_RETRY_ERRORS = (
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+)
 
 
 class StateName(StrEnum):
