@@ -29,6 +29,9 @@ from utils.data import KNBC_DIR, REPO
 pytestmark = pytest.mark.container
 
 FAST = PipelineConfig(retry_interval_seconds=1)  # and the runs scale every wait by 0.01
+# Enough epochs (of 500 images, 20 units: milliseconds each) that a SIGTERM sent once epoch 1 is logged lands before
+# the last; where it lands varies with the machine's load.
+EPOCHS = 30
 
 
 def _run(image: str, mnist_dir: Path, root: Path, faults: list[str], **changes: object) -> pipeline.LocalOutcome:
@@ -99,7 +102,8 @@ def test_spot_resume_mocked_transform_and_throttles_through_the_cli(
     )
     command = [sys.executable, "-m", "byoc_pipelines.cli", "local", "chainer-mnist-batch", "--image"]
     command += [chainer_mnist_image, "--data", str(mnist_dir), "--root", str(tmp_path / "run"), "--name", "spot"]
-    command += ["--train-size", "500", "--hyperparameter", "epochs=3", "--hyperparameter", "units=20", "--spot"]
+    command += ["--train-size", "500", "--hyperparameter", f"epochs={EPOCHS}", "--hyperparameter", "units=20"]
+    command += ["--spot"]
     command += ["--mock-config", str(mock_file), "--test-case", "Spot", "--retry-wait-scale", "0.01"]
     command += ["--fault", "Train Model=SpotInterruption", "--fault", "Create Model=Throttle:2"]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
@@ -109,15 +113,19 @@ def test_spot_resume_mocked_transform_and_throttles_through_the_cli(
         "-> byoc-spot-train: Starting > Training > Interrupted > Restarting > Training > Uploading > Completed"
         in console
     )
-    assert "/opt/ml/checkpoints restored: 2 files, resuming at epoch 2, step 0" in console
     assert "-> retry 2 of 3 of Create Model in 10 s (SageMaker.AmazonSageMakerException)" in console
     assert re.search(r"TaskSucceeded resource=createTransformJob\.sync output=.* \(mocked\)", console), console
     assert re.search(
         r"training job byoc-spot-train: Completed; attempt 1: algo-1 exited 143 [0-9.]+ s after SIGTERM", console
     )
     log = (tmp_path / "run" / "logs" / "chainer-mnist-batch.log").read_text()
-    assert "resumed from checkpoint: epoch 2, step 0/" in log  # the image's own word on where it went on
-    assert re.findall(r"metrics: epoch=(\d) ", log) == ["1", "2", "3"]  # each epoch once: none lost, none redone
+    stopped = re.search(r"training stopped: stopped at epoch (\d+) step (\d+)/", log)  # where SIGTERM found it
+    assert stopped, log[-3000:]
+    epoch, step = stopped.groups()
+    assert re.search(rf"/opt/ml/checkpoints restored: \d+ files, resuming at epoch {epoch}, step {step}\b", console)
+    assert f"resumed from checkpoint: epoch {epoch}, step {step}/" in log  # the image's own word on where it went on
+    metrics = re.findall(r"metrics: epoch=(\d+) ", log)
+    assert metrics == [str(n) for n in range(1, EPOCHS + 1)]  # each epoch once: none lost, none redone
     assert "ExecutionSucceeded" in console
 
 
@@ -135,7 +143,8 @@ def test_a_task_timeout_is_caught_and_the_failure_path_stops_the_job(
     chainer_mnist_image: str, mnist_dir: Path, tmp_path: Path
 ) -> None:
     config = replace(FAST, training_timeout_seconds=10)
-    outcome = _run(chainer_mnist_image, mnist_dir, tmp_path / "slow", [], config=config)
+    endless = {"epochs": "1000000", "units": "20"}  # far longer than the Task's 10 s, however fast the machine
+    outcome = _run(chainer_mnist_image, mnist_dir, tmp_path / "slow", [], config=config, hyperparameters=endless)
     assert (outcome.status, outcome.error) == ("FAILED", "PipelineFailed")
     assert outcome.cause.startswith("States.Timeout")
     assert re.fullmatch(
@@ -166,3 +175,4 @@ def test_the_keras_failure_path_deletes_the_endpoint_config_and_the_model(
     assert "-> retry 3 of 3 of Create Endpoint in 4 s (SageMaker.AmazonSageMakerException)" in lines
     deleted = re.findall(r"TaskSucceeded resource=(delete\w+) output=\{\}", lines)
     assert deleted == ["deleteEndpointConfig", "deleteModel"], lines[-3000:]  # there was no endpoint to delete
+
