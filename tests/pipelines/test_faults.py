@@ -176,3 +176,24 @@ def test_the_keras_failure_path_deletes_the_endpoint_config_and_the_model(
     deleted = re.findall(r"TaskSucceeded resource=(delete\w+) output=\{\}", lines)
     assert deleted == ["deleteEndpointConfig", "deleteModel"], lines[-3000:]  # there was no endpoint to delete
 
+
+def test_a_model_answering_500_is_invoke_endpoints_model_error(keras_text_image: str, tmp_path: Path) -> None:
+    """The workflow succeeds (the container passes /ping); the endpoint's client gets ModelError 424 with the 500."""
+    spec = pipeline.LocalRun(
+        "keras-text-endpoint",
+        keras_text_image,
+        KNBC_DIR,
+        tmp_path / "fivexx",
+        train_size=300,
+        hyperparameters={"epochs": "1"},
+        execution_name="fivexx",
+        config=FAST,
+        scenario=Scenario(faults=FaultPlan.from_flags(["Create Model=FailingModel"])),
+    )
+    console = io.StringIO()
+    outcome = pipeline.run(spec, Progress(console))
+    assert (outcome.status, outcome.answer) == ("SUCCEEDED", None)
+    assert outcome.answer_error.startswith("ModelError (424, OriginalStatusCode 500): Received server error (500)")
+    assert '"detail":"see the server log"' in outcome.answer_error  # the container's own 500 body (no cause in it)
+    assert 'See "docker logs byoc-fivexx-endpoint-' in outcome.answer_error  # where the traceback is
+    assert "endpoint byoc-fivexx-endpoint deleted" in console.getvalue()

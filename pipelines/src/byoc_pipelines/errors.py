@@ -35,6 +35,10 @@ class JobFailedError(PipelineError):
     """A SageMaker job run on this machine ended Failed."""
 
 
+class InvocationError(PipelineError):
+    """An endpoint answered an invocation with an error (InvokeEndpoint's ``ModelError`` for a model's 5xx)."""
+
+
 class PushError(PipelineError):
     """Tagging or pushing an image to ECR failed."""
 

@@ -166,10 +166,11 @@ def test_fault_files_and_flags() -> None:
     assert plan.at("Train Model", 1) is None and plan.at("Create Model", 1).code == "ResourceLimitExceeded"  # type: ignore[union-attr]
     resources = {name: state.get("Resource", "") for name, state in DEFINITION["States"].items()}
     assert plan.problems(resources) == []
-    wrong = FaultPlan.from_flags(["Create Model=StopTrainingJob", "Nope=Throttle"])
+    wrong = FaultPlan.from_flags(["Create Model=StopTrainingJob", "Nope=Throttle", "Train Model=FailingModel"])
     assert wrong.problems(resources) == [
         "Create Model: StopTrainingJob needs a createTrainingJob task",
         "Nope: not a Task state of the definition",
+        "Train Model: FailingModel needs a sagemaker:createModel task",
     ]
     for flag in ("Train Model", "Train Model=Explode", "Train Model=Throttle:x"):
         with pytest.raises(ConfigurationError):

@@ -15,7 +15,7 @@ from typing import Any
 
 from byoc_pipelines.cli import workflows
 from byoc_pipelines.cli.context import Context
-from byoc_pipelines.errors import ExecutionFailedError, one_line
+from byoc_pipelines.errors import ExecutionFailedError, InvocationError, one_line
 from byoc_pipelines.logs import Progress, RunLogs, shown
 
 LOCAL_RUNS = Path("build/pipeline-local")
@@ -93,6 +93,9 @@ def cmd_local(args: argparse.Namespace, ctx: Context) -> int:
         _report_local(progress, logs, args.definition, [], f"done: {outcome.status} in {outcome.seconds} s")
         detail = f": {outcome.error} {one_line(outcome.cause)[:300]}".rstrip() if outcome.error else ""
         raise ExecutionFailedError(f"execution {outcome.status}{detail}")
+    if outcome.answer_error:
+        _report_local(progress, logs, args.definition, [], f"done: {outcome.status} in {outcome.seconds} s")
+        raise InvocationError(f"the endpoint answered {outcome.answer_error[:300]}")
     files = artifacts.training_artifacts(outcome.model_tarball(), root / "pictures")
     if outcome.accuracy is not None:
         files.append(outcome.s3.path(outcome.output["transform"]["S3OutputPath"].rstrip("/") + "/test.npy.out"))
@@ -138,7 +141,7 @@ def _scenario_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="STATE=KIND[:N]",
         help="a real fault on the first N attempts of a state: FailTraining, StopTrainingJob, SpotInterruption, "
-        "AbortExecution, Throttle (e.g. 'Create Model=Throttle:2')",
+        "AbortExecution, Throttle, FailingModel (e.g. 'Create Model=Throttle:2')",
     )
     parser.add_argument(
         "--mock-validation",

@@ -15,17 +15,22 @@ or one ``--fault "STATE=KIND[:N]"`` flag per state (the first N invocations, 1 b
   training job logs a matching line (by default the images' metric line of epoch 1), StopTrainingJob, a spot
   interruption (SIGTERM, and a restart from the checkpoints under managed spot training) or StopExecution;
 * ``Throttle`` ``{"Code": "ThrottlingException"}``: the SageMaker call fails with that error code, as a
-  throttled API answers (``ResourceLimitExceeded`` for a resource limit).
+  throttled API answers (``ResourceLimitExceeded`` for a resource limit);
+* ``FailingModel`` on a ``createModel`` task: the model serves a script-mode module (``SAGEMAKER_PROGRAM``, its
+  code folder as ``SAGEMAKER_SUBMIT_DIRECTORY``) that loads and passes ``/ping`` but raises on every prediction, so
+  its container answers 500 and InvokeEndpoint answers ``ModelError`` (424, ``OriginalStatusCode`` 500).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import textwrap
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Final
 
 import boto3
@@ -35,12 +40,33 @@ from moto.stepfunctions.parser.mocking.mock_config import _parse_mocked_response
 from byoc_pipelines.errors import ConfigurationError
 from byoc_pipelines.local.mocks import case_states
 from byoc_pipelines.sagemaker.runner import SageMakerRunner, client_error
+from byoc_pipelines.sagemaker.script_mode import MODEL_PROGRAM, MODEL_SUBMIT_DIRECTORY
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_AFTER_LOG: Final = r"\bepoch=1\b"  # the images' metric line of the first epoch
 DEFAULT_FAILING: Final = {"fault-injected-failure": "the training script fails"}
 LINE_WAIT_S: Final = 3600.0  # how long a triggered fault waits for its line before giving up
+FAILING_PROGRAM: Final = "failing_model.py"
+# Both images serve a model's SAGEMAKER_PROGRAM through sm_contract's user module: an exception from predict_fn is
+# a 500 (one from input_fn would be the client's 400).
+FAILING_MODULE: Final = textwrap.dedent(
+    '''
+    """A fault injected by pipeline-local: loads, passes /ping, and fails every prediction (a 500)."""
+
+
+    def model_fn(model_dir):
+        return model_dir
+
+
+    def input_fn(body, content_type):
+        return body
+
+
+    def predict_fn(data, model):
+        raise RuntimeError("injected fault: this model fails every prediction")
+    '''
+).lstrip()
 
 
 class FaultKind(StrEnum):
@@ -49,6 +75,7 @@ class FaultKind(StrEnum):
     SPOT_INTERRUPTION = "SpotInterruption"
     ABORT_EXECUTION = "AbortExecution"
     THROTTLE = "Throttle"
+    FAILING_MODEL = "FailingModel"
 
 
 TRAINING_ONLY: Final = {FaultKind.FAIL_TRAINING, FaultKind.STOP_TRAINING_JOB, FaultKind.SPOT_INTERRUPTION}
@@ -133,10 +160,14 @@ class FaultPlan:
             kinds = {fault.kind for fault in by_invocation.values()}
             if kinds & (TRAINING_ONLY | TRIGGERED) and ":createTrainingJob" not in resources[state]:
                 found.append(f"{state}: {', '.join(sorted(kinds))} needs a createTrainingJob task")
+            if FaultKind.FAILING_MODEL in kinds and not resources[state].endswith(":sagemaker:createModel"):
+                found.append(f"{state}: {FaultKind.FAILING_MODEL} needs a sagemaker:createModel task")
         return found
 
 
-def before_call(fault: Fault | None, operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
+def before_call(
+    fault: Fault | None, operation: str, request: Mapping[str, Any], runner: SageMakerRunner | None = None
+) -> dict[str, Any]:
     """The request as the faulty attempt sends it; a throttle raises the API's error instead."""
     if fault is None:
         return dict(request)
@@ -144,7 +175,26 @@ def before_call(fault: Fault | None, operation: str, request: Mapping[str, Any])
         raise client_error(fault.code, f"Rate exceeded (injected fault {fault.code})", operation)
     if fault.kind is FaultKind.FAIL_TRAINING:
         return {**request, "HyperParameters": {**(request.get("HyperParameters") or {}), **fault.hyperparameters}}
+    if fault.kind is FaultKind.FAILING_MODEL:
+        return failing_model(request, runner)
     return dict(request)
+
+
+def failing_model(request: Mapping[str, Any], runner: SageMakerRunner | None) -> dict[str, Any]:
+    """A CreateModel request whose container serves :data:`FAILING_MODULE` from a code folder of the run."""
+    local_mode = getattr(runner, "local_mode", None)
+    if local_mode is None:
+        raise ConfigurationError(f"{FaultKind.FAILING_MODEL} needs models served on this machine (LocalModeRunner)")
+    folder = Path(local_mode.root) / "faults" / str(request["ModelName"])
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / FAILING_PROGRAM).write_text(FAILING_MODULE)
+    container = dict(request["PrimaryContainer"])
+    container["Environment"] = {
+        **(container.get("Environment") or {}),
+        MODEL_PROGRAM: FAILING_PROGRAM,
+        MODEL_SUBMIT_DIRECTORY: f"file://{folder}",
+    }
+    return {**request, "PrimaryContainer": container}
 
 
 def after_call(fault: Fault | None, runner: SageMakerRunner, request: Mapping[str, Any], execution_arn: str) -> None:

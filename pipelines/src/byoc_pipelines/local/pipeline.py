@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from botocore.exceptions import ClientError
 
 from byoc_pipelines import functions
 from byoc_pipelines.asl import definitions as defs
 from byoc_pipelines.asl import inputs
 from byoc_pipelines.aws import endpoint, executions
 from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.errors import one_line
 from byoc_pipelines.history import HistoryView
 from byoc_pipelines.local.runner import LocalModeRunner
 from byoc_pipelines.local.s3 import S3Folder
@@ -72,6 +74,7 @@ class LocalOutcome:
     s3: S3Folder  # where those s3:// URIs are on this machine
     accuracy: float | None = None  # Chainer: batch transform of test.npy against the held-out labels
     answer: list[dict[str, Any]] | None = None  # Keras: the endpoint's ranked labels for JAPANESE_QUERY
+    answer_error: str = ""  # ... or the error InvokeEndpoint answered with (a model answering 5xx: ModelError)
     error: str = ""  # a failed execution's error and cause
     cause: str = ""
     jobs: dict[str, str] = field(default_factory=dict)  # training job -> how it ended (TrainingJobs.summary)
@@ -133,16 +136,28 @@ def execution_input(spec: LocalRun, config: PipelineConfig, name: str) -> dict[s
     )
 
 
-def _ask_endpoint(runner: LocalModeRunner, output: Mapping[str, Any], progress: Progress, stage: str) -> Any:
-    endpoint_name = output["names"]["endpoint"]
+def invoke_error(exc: ClientError) -> str:
+    """InvokeEndpoint's error as one line: code, HTTP status, and a model's own status (a ModelError's)."""
+    response: Mapping[str, Any] = exc.response
+    error, status = response.get("Error", {}), response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+    original = f", OriginalStatusCode {response['OriginalStatusCode']}" if "OriginalStatusCode" in response else ""
+    return f"{error.get('Code', 'Error')} ({status}{original}): {one_line(error.get('Message', ''))}"
+
+
+def _ask_endpoint(runner: LocalModeRunner, outcome: LocalOutcome, progress: Progress, stage: str) -> LocalOutcome:
+    endpoint_name = outcome.output["names"]["endpoint"]
+    query = json.dumps(JAPANESE_QUERY, ensure_ascii=False)
     try:
         answer = endpoint.invoke(runner.local_mode.sagemaker_runtime_client, endpoint_name, JAPANESE_QUERY)
-        query, top = json.dumps(JAPANESE_QUERY, ensure_ascii=False), json.dumps(answer[:3], ensure_ascii=False)
-        progress.step(stage, f"endpoint {endpoint_name} answers {query}: {top}")
+        progress.step(stage, f"endpoint {endpoint_name} answers {query}: {json.dumps(answer[:3], ensure_ascii=False)}")
+        return replace(outcome, answer=answer)
+    except ClientError as exc:  # what a client of the endpoint gets, e.g. a model answering 500: ModelError (424)
+        error = invoke_error(exc)
+        progress.step(stage, f"endpoint {endpoint_name} answers {query} with {error}")
+        return replace(outcome, answer_error=error)
     finally:
         runner.call("DeleteEndpoint", {"EndpointName": endpoint_name})
         progress.step(stage, f"endpoint {endpoint_name} deleted")
-    return answer
 
 
 def _stage(spec: LocalRun, config: PipelineConfig, given: Mapping[str, Any], name: str, progress: Progress) -> S3Folder:
@@ -218,4 +233,4 @@ def _result(spec: LocalRun, runner: LocalModeRunner, outcome: LocalOutcome, prog
         return replace(outcome, accuracy=accuracy)
     if "Create Endpoint" in mocked:
         return outcome
-    return replace(outcome, answer=_ask_endpoint(runner, outcome.output, progress, spec.stage))
+    return _ask_endpoint(runner, outcome, progress, spec.stage)

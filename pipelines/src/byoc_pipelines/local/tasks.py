@@ -81,7 +81,7 @@ class Integrations:
         """``runner.call`` for state ``state``, with the fault chosen for this attempt of it (if any)."""
         context = env.states.context_object.context_object_data
         fault = self.faults.at(state.name, int(context["State"].get("RetryCount", 0)))
-        request = before_call(fault, operation(action), parameters)
+        request = before_call(fault, operation(action), parameters, self.sagemaker)
         answer = jsonable(self.sagemaker.call(operation(action), request))
         after_call(fault, self.sagemaker, request, str(context["Execution"]["Id"]))
         return answer
