@@ -167,6 +167,20 @@ def test_written_prefixes_come_from_what_the_definitions_write() -> None:
         "training": [("proj-data", "models/")],
         "serving": [("proj-data", "transform/")],
     }
+    moved = {"chainer-mnist-batch": defs.build("chainer-mnist-batch", CONFIG)}  # checkpoints: a States.Format
+    moved["chainer-mnist-batch"]["States"]["Train Model"]["Parameters"]["CheckpointConfig"]["S3Uri.$"] = (
+        "States.Format('{}{}/checkpoints/', $.outputs.transform, $.names.training_job)"
+    )
+    sample = {"chainer-mnist-batch": inputs.sample_input("chainer-mnist-batch", CONFIG)}
+    assert permissions.output_prefixes(moved, sample)["training"] == [
+        ("proj-data", "models/"),
+        ("proj-data", "transform/"),
+    ]
+    moved["chainer-mnist-batch"]["States"]["Train Model"]["Parameters"]["CheckpointConfig"]["S3Uri.$"] = (
+        "States.Format('s3://{}/checkpoints/', $.names.training_job)"  # a bucket named at run time
+    )
+    with pytest.raises(DefinitionError, match=r"its S3 prefix is unknown \(s3://\*/checkpoints/\)"):
+        permissions.output_prefixes(moved, sample)
     broken = {"chainer-mnist-batch": defs.build("chainer-mnist-batch", CONFIG)}
     broken["chainer-mnist-batch"]["States"]["Train Model"]["Parameters"]["OutputDataConfig"] = {
         "S3OutputPath.$": "$.outputs.nowhere"

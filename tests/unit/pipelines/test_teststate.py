@@ -74,7 +74,7 @@ def test_a_completed_job_flows_its_model_to_the_next_state(definition: str) -> N
         "ModelArtifacts": "s3://b/models/j/output/model.tar.gz",
     }
     parameters = answer.inspection["afterParameters"]
-    assert parameters["RoleArn"] == CONFIG.role_arn  # a binding moto leaves to our task classes, resolved
+    assert parameters["RoleArn"] == CONFIG.training_role_arn  # a binding moto leaves to our task classes, resolved
     assert parameters["CheckpointConfig"][
         "S3Uri"
     ] == "s3://byoc-sagemaker-data/models/chainer-mnist/j/checkpoints/" or (

@@ -12,6 +12,7 @@ write, and so what the training and serving roles may write (see :mod:`policies`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -172,14 +173,32 @@ def _dig(tree: Any, dotted: str) -> Any:
     return tree
 
 
+# States.Format('template', $.a, $.b) with input paths as its arguments (the definitions' checkpoint locations).
+_FORMAT = re.compile(r"States\.Format\('([^'\\]*)'((?:\s*,\s*\$\.[\w.]+)*)\)")
+UNKNOWN = "*"  # a Format argument the sample input has not (names the execution makes): fine past the prefix
+
+
 def _resolve(value: Any, sample: Mapping[str, Any], where: str) -> Any:
-    """A Parameters value as the sample input makes it: a literal, or a ``$.`` path into the input."""
-    if not (isinstance(value, str) and value.startswith("$.")):
+    """A Parameters value as the sample input makes it: a literal, a ``$.`` path, or ``States.Format`` of paths."""
+    if not isinstance(value, str):
+        return value
+    formatted = _FORMAT.fullmatch(value)
+    if formatted:
+        return _format(formatted.group(1), [a.strip() for a in formatted.group(2).split(",")[1:]], sample)
+    if not value.startswith("$."):
         return value
     resolved = _dig(sample, value.removeprefix("$."))
     if resolved is None:
         raise DefinitionError(f"{where} = {value}: the sample input has no such value, so its S3 prefix is unknown")
     return resolved
+
+
+def _format(template: str, arguments: list[str], sample: Mapping[str, Any]) -> str:
+    """``States.Format``: each ``{}`` takes the next argument's value (:data:`UNKNOWN` where the sample has none)."""
+    pieces = template.split("{}")
+    values = [_dig(sample, argument.removeprefix("$.")) for argument in arguments]
+    texts = [UNKNOWN if value is None else str(value) for value in values] + [""] * (len(pieces) - len(values))
+    return "".join(piece + text for piece, text in zip(pieces, texts, strict=False))
 
 
 def output_prefixes(
@@ -198,6 +217,8 @@ def output_prefixes(
                 uri = str(_resolve(value, samples[name], f"{name}: {state['Resource']}"))
                 bucket, _, key = uri.removeprefix("s3://").partition("/")
                 place = (bucket, key.split("/", 1)[0] + "/")
+                if UNKNOWN in "".join(place):
+                    raise DefinitionError(f"{name}: {state['Resource']} = {value}: its S3 prefix is unknown ({uri})")
                 if place not in found[writer]:
                     found[writer].append(place)
     return found
