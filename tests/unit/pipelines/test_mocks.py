@@ -1,6 +1,6 @@
 """Step Functions Local's mock file on our definitions (moto's engine, a validating in-memory SageMaker), and faults.
 
-The same mock files drive `pipeline-local --mock-config` with real containers (tests/pipelines/test_faults.py).
+The same mock files drive the CLI's `local --mock-config` with real containers (tests/pipelines/test_faults.py).
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ FAILING_PROGRAM: Final = "failing_model.py"
 # a 500 (one from input_fn would be the client's 400).
 FAILING_MODULE: Final = textwrap.dedent(
     '''
-    """A fault injected by pipeline-local: loads, passes /ping, and fails every prediction (a 500)."""
+    """A fault injected by a local run: loads, passes /ping, and fails every prediction (a 500)."""
 
 
     def model_fn(model_dir):
