@@ -24,6 +24,7 @@ from keras_text.serving.tfs.values import RestError, bad, finite, jsonable, stac
 
 PATH = re.compile(r"(?i)^/v1/models/([^/:]+)(?:/versions/(\d+))?:(classify|regress|predict)$")
 STATUS_PATH = re.compile(r"(?i)^/v1/models/([^/:]+)(?:/versions/(\d+))?(/metadata)?$")
+MAX_VERSION = 2**63 - 1  # TF Serving's versions are int64
 
 
 def row_feeds(instances: Any, signature: Signature) -> dict[str, np.ndarray]:
@@ -85,7 +86,18 @@ def parse_path(path: str) -> Call:
     match = PATH.match(path)
     if match is None:
         raise RestError(404, f"Malformed request: {path}")
-    return Call(match.group(1), int(match.group(2)) if match.group(2) else None, match.group(3).lower())
+    return Call(match.group(1), version(match.group(2)), match.group(3).lower())
+
+
+def version(digits: str | None) -> int | None:
+    """A path's version number; more than int64 holds is a 400, as TF Serving's conversion fails."""
+    if digits is None:
+        return None
+    number = int(digits) if len(digits.lstrip("0")) <= len(str(MAX_VERSION)) else MAX_VERSION + 1
+    if number > MAX_VERSION:
+        shown = digits if len(digits) <= 24 else f"{digits[:20]}... ({len(digits)} digits)"
+        raise bad(f"Failed to convert version: {shown} is not a 64-bit integer")
+    return number
 
 
 def handle(registry: Registry, path: str, body: bytes, *, max_records: int | None = None) -> tuple[int, dict[str, Any]]:
@@ -161,10 +173,9 @@ def status_body(registry: Registry, path: str) -> tuple[int, dict[str, Any]]:
     if match is None:
         return 404, {"error": f"Malformed request: GET {path}"}
     try:
-        name = match.group(1)
-        version = int(match.group(2)) if match.group(2) else None
+        name, number = match.group(1), version(match.group(2))
         if match.group(3):
-            servable = registry.get(name, version)
+            servable = registry.get(name, number)
             signatures = {
                 key: {
                     "method_name": sig.method,
@@ -178,8 +189,8 @@ def status_body(registry: Registry, path: str) -> tuple[int, dict[str, Any]]:
                 "metadata": {"signature_def": signatures},
             }
         versions = (
-            [registry.get(name, version)]
-            if version is not None
+            [registry.get(name, number)]
+            if number is not None
             else [registry.get(name, v) for v in sorted(registry.models.get(name, {}))]
         )
         if not versions:
@@ -188,5 +199,7 @@ def status_body(registry: Registry, path: str) -> tuple[int, dict[str, Any]]:
         return 200, {
             "model_version_status": [{"version": str(s.version), "state": "AVAILABLE", "status": ok} for s in versions]
         }
+    except RestError as exc:
+        return exc.status, {"error": exc.message}
     except NotFoundError as exc:
         return 404, {"error": str(exc)}
