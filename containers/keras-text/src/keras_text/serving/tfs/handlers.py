@@ -109,7 +109,7 @@ def default_tfs_body(body: bytes, content_type: str) -> bytes:
         if _TFS_JSON.search(text):
             return body
         if _JSON_LINES.search(text):
-            lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+            lines = [line.strip(codecs.BLANK) for _, line in codecs.lines(text)]
             return (
                 ('{"instances":[' + ",".join(lines) + "]}").encode()
                 if len(lines) > 1
@@ -126,9 +126,7 @@ def _csv_body(text: str) -> bytes:
     """One instance per line; non-numeric first fields are quoted, several columns become a list."""
     needs_quotes = re.search(r"^\s*(\"|[\d.Ee+\-]+.*)", text) is None
     rows = []
-    for line in (line.strip() for line in text.strip().splitlines()):
-        if not line:
-            continue
+    for line in (line.strip(codecs.BLANK) for _, line in codecs.lines(text)):
         value = '"' + line.replace('"', '\\"').replace(",", '","') + '"' if needs_quotes else line
         rows.append(f"[{value}]" if "," in line else value)
     return ('{"instances":[' + ",".join(rows) + "]}").encode()

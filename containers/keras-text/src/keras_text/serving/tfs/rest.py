@@ -132,7 +132,7 @@ def handle(registry: Registry, path: str, body: bytes, *, max_records: int | Non
 
 def _first_line(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc)
-    return message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+    return message.strip().split("\n")[0] if message.strip() else type(exc).__name__
 
 
 def _request(body: bytes) -> dict[str, Any]:
