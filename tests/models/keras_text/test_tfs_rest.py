@@ -96,6 +96,7 @@ def test_classify_and_regress_take_examples(registry: models.Registry) -> None:
         ("/v1/models/adder:predict", {"instances": [{"a": [1.0, 2.0]}]}, 400, "needs the key(s) ['b']"),
         ("/v1/models/adder:predict", {"instances": [[1.0, 2.0]]}, 400, "send each instance as an object"),
         ("/v1/models/adder:predict", {"signature_name": "nope", "inputs": [1]}, 400, 'signature key "nope" not found'),
+        ("/v1/models/adder:predict", {"signature_name": ["shout"], "inputs": [1]}, 400, "must be a string"),
         ("/v1/models/tagger:classify", {"examples": [{"x": [1.0, 2.0]}]}, 400, "Key: x"),  # the graph refuses it
         ("/v1/models/tagger:regress", {"examples": [{"x": 1.0}]}, 400, "Expected regress signature method_name"),
         ("/v1/models/scaler:explain", {"instances": [1]}, 404, "Malformed request"),

@@ -100,7 +100,7 @@ def version(digits: str | None) -> int | None:
     return number
 
 
-def handle(registry: Registry, path: str, body: bytes, *, max_records: int | None = None) -> tuple[int, dict[str, Any]]:
+def handle(registry: Registry, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
     """``(status, JSON body)`` of a REST call, as TF Serving would answer it."""
     try:
         call = parse_path(path)
@@ -108,7 +108,7 @@ def handle(registry: Registry, path: str, body: bytes, *, max_records: int | Non
         servable = registry.get(call.model, call.version)
         signature = servable.signature(request.get("signature_name"))
         if call.method == "predict":
-            return 200, _predict(servable, request, signature, max_records)
+            return 200, _predict(servable, request, signature)
         expected = CLASSIFY if call.method == "classify" else REGRESS
         if signature.method != expected:
             raise bad(f"Expected {call.method} signature method_name to be {expected}. Was: {signature.method}")
@@ -142,12 +142,12 @@ def _request(body: bytes) -> dict[str, Any]:
         raise bad(f"JSON Parse error: {exc}") from None
     if not isinstance(request, dict):
         raise bad("JSON Value: the request must be a JSON object")
+    if not isinstance(request.get("signature_name", ""), str):
+        raise bad("'signature_name' must be a string")
     return request
 
 
-def _predict(
-    servable: Any, request: Mapping[str, Any], signature: Signature, max_records: int | None
-) -> dict[str, Any]:
+def _predict(servable: Any, request: Mapping[str, Any], signature: Signature) -> dict[str, Any]:
     if ("instances" in request) == ("inputs" in request):
         raise bad(
             "Missing 'inputs' or 'instances' keys"
@@ -155,12 +155,6 @@ def _predict(
             else "Not both 'instances' and 'inputs'"
         )
     if "instances" in request:
-        if (
-            max_records is not None
-            and isinstance(request["instances"], list)
-            and len(request["instances"]) > max_records
-        ):
-            raise RestError(413, f"{len(request['instances'])} instances; the limit is {max_records} per request")
         outputs = servable.run(request.get("signature_name"), row_feeds(request["instances"], signature))
         return row_response(outputs)
     outputs = servable.run(request.get("signature_name"), columnar_feeds(request["inputs"], signature))
