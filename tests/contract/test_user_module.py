@@ -14,7 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from sm_contract.environment import ServingEnv
-from sm_contract.errors import ModelLoadError
+from sm_contract.errors import ConfigurationError, ModelLoadError
 from sm_contract.paths import MLPaths
 from sm_contract.script_mode import user_module
 from sm_contract.serving import create_app
@@ -141,3 +141,14 @@ def test_code_in_the_model_archive_is_found(tmp_path: Path) -> None:
     handler = user_module.UserModuleHandler.load(env, DEFAULTS)
     decoded = handler.decode(b"[1]", "application/json", {})
     assert json.loads(handler.encode(handler.predict(decoded), "*/*")[0]) == [3.0]
+
+
+def test_a_models_requirements_are_checked_before_pip_runs(tmp_path: Path) -> None:
+    """A served module's requirements.txt is a model's: an index option in it stops start-up, naming the line."""
+    (tmp_path / "model/code").mkdir(parents=True)
+    (tmp_path / "model/code/inference.py").write_text(SCALING_MODULE)
+    (tmp_path / "model/code/requirements.txt").write_text("--index-url https://pypi.example/simple\nno-such-dist\n")
+    env = ServingEnv(paths=MLPaths(tmp_path), environ={"SAGEMAKER_PROGRAM": "inference.py"})
+    assert env.script is not None
+    with pytest.raises(ConfigurationError, match=r"^code/requirements\.txt line 1: .* where packages come from"):
+        user_module.prepare(env.script, env)

@@ -68,12 +68,14 @@ def hostile_bodies(content_types: tuple[str, ...], seed: int = 0) -> list[tuple[
     return cases
 
 
-def assert_refused_as_client_errors(url: str, cases: list[tuple[str, bytes, str]]) -> dict[str, int]:
-    """Every case a 4xx with a JSON error body; returns the statuses by case name."""
+def assert_refused_as_client_errors(
+    url: str, cases: list[tuple[str, bytes, str]], path: str = "/invocations"
+) -> dict[str, int]:
+    """Every case POSTed to ``path`` a 4xx with a JSON error body; returns the statuses by case name."""
     statuses = {}
     with requests.Session() as session:
         for name, body, content_type in cases:
-            response = session.post(f"{url}/invocations", data=body, headers={"Content-Type": content_type}, timeout=60)
+            response = session.post(f"{url}{path}", data=body, headers={"Content-Type": content_type}, timeout=60)
             assert 400 <= response.status_code < 500, (
                 f"{name} ({content_type}): {response.status_code} {response.text[:300]}"
             )

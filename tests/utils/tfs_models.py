@@ -21,6 +21,17 @@ def tf1_scaler(directory: Path, factor: float) -> Path:
     return directory
 
 
+def tf1_half_plus_three(directory: Path) -> Path:
+    """TF1 graph like TF Serving's test model half_plus_three: ``y = x / 2 + 3`` for ``x`` of any shape."""
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, None, name="x")
+        y = tf.identity(x * 0.5 + 3.0, name="y")
+        with tf.compat.v1.Session(graph=graph) as session:
+            tf.compat.v1.saved_model.simple_save(session, str(directory), inputs={"x": x}, outputs={"y": y})
+    return directory
+
+
 class _Adder(tf.Module):
     def __init__(self) -> None:
         super().__init__()

@@ -58,7 +58,10 @@ def test_the_articles_kind_of_artifact_serves_unchanged(keras_text_image, docker
             volumes={str(CA_BUNDLE): {"bind": CONTAINER_CA, "mode": "ro"}},
         )
         tracked.wait_for_ping(timeout_s=240)
-        assert "Successfully installed tabulate-0.9.0" in tracked.logs()
+        logs = tracked.logs()
+        assert "Successfully installed tabulate-0.9.0" in logs
+        assert "requirements.txt installed 1 package(s): tabulate==0.9.0" in logs
+        assert "installed tabulate==0.9.0 from https://files.pythonhosted.org/" in logs
         url = f"http://127.0.0.1:{tracked.host_port()}"
         latest = requests.post(f"{url}/invocations", json={"values": [1.0, 3.0]}, timeout=30).json()
         assert latest["predictions"] == [[5.0], [15.0]] and "15" in latest["table"]
@@ -75,6 +78,48 @@ def test_the_articles_kind_of_artifact_serves_unchanged(keras_text_image, docker
         tracked.remove()
 
 
+TABULATE_WHEEL = "sha256:024ca478df22e9340661486f85298cff5f6dcdba14f3813e8830015b9ed1948f"  # PyPI's, for 0.9.0
+
+
+@pytest.mark.parametrize(
+    ("requirements", "installed"),
+    [
+        (f"tabulate==0.9.0 --hash={TABULATE_WHEEL}\n", "requirements.txt installed 1 package(s): tabulate==0.9.0"),
+        ("tabulate==0.9.0\n", "cannot serve: requirements.txt could not be installed: Hashes are required"),
+    ],
+)
+def test_strict_mode_installs_wheels_pinned_by_hash_only(
+    keras_text_image, docker_client, tmp_path, requirements, installed
+) -> None:
+    tf1_scaler(tmp_path / "model" / "1", 2.0)
+    write_code(tmp_path / "model" / "code", INFERENCE, {"requirements.txt": requirements})
+    tracked = TrackedContainer(docker_client, keras_text_image)
+    try:
+        tracked.run(
+            "serve",
+            opt_ml=tmp_path,
+            ports={"8080/tcp": ("127.0.0.1", None)},
+            environment={
+                "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+                "MODEL_REQUIREMENTS_STRICT": "true",
+                "PIP_CERT": CONTAINER_CA,
+            },
+            volumes={str(CA_BUNDLE): {"bind": CONTAINER_CA, "mode": "ro"}},  # the host's CA bundle, for PyPI
+        )
+        if "--hash" in requirements:
+            tracked.wait_for_ping(timeout_s=240)
+            url = f"http://127.0.0.1:{tracked.host_port()}"
+            answer = requests.post(f"{url}/invocations", json={"values": [1.0]}, timeout=30).json()
+            assert answer["predictions"] == [[2.0]]
+        else:
+            assert tracked.wait(timeout_s=120) != 0
+        logs = tracked.logs()
+        assert "installing code/requirements.txt (strict: --require-hashes --only-binary=:all:)" in logs
+        assert installed in logs
+    finally:
+        tracked.remove()
+
+
 def test_a_requirement_that_cannot_install_stops_the_container(keras_text_image, docker_client, tmp_path) -> None:
     tf1_scaler(tmp_path / "model" / "1", 2.0)
     write_code(tmp_path / "model" / "code", INFERENCE, {"requirements.txt": "--no-index\nno-such-dist-byoc==1\n"})
@@ -84,6 +129,40 @@ def test_a_requirement_that_cannot_install_stops_the_container(keras_text_image,
         assert tracked.wait(timeout_s=120) != 0
         assert "cannot serve: requirements.txt could not be installed" in tracked.logs()
         assert "no-such-dist-byoc==1" in tracked.logs()
+    finally:
+        tracked.remove()
+
+
+@pytest.mark.parametrize(
+    ("requirements", "environment", "reason"),
+    [
+        (
+            "tabulate==0.9.0\n--extra-index-url https://pypi.example/simple\n",
+            {},
+            "code/requirements.txt line 2: '--extra-index-url https://pypi.example/simple' is refused: a model's "
+            "requirements may not choose where packages come from",
+        ),
+        (
+            "--no-binary :all:\ntabulate==0.9.0\n",
+            {"MODEL_REQUIREMENTS_STRICT": "true"},
+            "code/requirements.txt line 1: '--no-binary :all:' is refused: "
+            "MODEL_REQUIREMENTS_STRICT allows wheels only",
+        ),
+    ],
+)
+def test_a_refused_requirements_file_stops_the_container_before_pip_runs(
+    keras_text_image, docker_client, tmp_path, requirements, environment, reason
+) -> None:
+    tf1_scaler(tmp_path / "model" / "1", 2.0)
+    write_code(tmp_path / "model" / "code", INFERENCE, {"requirements.txt": requirements})
+    tracked = TrackedContainer(docker_client, keras_text_image)
+    try:
+        tracked.run("serve", opt_ml=tmp_path, environment=environment)
+        assert tracked.wait(timeout_s=120) != 0
+        logs = tracked.logs()
+        (line,) = [line for line in logs.splitlines() if "cannot serve:" in line]
+        assert f"cannot serve: {reason}" in line, line
+        assert "installing code/requirements.txt" not in logs and "Collecting" not in logs
     finally:
         tracked.remove()
 

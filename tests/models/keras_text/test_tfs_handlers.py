@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 from keras_text.serving import app as serving
 from keras_text.serving.prepare import prepare
-from keras_text.serving.tfs.handlers import TfsHandler
+from keras_text.serving.tfs.handlers import TfsHandler, default_tfs_body
 from sm_contract.environment import ServingEnv
 from sm_contract.errors import ConfigurationError, ModelLoadError
 from sm_contract.paths import MLPaths
@@ -139,6 +139,22 @@ def test_default_handling_without_inference_py(
         response = client.post("/invocations", content=body, headers={"Content-Type": content_type})
     assert response.status_code == 200, response.text
     assert response.json() == {"predictions": predictions}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "instances"),
+    [
+        ('["a\u2028b"]\r\n\n["c\x85"]\n'.encode(), "application/jsonlines", [["a\u2028b"], ["c\x85"]]),
+        ('{"x": "\u2029"}\n{"x": 1}'.encode(), "application/json", [{"x": "\u2029"}, {"x": 1}]),
+        ("1\r\n\x0c\n2\u2028".encode(), "text/csv", None),  # one rule for lines: U+2028 ends none
+    ],
+)
+def test_default_handling_ends_lines_at_newlines_only(body: bytes, content_type: str, instances: list | None) -> None:
+    if instances is None:
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(default_tfs_body(body, content_type))
+    else:
+        assert json.loads(default_tfs_body(body, content_type)) == {"instances": instances}
 
 
 def test_default_handling_refuses_other_types_and_passes_tf_serving_errors_on(artifact: Path) -> None:

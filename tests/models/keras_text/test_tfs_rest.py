@@ -23,6 +23,12 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> models.Registry:
     return models.Registry.load(root, {"SAGEMAKER_TFS_DEFAULT_MODEL_NAME": "scaler"})
 
 
+def _nested(value: object, depth: int) -> object:
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def _call(registry: models.Registry, path: str, body: object) -> tuple[int, dict]:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     return rest.handle(registry, path, raw)
@@ -90,9 +96,19 @@ def test_classify_and_regress_take_examples(registry: models.Registry) -> None:
         ("/v1/models/adder:predict", {"instances": [{"a": [1.0, 2.0]}]}, 400, "needs the key(s) ['b']"),
         ("/v1/models/adder:predict", {"instances": [[1.0, 2.0]]}, 400, "send each instance as an object"),
         ("/v1/models/adder:predict", {"signature_name": "nope", "inputs": [1]}, 400, 'signature key "nope" not found'),
+        ("/v1/models/adder:predict", {"signature_name": ["shout"], "inputs": [1]}, 400, "must be a string"),
         ("/v1/models/tagger:classify", {"examples": [{"x": [1.0, 2.0]}]}, 400, "Key: x"),  # the graph refuses it
         ("/v1/models/tagger:regress", {"examples": [{"x": 1.0}]}, 400, "Expected regress signature method_name"),
         ("/v1/models/scaler:explain", {"instances": [1]}, 404, "Malformed request"),
+        # Hostile shapes: none of them may reach NumPy's or Python's limits as a 500
+        ("/v1/models/scaler:predict", {"instances": [_nested(1.0, 64)]}, 400, "would exceed 64"),
+        ("/v1/models/scaler:predict", {"instances": [_nested(1.0, 500)]}, 400, "cannot convert to float32"),
+        ("/v1/models/scaler:predict", {"inputs": _nested(1.0, 65)}, 400, "cannot convert to float32"),
+        ("/v1/models/adder:predict", {"signature_name": "shout", "instances": [_nested("a", 64)]}, 400, "exceed 64"),
+        ("/v1/models/adder:predict", {"signature_name": "shout", "instances": [_nested("a", 600)]}, 400, "64 deep"),
+        ("/v1/models/adder:predict", {"signature_name": "shout", "inputs": _nested("a", 600)}, 400, "64 deep"),
+        (f"/v1/models/scaler/versions/{'9' * 5000}:predict", {"instances": [1]}, 400, "(5000 digits) is not a 64"),
+        (f"/v1/models/scaler/versions/{2**63}:predict", {"instances": [1]}, 400, "not a 64-bit integer"),
     ],
 )
 def test_errors_carry_tf_servings_status_and_a_message(
@@ -110,3 +126,6 @@ def test_model_status_and_metadata(registry: models.Registry) -> None:
     status, body = rest.status_body(registry, "/v1/models/adder/metadata")
     assert status == 200 and set(body["metadata"]["signature_def"]) == {"serving_default", "shout"}
     assert rest.status_body(registry, "/v1/models/nope")[0] == 404
+    status, body = rest.status_body(registry, f"/v1/models/scaler/versions/{'9' * 5000}")
+    assert status == 400 and "(5000 digits) is not a 64-bit integer" in body["error"]
+    assert rest.status_body(registry, f"/v1/models/scaler/versions/{2**63 - 1}")[0] == 404  # int64, not there

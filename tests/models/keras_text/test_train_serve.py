@@ -135,6 +135,15 @@ def test_lists_and_jsonlines(client) -> None:
     assert [json.loads(line) for line in lines.text.splitlines()] == as_q
 
 
+def test_jsonlines_texts_may_hold_any_line_separator_but_newline(client) -> None:
+    """JSON strings may hold U+2028, U+2029 and U+0085 unescaped: they end no line."""
+    texts = ["電波が\u2028悪い", "金閣寺に\u2029行った\x85"]
+    body = "".join(json.dumps({"q": t}, ensure_ascii=False) + "\n" for t in texts).encode()
+    response = client.post("/invocations", content=body, headers={"Content-Type": "application/jsonlines"})
+    assert response.status_code == 200, response.text
+    assert response.json() == client.post("/invocations", json={"q": texts}).json()
+
+
 def test_over_long_text_is_truncated_like_in_training(client) -> None:
     long_text = "電波が悪い。" * 200
     response = client.post("/invocations", json={"q": long_text})

@@ -60,6 +60,12 @@ def test_rank_lists_every_label_most_probable_first(pre) -> None:
         ('{"q": ["a", "b"]}', "application/json; charset=utf-8", [Line(("a", "b"), True)]),
         ('{"instances": ["a"]}', "application/json", [Line(("a",), True)]),
         ('{"q": "a"}\n\n{"q": ["b", "c"]}\n', "application/jsonlines", [Line(("a",), False), Line(("b", "c"), True)]),
+        # Only \n ends a line: JSON strings may hold U+2028, U+2029 and U+0085 raw
+        (
+            '{"q": "a\u2028b"}\r\n{"q": "c\x85d\u2029"}\n',
+            "application/jsonlines",
+            [Line(("a\u2028b",), False), Line(("c\x85d\u2029",), False)],
+        ),
     ],
 )
 def test_parse_body(body: str, content_type: str, lines: list[Line]) -> None:
@@ -81,6 +87,8 @@ def test_parse_body(body: str, content_type: str, lines: list[Line]) -> None:
         (b"{broken", "application/json", "body is not valid JSON"),
         (b"", "application/json", "body is empty"),
         (b'{"q": "a"}\n{"q": ""}\n', "application/jsonlines", "line 2: 'q' is empty"),
+        (b'{"q": "a"}\n \t\n{"q": ""}\n', "application/jsonlines", "line 3: 'q' is empty"),  # lines as sent
+        (b'{"q": "a"}\x0b{"q": "b"}\n', "application/jsonlines", "line 1 is not valid JSON"),  # \v ends no line
         (b'{"q": "a"}', "text/csv", "not supported"),
     ],
 )

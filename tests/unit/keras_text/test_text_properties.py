@@ -10,11 +10,12 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from keras_text.artifact import inference, text_pipeline
 from keras_text.artifact.text_pipeline import PAD_ID, UNK_ID, SudachiEncoder
+from sm_contract import codecs
 
 WORDS = {"携帯": 2, "の": 3, "電波": 4, "が": 5, "悪い": 6, "京都": 7, "清水寺": 8, "ラーメン": 9}
 ENCODER = SudachiEncoder(WORDS)
@@ -50,13 +51,26 @@ def test_encode_left_pads_and_keeps_the_first_ids(texts: list[str], length: int)
 
 
 @SETTINGS
-@given(st.lists(TEXTS.filter(str.strip), min_size=1, max_size=5), st.booleans())
-def test_every_valid_body_parses_to_its_texts(texts: list[str], as_list: bool) -> None:
+@given(st.lists(TEXTS.filter(str.strip), min_size=1, max_size=5), st.booleans(), st.booleans())
+@example(["電波\u2028が悪い", "a\x85b\u2029c", "x\x1cy\x1e"], False, False)  # what str.splitlines splits on
+def test_every_valid_body_parses_to_its_texts(texts: list[str], as_list: bool, ascii_only: bool) -> None:
     value = texts if as_list else texts[0]
     lines = inference.parse_body(json.dumps({"q": value}, ensure_ascii=False).encode(), inference.JSON)
     assert lines == [inference.Line(tuple(texts if as_list else texts[:1]), as_list)]
-    jsonl = "\n".join(json.dumps({"q": t}) for t in texts).encode()
+    jsonl = "\n".join(json.dumps({"q": t}, ensure_ascii=ascii_only) for t in texts).encode()
     assert [line.texts for line in inference.parse_body(jsonl, inference.JSONLINES)] == [(t,) for t in texts]
+
+
+LINE_TEXT = st.text(st.sampled_from('a{}" \n\r\t\v\f\x1c\x1d\x1e\x85\u2028\u2029\u3000'), max_size=60)
+
+
+@SETTINGS
+@given(LINE_TEXT)
+def test_json_lines_split_and_count_as_the_server_does(text: str) -> None:
+    """inference.py imports nothing of the server, so it keeps its own copy of the one line rule: the same lines,
+    the same numbers, and as many as the server's record cap counts."""
+    assert inference.json_lines(text) == codecs.lines(text)
+    assert len(inference.json_lines(text)) == codecs.count_lines(text.encode())
 
 
 JSON_VALUES = st.recursive(

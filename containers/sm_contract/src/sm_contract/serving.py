@@ -146,9 +146,12 @@ def error_response(exc: RequestError, headers: dict[str, str] | None = None) -> 
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
 
-async def invoke_handler(request: Request, env: ServingEnv, handler: ModelHandler) -> Response:
+async def invoke_handler(
+    request: Request, env: ServingEnv, handler: ModelHandler, gate: Gate | None = None
+) -> Response:
     """``/invocations``'s whole path for a handler the route chose (``/models/{name}/invoke``, multi_model.py):
-    the same negotiation, limits, gate and errors, its answer collected as a Response."""
+    the same negotiation, limits, gate and errors, its answer collected as a Response. ``gate``: another gate
+    than the worker's, for work that a request holding the worker's gate may wait on."""
     app = request.app
     invocations: Invocations = app.invocations if isinstance(app, ServingApp) else Invocations(env, RequestLog())
     messages: list[Message] = []
@@ -156,7 +159,10 @@ async def invoke_handler(request: Request, env: ServingEnv, handler: ModelHandle
     async def collect(message: Message) -> None:
         messages.append(message)
 
-    scope = {**request.scope, "state": {**request.scope.get("state", {}), "handler": handler}}
+    state = {**request.scope.get("state", {}), "handler": handler}
+    if gate is not None:
+        state["gate"] = gate
+    scope = {**request.scope, "state": state}
     await invocations(scope, request.receive, collect)
     if not messages:  # the client hung up: nobody reads the answer
         return Response(status_code=CLIENT_GONE)

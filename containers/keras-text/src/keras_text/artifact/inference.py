@@ -33,6 +33,7 @@ else:  # a model's code/inference.py, imported by file path: its own copy of the
 JSON = "application/json"
 JSONLINES = "application/jsonlines"
 REQUEST_TYPES = (JSON, JSONLINES)
+BLANK = " \t\r\v\f"  # what a blank line may hold (the server's line rule, sm_contract.codecs)
 LABELS_FILE = "labels.json"
 PAD_ID = text_pipeline.PAD_ID
 pad = text_pipeline.pad
@@ -92,6 +93,14 @@ def _texts(value: Any, where: str) -> Line:
     return Line(tuple(items), batched)
 
 
+def json_lines(text: str) -> list[tuple[int, str]]:
+    """The non-blank lines with their numbers (from 1). Only ``\\n`` ends a line (a ``\\r`` before it is part of
+    the line end), as the server counts them; ``str.splitlines`` would also split inside JSON strings, at
+    U+2028, U+0085 and the like, which JSON allows there unescaped. A line of spaces, tabs, ``\\r``, ``\\v`` or
+    ``\\f`` is blank."""
+    return [(number, line) for number, line in enumerate(text.split("\n"), start=1) if line.strip(BLANK)]
+
+
 def parse_body(body: bytes, content_type: str) -> list[Line]:
     """The request objects of a body: one for JSON, one per non-empty line for JSON lines."""
     try:
@@ -101,11 +110,11 @@ def parse_body(body: bytes, content_type: str) -> list[Line]:
     kind = _media_type(content_type) or JSON
     if kind not in REQUEST_TYPES:
         raise UnsupportedMediaType(f"content type {content_type!r} is not supported; use {' or '.join(REQUEST_TYPES)}")
-    chunks = [text] if kind == JSON else [line for line in text.splitlines() if line.strip()]
-    if not chunks or not chunks[0].strip():
+    chunks = [(1, text)] if kind == JSON else json_lines(text)
+    if not chunks or not chunks[0][1].strip():
         raise PayloadError("body is empty")
     lines = []
-    for number, chunk in enumerate(chunks, start=1):
+    for number, chunk in chunks:
         where = "body" if kind == JSON else f"line {number}"
         try:
             value = json.loads(chunk)

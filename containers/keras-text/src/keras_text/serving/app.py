@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
-import anyio.to_thread
+import json
+from collections.abc import Mapping
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from keras_text.serving.tfs import rest
-from keras_text.serving.tfs.handlers import TfsHandler
+from keras_text.serving.tfs import caps, rest
+from keras_text.serving.tfs.handlers import TfsError, TfsHandler
+from sm_contract import content_types as ct
 from sm_contract.environment import ServingEnv
+from sm_contract.gate import Gate
+from sm_contract.serving import invoke_handler
 
 
 def load(env: ServingEnv) -> TfsHandler:
     return TfsHandler.load(env, env.rest_port)
+
+
+class RestCall:
+    """A POST to TF Serving's REST API as a model handler, so it takes ``/invocations``' whole path: the payload
+    limit, the record and text caps, the worker's gate (queue, one deadline, model threads) and its errors."""
+
+    content_types = accept_types = (ct.ANY,)  # TF Serving reads JSON whatever the headers say
+
+    def __init__(self, handler: TfsHandler, path: str) -> None:
+        self.handler, self.path = handler, path
+
+    def decode(self, body: bytes, content_type: str, headers: Mapping[str, str]) -> bytes:
+        caps.check(body, ct.JSON, self.handler.limits)
+        return body
+
+    def predict(self, body: bytes) -> bytes:
+        status, content = self.handler.call_rest(self.path, body)
+        if status != 200:  # the REST API's own answer: TF Serving's status and {"error": ...}
+            raise TfsError(status, json.loads(content).get("error", ""))
+        return content
+
+    def encode(self, content: bytes, accept: str) -> tuple[bytes, str]:
+        return content, ct.JSON
 
 
 async def _rest(request: Request) -> Response:
@@ -21,12 +49,21 @@ async def _rest(request: Request) -> Response:
     handler: TfsHandler | None = getattr(request.state, "handler", None)
     if handler is None:
         return JSONResponse({"error": "model not loaded"}, status_code=503)
-    if request.method == "GET":
+    if request.method == "GET":  # no body, and a few dictionary look-ups: answered on the event loop
         status, body = rest.status_body(handler.registry, request.url.path)
         return JSONResponse(body, status_code=status)
-    payload = await request.body()
-    status, content = await anyio.to_thread.run_sync(handler.call_rest, request.url.path, payload)
-    return Response(content, status_code=status, media_type="application/json")
+    return await invoke_handler(request, handler.env, RestCall(handler, request.url.path), _rest_gate(request))
+
+
+def _rest_gate(request: Request) -> Gate:
+    """The REST API's own gate in this worker, as /invocations' (one model thread, the same queue size and timeout):
+    a handler calling the REST port over HTTP holds /invocations' gate while it waits for this one."""
+    state = request.app.state
+    if getattr(state, "rest_gate", None) is None:
+        env: ServingEnv = request.state.handler.env
+        state.rest_gate = Gate(1, env.queue_size, env.timeout_s)
+    gate: Gate = state.rest_gate
+    return gate
 
 
 ROUTES = [Route("/v1/models/{rest:path}", _rest, methods=["GET", "POST"])]

@@ -1,4 +1,5 @@
-"""What ``serve``'s supervisor runs once before the workers start: the model's ``code/requirements.txt`` installed.
+"""What ``serve``'s supervisor runs once before the workers start: the model's ``code/requirements.txt`` checked
+and installed.
 
 Only the standard library and sm_contract's user code are imported here, so the supervisor loads neither the
 server's modules (Starlette, requests, NumPy) nor TensorFlow: the workers do.
@@ -10,7 +11,7 @@ import logging
 
 from keras_text.serving.tfs import CODE
 from sm_contract.environment import ServingEnv
-from sm_contract.script_mode import user_code
+from sm_contract.script_mode import model_requirements, user_code
 
 logger = logging.getLogger(__name__)
 
@@ -25,4 +26,4 @@ def prepare(env: ServingEnv) -> None:
         if (code / user_code.REQUIREMENTS).is_file():
             logger.info("code/lib holds the modules: ignoring code/requirements.txt")
         return
-    user_code.install_requirements(code, env.environ)
+    model_requirements.install(code, env.environ)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 import os
 import re
@@ -12,6 +13,7 @@ import tarfile
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from sm_contract.errors import ConfigurationError
 
@@ -129,13 +131,36 @@ def install_requirements(code_dir: Path, environ: Mapping[str, str]) -> None:
         logger.info("%s: every pin is installed already", requirements)
         return
     logger.info("installing %s", requirements)
-    command = [sys.executable, "-m", "pip", "install", "--no-input", "--progress-bar", "off", "-r", str(requirements)]
-    result = subprocess.run(
-        command, cwd=code_dir, env={**os.environ, **environ}, capture_output=True, text=True, check=False
-    )
-    sys.stdout.write(result.stdout)
-    sys.stderr.write(result.stderr)
-    if result.returncode != 0:
-        errors = [m.group(1) for line in result.stderr.splitlines() if (m := _PIP_ERROR.match(line.strip()))]
-        cause = errors[-1] if errors else f"pip exited {result.returncode}"
-        raise ConfigurationError(f"{REQUIREMENTS} could not be installed: {cause}")
+    pip_install(["-r", str(requirements)], code_dir, environ)
+
+
+def pip_install(arguments: list[str], cwd: Path, environ: Mapping[str, str]) -> None:
+    """``pip install`` with ``arguments``, its output passed on and what it installed logged (pip's installation
+    report); a failure names pip's last error in one line."""
+    with tempfile.TemporaryDirectory(prefix="sm-pip-") as scratch:
+        report = Path(scratch) / "report.json"
+        command = [sys.executable, "-m", "pip", "install", "--no-input", "--progress-bar", "off"]
+        command += ["--report", str(report), *arguments]
+        environment = {**os.environ, **environ}
+        result = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, check=False)
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        if result.returncode != 0:
+            errors = [m.group(1) for line in result.stderr.splitlines() if (m := _PIP_ERROR.match(line.strip()))]
+            cause = errors[-1] if errors else f"pip exited {result.returncode}"
+            raise ConfigurationError(f"{REQUIREMENTS} could not be installed: {cause}")
+        installed = json.loads(report.read_text(encoding="utf-8")).get("install", []) if report.is_file() else []
+    log_installed(installed)
+
+
+def log_installed(installed: list[Any]) -> None:
+    """One line naming every package pip installed, then each one's source and SHA-256 (from pip's report)."""
+    described = []
+    for item in installed:
+        meta, source = item.get("metadata") or {}, item.get("download_info") or {}
+        hashes = (source.get("archive_info") or {}).get("hashes") or {}
+        described.append((f"{meta.get('name')}=={meta.get('version')}", source.get("url"), hashes.get("sha256")))
+    pins = ", ".join(pin for pin, _, _ in described)
+    logger.info("%s installed %d package(s): %s", REQUIREMENTS, len(described), pins or "none")
+    for pin, url, sha256 in described:
+        logger.info("installed %s from %s sha256=%s", pin, url, sha256 or "unknown")

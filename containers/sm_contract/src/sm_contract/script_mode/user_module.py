@@ -26,7 +26,7 @@ from sm_contract import codecs
 from sm_contract import content_types as ct
 from sm_contract.environment import ScriptSettings, ServingEnv
 from sm_contract.errors import InvalidPayloadError, ModelLoadError, NotAcceptableError, UnsupportedMediaTypeError
-from sm_contract.script_mode import user_code
+from sm_contract.script_mode import model_requirements, user_code
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +91,13 @@ def functions(module: ModuleType, defaults: Mapping[str, Callable[..., Any]]) ->
 
 
 def prepare(settings: ScriptSettings, env: ServingEnv) -> Path:
-    """Fetch the module's code and install its requirements, once, before any worker starts."""
+    """Fetch the module's code and install its requirements (a model's, so checked as one), once, before any
+    worker starts."""
     location = settings.submit_directory
     if location is None:
         location = str(env.model_dir / MODEL_CODE)
     code_dir = user_code.fetch(location, env.paths.code_dir, env.environ)
-    user_code.install_requirements(code_dir, env.environ)
+    model_requirements.install(code_dir, env.environ)
     return code_dir
 
 

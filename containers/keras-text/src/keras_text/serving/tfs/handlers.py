@@ -25,7 +25,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from keras_text.serving.tfs import CODE, rest, transport
+from keras_text.serving.tfs import CODE, caps, rest, transport
+from keras_text.serving.tfs.caps import JSONS
 from keras_text.serving.tfs.models import Registry
 from sm_contract import codecs
 from sm_contract import content_types as ct
@@ -35,7 +36,6 @@ from sm_contract.errors import ModelLoadError, RequestError
 logger = logging.getLogger(__name__)
 
 CUSTOM_ATTRIBUTES = "x-amzn-sagemaker-custom-attributes"
-JSONS = "application/jsons"
 _ATTRIBUTE = re.compile(r"(tfs-[a-z\-]+=[^,]+)")
 _TFS_JSON = re.compile(r'"(instances|inputs|examples)"\s*:')
 _JSON_LINES = re.compile(r"[}\]]\s*[\[{]")
@@ -109,7 +109,7 @@ def default_tfs_body(body: bytes, content_type: str) -> bytes:
         if _TFS_JSON.search(text):
             return body
         if _JSON_LINES.search(text):
-            lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+            lines = [line.strip(codecs.BLANK) for _, line in codecs.lines(text)]
             return (
                 ('{"instances":[' + ",".join(lines) + "]}").encode()
                 if len(lines) > 1
@@ -126,9 +126,7 @@ def _csv_body(text: str) -> bytes:
     """One instance per line; non-numeric first fields are quoted, several columns become a list."""
     needs_quotes = re.search(r"^\s*(\"|[\d.Ee+\-]+.*)", text) is None
     rows = []
-    for line in (line.strip() for line in text.strip().splitlines()):
-        if not line:
-            continue
+    for line in (line.strip(codecs.BLANK) for _, line in codecs.lines(text)):
         value = '"' + line.replace('"', '\\"').replace(",", '","') + '"' if needs_quotes else line
         rows.append(f"[{value}]" if "," in line else value)
     return ('{"instances":[' + ",".join(rows) + "]}").encode()
@@ -169,12 +167,13 @@ class TfsHandler:
         return handler
 
     def call_rest(self, path: str, body: bytes) -> tuple[int, bytes]:
-        status, answer = rest.handle(self.registry, path, body, max_records=self.limits.max_records)
+        """TF Serving's REST API in process; the request's records were counted when it arrived."""
+        status, answer = rest.handle(self.registry, path, body)
         return status, codecs.dump_json(answer)
 
     def decode(self, body: bytes, content_type: str, headers: Mapping[str, str]) -> Pending:
         """Custom attributes, Content-Type, Accept and Content-Length go into the handlers' context."""
-        self._check_size(body, content_type)
+        caps.check(body, content_type, self.limits)  # records and text counted before any handler runs
         attrs = attributes(headers.get(CUSTOM_ATTRIBUTES))
         path = rest_path(attrs, self.registry.default)
         context = Context(
@@ -190,19 +189,6 @@ class TfsHandler:
             int(headers["content-length"]) if headers.get("content-length", "").isdigit() else None,
         )
         return Pending(io.BytesIO(body), context, path)
-
-    def _check_size(self, body: bytes, content_type: str) -> None:
-        """Records and characters counted before any handler runs (JSON: the longest top-level list)."""
-        if content_type in (ct.JSONLINES, JSONS, ct.CSV):
-            codecs.check_records(codecs.count_lines(body), self.limits, "lines")
-        elif content_type == ct.JSON:
-            try:
-                value = json.loads(body)
-            except (ValueError, RecursionError):
-                return  # not JSON after all: the handler says so
-            lists = [v for v in (value.values() if isinstance(value, dict) else [value]) if isinstance(v, list)]
-            codecs.check_records(max((len(v) for v in lists), default=1), self.limits, "records")
-        codecs.check_chars(len(body.decode("utf-8", errors="replace")), self.limits)
 
     def predict(self, pending: Pending) -> tuple[bytes, str]:
         context = pending.context

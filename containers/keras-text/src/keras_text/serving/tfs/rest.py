@@ -24,6 +24,7 @@ from keras_text.serving.tfs.values import RestError, bad, finite, jsonable, stac
 
 PATH = re.compile(r"(?i)^/v1/models/([^/:]+)(?:/versions/(\d+))?:(classify|regress|predict)$")
 STATUS_PATH = re.compile(r"(?i)^/v1/models/([^/:]+)(?:/versions/(\d+))?(/metadata)?$")
+MAX_VERSION = 2**63 - 1  # TF Serving's versions are int64
 
 
 def row_feeds(instances: Any, signature: Signature) -> dict[str, np.ndarray]:
@@ -85,10 +86,21 @@ def parse_path(path: str) -> Call:
     match = PATH.match(path)
     if match is None:
         raise RestError(404, f"Malformed request: {path}")
-    return Call(match.group(1), int(match.group(2)) if match.group(2) else None, match.group(3).lower())
+    return Call(match.group(1), version(match.group(2)), match.group(3).lower())
 
 
-def handle(registry: Registry, path: str, body: bytes, *, max_records: int | None = None) -> tuple[int, dict[str, Any]]:
+def version(digits: str | None) -> int | None:
+    """A path's version number; more than int64 holds is a 400, as TF Serving's conversion fails."""
+    if digits is None:
+        return None
+    number = int(digits) if len(digits.lstrip("0")) <= len(str(MAX_VERSION)) else MAX_VERSION + 1
+    if number > MAX_VERSION:
+        shown = digits if len(digits) <= 24 else f"{digits[:20]}... ({len(digits)} digits)"
+        raise bad(f"Failed to convert version: {shown} is not a 64-bit integer")
+    return number
+
+
+def handle(registry: Registry, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
     """``(status, JSON body)`` of a REST call, as TF Serving would answer it."""
     try:
         call = parse_path(path)
@@ -96,7 +108,7 @@ def handle(registry: Registry, path: str, body: bytes, *, max_records: int | Non
         servable = registry.get(call.model, call.version)
         signature = servable.signature(request.get("signature_name"))
         if call.method == "predict":
-            return 200, _predict(servable, request, signature, max_records)
+            return 200, _predict(servable, request, signature)
         expected = CLASSIFY if call.method == "classify" else REGRESS
         if signature.method != expected:
             raise bad(f"Expected {call.method} signature method_name to be {expected}. Was: {signature.method}")
@@ -120,7 +132,7 @@ def handle(registry: Registry, path: str, body: bytes, *, max_records: int | Non
 
 def _first_line(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc)
-    return message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+    return message.strip().split("\n")[0] if message.strip() else type(exc).__name__
 
 
 def _request(body: bytes) -> dict[str, Any]:
@@ -130,12 +142,12 @@ def _request(body: bytes) -> dict[str, Any]:
         raise bad(f"JSON Parse error: {exc}") from None
     if not isinstance(request, dict):
         raise bad("JSON Value: the request must be a JSON object")
+    if not isinstance(request.get("signature_name", ""), str):
+        raise bad("'signature_name' must be a string")
     return request
 
 
-def _predict(
-    servable: Any, request: Mapping[str, Any], signature: Signature, max_records: int | None
-) -> dict[str, Any]:
+def _predict(servable: Any, request: Mapping[str, Any], signature: Signature) -> dict[str, Any]:
     if ("instances" in request) == ("inputs" in request):
         raise bad(
             "Missing 'inputs' or 'instances' keys"
@@ -143,12 +155,6 @@ def _predict(
             else "Not both 'instances' and 'inputs'"
         )
     if "instances" in request:
-        if (
-            max_records is not None
-            and isinstance(request["instances"], list)
-            and len(request["instances"]) > max_records
-        ):
-            raise RestError(413, f"{len(request['instances'])} instances; the limit is {max_records} per request")
         outputs = servable.run(request.get("signature_name"), row_feeds(request["instances"], signature))
         return row_response(outputs)
     outputs = servable.run(request.get("signature_name"), columnar_feeds(request["inputs"], signature))
@@ -161,10 +167,9 @@ def status_body(registry: Registry, path: str) -> tuple[int, dict[str, Any]]:
     if match is None:
         return 404, {"error": f"Malformed request: GET {path}"}
     try:
-        name = match.group(1)
-        version = int(match.group(2)) if match.group(2) else None
+        name, number = match.group(1), version(match.group(2))
         if match.group(3):
-            servable = registry.get(name, version)
+            servable = registry.get(name, number)
             signatures = {
                 key: {
                     "method_name": sig.method,
@@ -178,8 +183,8 @@ def status_body(registry: Registry, path: str) -> tuple[int, dict[str, Any]]:
                 "metadata": {"signature_def": signatures},
             }
         versions = (
-            [registry.get(name, version)]
-            if version is not None
+            [registry.get(name, number)]
+            if number is not None
             else [registry.get(name, v) for v in sorted(registry.models.get(name, {}))]
         )
         if not versions:
@@ -188,5 +193,7 @@ def status_body(registry: Registry, path: str) -> tuple[int, dict[str, Any]]:
         return 200, {
             "model_version_status": [{"version": str(s.version), "state": "AVAILABLE", "status": ok} for s in versions]
         }
+    except RestError as exc:
+        return exc.status, {"error": exc.message}
     except NotFoundError as exc:
         return 404, {"error": str(exc)}

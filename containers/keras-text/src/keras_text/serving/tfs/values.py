@@ -11,6 +11,8 @@ import numpy as np
 
 from keras_text.serving.tfs.models import TensorSpec
 
+MAX_DIMS = 64  # NumPy's limit on an array's dimensions: deeper JSON cannot be a tensor
+
 
 class RestError(Exception):
     """A request TF Serving would refuse: its HTTP status and its message."""
@@ -25,13 +27,15 @@ def bad(message: str) -> RestError:
 
 
 # ---- JSON -> tensors ---------------------------------------------------------------------------------------------
-def decode_strings(value: Any) -> Any:
+def decode_strings(value: Any, depth: int = 0) -> Any:
     if isinstance(value, dict):
         if set(value) == {"b64"} and isinstance(value["b64"], str):
             return base64.b64decode(value["b64"])
         raise bad('JSON object found where a string tensor value was expected (only {"b64": ...} is allowed)')
     if isinstance(value, list):
-        return [decode_strings(item) for item in value]
+        if depth >= MAX_DIMS:  # before Python's recursion limit, which JSON's own nesting limit is close to
+            raise bad(f"string values nested more than {MAX_DIMS} deep; a tensor has at most {MAX_DIMS} dimensions")
+        return [decode_strings(item, depth + 1) for item in value]
     if isinstance(value, str):
         return value.encode("utf-8")
     return value
@@ -42,8 +46,8 @@ def to_tensor(value: Any, spec: TensorSpec, where: str) -> np.ndarray:
         if spec.is_string:
             return np.asarray(decode_strings(value), dtype=object)
         array = np.asarray(value, dtype=spec.dtype)
-    except RestError:
-        raise
+    except RestError as exc:
+        raise bad(f"{where}: {exc.message}") from None
     except (TypeError, ValueError, OverflowError) as exc:
         raise bad(f"{where}: cannot convert to {spec.dtype}: {exc}") from None
     return array
@@ -51,6 +55,8 @@ def to_tensor(value: Any, spec: TensorSpec, where: str) -> np.ndarray:
 
 def stack(rows: Sequence[Any], spec: TensorSpec, where: str) -> np.ndarray:
     tensors = [to_tensor(row, spec, f"{where} element {i}") for i, row in enumerate(rows)]
+    if tensors and tensors[0].ndim >= MAX_DIMS:  # stacking adds the batch dimension
+        raise bad(f"{where}: instances of {tensors[0].ndim} dimensions; a batch of them would exceed {MAX_DIMS}")
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
         raise bad(f"{where}: the instances have different shapes {sorted(shapes)}; they must share one shape")
