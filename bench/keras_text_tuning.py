@@ -10,7 +10,8 @@ started from), so a round means the same runs whatever the image's defaults are 
 bench/results/keras_text_tuning_sentencepiece.json keeps the earlier search, of the SentencePiece + word2vec model
 that was the default then.
 
-    .venv/keras-text/bin/python bench/keras_text_tuning.py --round 1 [--seeds 1 --first-seed 0]
+    make bench/tuning TUNING_ROUND=1 TUNING_SEEDS=1    # installs scikit-learn and extracts the chiVe table first
+    .venv/keras-text/bin/python bench/keras_text_tuning.py --round 1 [--seeds 1 --first-seed 0] [--baselines]
     .venv/keras-text/bin/python bench/keras_text_tuning.py --round extra --config "hidden=128 dropout=0.3"
 """
 
