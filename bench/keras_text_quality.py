@@ -5,7 +5,7 @@ datasets/knbc/train once per seed and scores it on datasets/knbc/test. The same 
 the character 1-3-gram TF-IDF + logistic regression baseline (scikit-learn defaults, max_iter=1000, as in
 datasets/knbc/PROVENANCE.md) and the mean chiVe vector of a text's words + logistic regression (C=1): nothing
 is copied from earlier runs. The baselines need scikit-learn (bench/keras_text_requirements.txt, installed by
-`make bench/quality`). Defaults were chosen on a validation split of train (bench/keras_text_tuning.py).
+`make bench/quality`). bench/keras_text_tuning.py compares hyperparameters on a split of train instead.
 
     .venv/keras-text/bin/python bench/keras_text_quality.py [--seeds 0 1 2] [--hp hidden=64 ...]
 """

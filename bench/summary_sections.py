@@ -168,7 +168,25 @@ def keras_text_fixture(record: dict[str, Any]) -> list[str]:
 
 
 def keras_text_tuning(record: dict[str, Any]) -> list[str]:
-    return [f"Hyperparameter search ({record.get('method')}): {len(record.get('runs', []))} runs; see the JSON file."]
+    rows = [
+        [
+            c["configuration"],
+            c["runs"],
+            c["mean_tuning_accuracy"],
+            c["mean_tuning_macro_f1"],
+            "{}-{}".format(*c["accuracy_range"]),
+        ]
+        for c in record["by_configuration"]
+    ]
+    header = ["configuration", "runs", "mean accuracy", "mean macro-F1", "accuracy range"]
+    baselines = record.get("baselines") or {}
+    scored = "; ".join(f"{b['name']}: {b['accuracy']} (macro-F1 {b['macro_f1']})" for b in baselines.values())
+    return [
+        f"Hyperparameter search ({record['method']}): {len(record['runs'])} runs.",
+        *([f"Baselines on the same split: {scored}."] if scored else []),
+        "",
+        *_table(header, rows),
+    ]
 
 
 
@@ -191,6 +209,7 @@ SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "keras_text_serving": keras_text_serving,
     "keras_text_quality": keras_text_quality,
     "keras_text_tuning": keras_text_tuning,
+    "keras_text_tuning_sentencepiece": keras_text_tuning,
     "cold_start": cold_start,
     "keras_text_fixture": keras_text_fixture,
     "conformance": conformance,

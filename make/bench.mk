@@ -68,3 +68,11 @@ bench/quality: $(VENV_DIR)/keras-text/.bench-extras chive ## keras-text model qu
 bench/conformance: $(VENV_DIR)/pipelines/.installed data bench/images ## `conformance` of both images (at most 3 minutes each) and of the nginx + gunicorn baseline
 	$(call venv,pipelines)/python bench/conformance.py $(foreach i,$(IMAGES),--image $(i)=$(call bench_image,$(i))) \
 		--baseline $(call bench_image,chainer-mnist-baseline) && $(BENCH_SUMMARY)
+
+# Not part of `make bench`: a round trains one model per configuration and seed, minutes each on 2 cores.
+TUNING_ROUND ?= 1
+TUNING_SEEDS ?= 1
+.PHONY: bench/tuning
+bench/tuning: $(VENV_DIR)/keras-text/.bench-extras chive ## keras-text hyperparameter search on a split of train, never the test split (TUNING_ROUND, TUNING_SEEDS)
+	$(call venv,keras-text)/python bench/keras_text_tuning.py --round $(TUNING_ROUND) --seeds $(TUNING_SEEDS) \
+		--vectors $(CHIVE_DIR) && $(BENCH_SUMMARY)

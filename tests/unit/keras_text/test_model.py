@@ -9,6 +9,7 @@ import pytest
 
 from keras_text import model as model_lib
 from keras_text.artifact.inference import BATCHED, LINE, PAD_ID, PROBABILITIES, TOKENS
+from keras_text.backend import keras
 from keras_text.serving.tfs import models
 from keras_text.text import tokenizers
 from sm_contract.errors import ConfigurationError
@@ -33,6 +34,50 @@ def test_build_has_the_articles_layers_and_output() -> None:
     probs = network.predict(np.zeros((2, 12), dtype=np.int32), verbose=0)
     assert probs.shape == (2, 3)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_masked_padding_changes_only_padded_texts() -> None:
+    """With the mask, the LSTMs skip padding: a text without padding gets the unmasked model's answer, others not."""
+    settings = {"vocab_size": 30, "embedding_dim": 4, "input_len": 6, "hidden": 3, "n_labels": 2}
+    plain = model_lib.build(**settings)
+    masked = model_lib.build(**settings, mask_padding=True)
+    masked.set_weights(plain.get_weights())
+    full = np.array([[3, 4, 5, 6, 7, 8]], dtype=np.int32)
+    padded = np.array([[PAD_ID, PAD_ID, PAD_ID, 6, 7, 8]], dtype=np.int32)
+    np.testing.assert_allclose(masked.predict(full, verbose=0), plain.predict(full, verbose=0), rtol=1e-6)
+    assert not np.allclose(masked.predict(padded, verbose=0), plain.predict(padded, verbose=0), rtol=1e-4)
+
+
+def test_attention_of_width_one_sees_only_the_word_itself() -> None:
+    network = model_lib.build(vocab_size=30, embedding_dim=4, input_len=6, hidden=3, n_labels=2, attention_width=1)
+    embedding, attention = network.get_layer("embedding"), network.get_layer("attention")
+    assert attention.attention_width == 1
+    inner = keras.Model(network.input, [embedding.output, attention.output])
+    words, attended = inner.predict(np.array([[3, 4, 5, 6, 7, 8]], dtype=np.int32), verbose=0)
+    np.testing.assert_allclose(attended, words, rtol=1e-6)  # every weight on the word itself
+    whole = model_lib.build(vocab_size=30, embedding_dim=4, input_len=6, hidden=3, n_labels=2)
+    assert whole.get_layer("attention").attention_width is None
+
+
+def test_unfreezing_keeps_the_weights_and_trains_the_embedding() -> None:
+    embeddings = np.random.RandomState(0).rand(30, 4).astype(np.float32)
+    network = model_lib.build(
+        vocab_size=30,
+        embedding_dim=4,
+        input_len=6,
+        hidden=3,
+        n_labels=2,
+        embeddings=embeddings,
+        trainable_embeddings=False,
+    )
+    before = network.get_weights()
+    model_lib.unfreeze_embedding(network, 0.01)
+    for old, new in zip(before, network.get_weights(), strict=True):  # same order, same values
+        np.testing.assert_array_equal(old, new)
+    assert float(network.optimizer.learning_rate) == pytest.approx(0.01)
+    tokens = np.random.RandomState(1).randint(1, 30, (16, 6)).astype(np.int32)
+    network.fit(tokens, np.arange(16) % 2, epochs=1, verbose=0)
+    assert not np.allclose(network.get_layer("embedding").get_weights()[0], embeddings)
 
 
 def test_exported_signature_matches_the_keras_model(tmp_path: Path) -> None:

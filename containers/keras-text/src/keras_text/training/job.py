@@ -17,7 +17,14 @@ from keras_text.text import tokenizers, vectors
 from keras_text.training import data, distributed, evaluation
 from keras_text.training.export import save_model
 from keras_text.training.hyperparameters import Hyperparameters
-from keras_text.training.loop import EMBEDDINGS_ARTEFACT, EVAL_BATCH, TOKENIZER_ARTEFACT, LoopSettings, Trainer
+from keras_text.training.loop import (
+    EMBEDDINGS_ARTEFACT,
+    EVAL_BATCH,
+    TOKENIZER_ARTEFACT,
+    LoopSettings,
+    Trainer,
+    balanced_weights,
+)
 from sm_contract import channels, hyperparameters
 from sm_contract.checkpoints import Checkpoint, CheckpointStore
 from sm_contract.environment import TrainingEnv
@@ -133,18 +140,21 @@ def train(env: TrainingEnv, stop: StopSignal) -> None:
         "dropout": hp.dropout,
         "lstm_dropout": hp.lstm_dropout,
         "learning_rate": hp.learning_rate,
+        "attention_width": hp.attention_width,
+        "mask_padding": hp.mask_padding,
     }
     several = distributed.workers() > 1
     with strategy.scope():
         network = model_lib.build(**settings)
         trainer = Trainer(
             env,
-            LoopSettings(hp.epochs, hp.batch_size, hp.seed),
+            _loop_settings(hp, y[train_rows], len(labels)),
             network,
             store,
             text_model,
             chief=chief,
             total=(lambda value: distributed.total(strategy, value)) if several else None,
+            scope=strategy.scope,
         )
         if checkpoint is not None:
             trainer.restore(checkpoint)
@@ -175,6 +185,20 @@ def train(env: TrainingEnv, stop: StopSignal) -> None:
     finally:
         if several:  # the other workers' processes (and TensorFlow's cluster) stay up until the chief is done
             distributed.total(strategy, 0.0)
+
+
+def _loop_settings(hp: Hyperparameters, y: np.ndarray, n_labels: int) -> LoopSettings:
+    return LoopSettings(
+        hp.epochs,
+        hp.batch_size,
+        hp.seed,
+        patience=hp.patience,
+        learning_rate=hp.learning_rate,
+        learning_rate_decay=hp.learning_rate_decay,
+        fine_tune_epochs=hp.fine_tune_epochs,
+        fine_tune_learning_rate=hp.fine_tune_learning_rate,
+        class_weights=balanced_weights(y, n_labels) if hp.class_weights == "balanced" else None,
+    )
 
 
 def _same_start(strategy: Any, epoch: int) -> None:
