@@ -189,7 +189,6 @@ def keras_text_tuning(record: dict[str, Any]) -> list[str]:
     ]
 
 
-
 def conformance(record: dict[str, Any]) -> list[str]:
     rows = []
     for name, image in record["images"].items():
