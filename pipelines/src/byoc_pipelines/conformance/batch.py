@@ -9,9 +9,9 @@ from typing import Any
 from byoc_pipelines.conformance.context import BATCH_INVOKE_S, Context
 from byoc_pipelines.conformance.inputs import multi_record
 from byoc_pipelines.conformance.ports import server
-from byoc_pipelines.conformance.sandbox import Mount
 from byoc_pipelines.conformance.serving import headers_of
 from byoc_pipelines.conformance.wire import Endpoint
+from byoc_pipelines.local.job_files import Mount
 
 IDS = ("B.environment", "B.execution-parameters", "B.multi-record")
 STRATEGIES = ("MultiRecord", "SingleRecord")  # botocore's BatchStrategy enum

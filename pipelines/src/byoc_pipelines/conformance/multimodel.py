@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 from byoc_pipelines.conformance.context import Context
 from byoc_pipelines.conformance.ports import server
-from byoc_pipelines.conformance.sandbox import Mount
 from byoc_pipelines.conformance.serving import headers_of, mismatch
 from byoc_pipelines.conformance.wire import Endpoint, Reply
+from byoc_pipelines.local.job_files import Mount
 
 LABEL = "com.amazonaws.sagemaker.capabilities.multi-models"
 MODE_VAR = "SAGEMAKER_MULTI_MODEL"

@@ -11,8 +11,9 @@ from typing import Any
 
 from byoc_pipelines.conformance import procfs
 from byoc_pipelines.conformance.context import PING_READY_S, Context
-from byoc_pipelines.conformance.sandbox import Box, Mount
+from byoc_pipelines.conformance.sandbox import Box
 from byoc_pipelines.conformance.wire import Endpoint
+from byoc_pipelines.local.job_files import Mount
 
 BIND_LABEL = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
 BIND_PORT = 9081  # what the suite asks for; SageMaker picks its own

@@ -26,18 +26,12 @@ import docker.errors
 from byoc_pipelines.conformance import procfs
 from byoc_pipelines.conformance.wire import Endpoint
 from byoc_pipelines.errors import ConfigurationError
+from byoc_pipelines.local.job_files import Mount, resource_config
 
 logger = logging.getLogger(__name__)
 
 LABEL = "byoc.conformance.run"
 DOCKER_TIMEOUT_S = 300
-
-
-@dataclass(frozen=True)
-class Mount:
-    source: Path
-    target: str
-    read_only: bool = True
 
 
 @dataclass(frozen=True)
@@ -64,17 +58,7 @@ def write_opt_ml(
         for name in channels
     }
     (config / "inputdataconfig.json").write_text(json.dumps(data_config))
-    resources = {
-        "current_host": hosts.current,
-        "hosts": list(hosts.names),
-        "network_interface_name": "eth0",
-        "current_instance_type": "local",
-        "current_group_name": "homogeneousCluster",
-        "instance_groups": [
-            {"instance_group_name": "homogeneousCluster", "instance_type": "local", "hosts": list(hosts.names)}
-        ],
-    }
-    (config / "resourceconfig.json").write_text(json.dumps(resources))
+    (config / "resourceconfig.json").write_text(json.dumps(resource_config(hosts.current, hosts.names, "local")))
     mounts = []
     for name, source in channels.items():
         folder = root / "input" / "data" / name

@@ -7,8 +7,9 @@ from pathlib import Path
 from byoc_pipelines.conformance.context import INVOKE_S, SERVERLESS_BODY, SERVERLESS_READY_S, Context
 from byoc_pipelines.conformance.inputs import padded
 from byoc_pipelines.conformance.ports import server
-from byoc_pipelines.conformance.sandbox import Box, Mount
+from byoc_pipelines.conformance.sandbox import Box
 from byoc_pipelines.conformance.serving import headers_of, invoke, mismatch
+from byoc_pipelines.local.job_files import Mount
 
 IDS = ("V.ping", "V.payload", "V.invocations")
 

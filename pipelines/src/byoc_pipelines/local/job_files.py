@@ -40,6 +40,20 @@ def hosts_of(count: int) -> list[str]:
     return [f"algo-{index}" for index in range(1, count + 1)]
 
 
+def resource_config(host: str, hosts: Sequence[str], instance_type: str) -> dict[str, Any]:
+    """``resourceconfig.json`` of one host, with the fields SageMaker writes (one homogeneous instance group)."""
+    return {
+        "current_host": host,
+        "current_instance_type": instance_type,
+        "current_group_name": "homogeneousCluster",
+        "hosts": list(hosts),
+        "instance_groups": [
+            {"instance_group_name": "homogeneousCluster", "instance_type": instance_type, "hosts": list(hosts)}
+        ],
+        "network_interface_name": "eth0",
+    }
+
+
 @dataclass(frozen=True)
 class Mount:
     source: Path
@@ -137,16 +151,10 @@ def write_trees(request: Mapping[str, Any], folder: Path, hosts: Sequence[str], 
         config = root / "input" / "config"
         for sub in (config, root / "model", root / "output" / "data", root / "checkpoints"):
             sub.mkdir(parents=True, exist_ok=True)
-        resources = {
-            "current_host": host,
-            "current_instance_type": instance_type,
-            "hosts": list(hosts),
-            "network_interface_name": "eth0",
-        }
         for name, content in (
             ("hyperparameters.json", hyperparameters),
             ("inputdataconfig.json", input_data_config(request)),
-            ("resourceconfig.json", resources),
+            ("resourceconfig.json", resource_config(host, hosts, instance_type)),
         ):
             (config / name).write_text(json.dumps(content, indent=1))
         trees.append(HostTree(host, root, mounts, checkpoint_dir))
