@@ -50,7 +50,11 @@ def test_each_host_gets_its_opt_ml_with_config_channels_and_code(tmp_path: Path)
     assert json.loads((config / "resourceconfig.json").read_text()) == {
         "current_host": "algo-2",
         "current_instance_type": "ml.m5.large",
+        "current_group_name": "homogeneousCluster",
         "hosts": ["algo-1", "algo-2"],
+        "instance_groups": [
+            {"instance_group_name": "homogeneousCluster", "instance_type": "ml.m5.large", "hosts": ["algo-1", "algo-2"]}
+        ],
         "network_interface_name": "eth0",
     }
     assert json.loads((config / "hyperparameters.json").read_text()) == {

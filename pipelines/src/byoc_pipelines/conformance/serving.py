@@ -22,9 +22,10 @@ from byoc_pipelines.conformance.context import (
 )
 from byoc_pipelines.conformance.inputs import answer_mismatch, malformed_body, padded
 from byoc_pipelines.conformance.ports import Ready, listeners_text, server
-from byoc_pipelines.conformance.sandbox import Box, Mount
+from byoc_pipelines.conformance.sandbox import Box
 from byoc_pipelines.conformance.wire import Endpoint, Reply
 from byoc_pipelines.descriptor import Request
+from byoc_pipelines.local.job_files import Mount
 
 IDS = (
     "S1.port", "S1.sigterm", "S2.ready", "S2.latency", "S2.busy", "S3.accept", "S3.invocations", "S4.headers",

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from byoc_pipelines.conformance.context import FAILURE_REASON_CHARS, TRAIN_STOP_S, Context, stop_within
-from byoc_pipelines.conformance.sandbox import Box, Hosts, Mount, write_opt_ml
+from byoc_pipelines.conformance.sandbox import Box, Hosts, write_opt_ml
+from byoc_pipelines.local.job_files import Mount
 
 SHELL_PREFIXES = (("/bin/sh", "-c"), ("sh", "-c"), ("/bin/bash", "-c"), ("bash", "-c"))
 SINGLE_HOST = Hosts()
