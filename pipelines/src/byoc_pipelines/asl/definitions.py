@@ -18,11 +18,14 @@ with the original error and cause. Training sends ``MetricDefinitions`` (SageMak
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from byoc_pipelines import descriptor
 from byoc_pipelines.asl.arns import Api, Service, integration_arn
 from byoc_pipelines.asl.failure_path import CHAINER_CLEAN_UP, KERAS_CLEAN_UP, failure_path, retrying
 from byoc_pipelines.asl.states import (
@@ -43,6 +46,7 @@ from byoc_pipelines.asl.states import (
     wait_state,
 )
 from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.descriptor import Batch, Descriptor
 from byoc_pipelines.errors import DefinitionError
 from byoc_pipelines.sagemaker import requests as sm
 
@@ -139,16 +143,21 @@ def _create_model(
     )
 
 
-def chainer_batch(config: PipelineConfig, via: CreateModelVia = CreateModelVia.NATIVE) -> dict[str, Any]:
-    """Train the Chainer MNIST model, create the model, batch-transform ``test.npy`` (one label per line)."""
+def chainer_batch(
+    config: PipelineConfig, via: CreateModelVia = CreateModelVia.NATIVE, batch: Batch | None = None
+) -> dict[str, Any]:
+    """Train, create the model, batch-transform ``$.transform_input`` as the image's descriptor says (the
+    tutorial's Chainer flow: ``test.npy`` whole as one request, one label per line)."""
+    batch = batch or Batch(content_type="application/x-npy")
     transform = sm.transform_job(
         Ref("$.names.transform_job"),
         Ref("$.names.model"),
         Ref("$.transform_input"),
         Ref("$.outputs.transform"),
-        content_type="application/x-npy",
-        split_type="None",  # the whole .npy file is one request
+        content_type=batch.content_type or "application/octet-stream",
+        split_type=batch.split_type,  # None: each file is one request
         instance_type=Ref("$.instance_types.transform"),
+        max_payload_mb=batch.max_payload_mb,
     )
     failed = CHAINER_CLEAN_UP[0].state
     states = {
@@ -173,8 +182,7 @@ def chainer_batch(config: PipelineConfig, via: CreateModelVia = CreateModelVia.N
         ),
         **failure_path(config, CHAINER_CLEAN_UP),
     }
-    comment = "chainer-mnist: train, create the model, batch transform"
-    return _machine(comment, states)
+    return _machine("train, create the model, batch transform", states)
 
 
 def endpoint_states(config: PipelineConfig, catch_to: StateName) -> dict[StateName, dict[str, Any]]:
@@ -252,7 +260,7 @@ def keras_endpoint(config: PipelineConfig) -> dict[str, Any]:
         **endpoint_states(config, failed),
         **failure_path(config, KERAS_CLEAN_UP),
     }
-    return _machine("keras-text: train, create the model, endpoint config and endpoint, wait until InService", states)
+    return _machine("train, create the model, endpoint config and endpoint, wait until InService", states)
 
 
 def _machine(comment: str, states: Mapping[StateName, dict[str, Any]]) -> dict[str, Any]:
@@ -261,19 +269,52 @@ def _machine(comment: str, states: Mapping[StateName, dict[str, Any]]) -> dict[s
 
 
 # -- the catalogue ---------------------------------------------------------------------------------------------
-BUILDERS: dict[str, Callable[[PipelineConfig], dict[str, Any]]] = {
-    "chainer-mnist-batch": chainer_batch,
-    "chainer-mnist-batch-lambda": lambda config: chainer_batch(config, CreateModelVia.LAMBDA),
-    "keras-text-endpoint": keras_endpoint,
-}
-IMAGE_OF = {
-    "chainer-mnist-batch": "chainer-mnist",
-    "chainer-mnist-batch-lambda": "chainer-mnist",
-    "keras-text-endpoint": "keras-text",
-}
+# Each image's descriptor (containers/<name>/image.toml) names what its workflow ends in; the definitions are
+# named after the image and that outcome.
+SUFFIXES = {"batch-transform": "batch", "endpoint": "endpoint"}  # outcome -> the definition's name suffix
 
 
-def build(name: str, config: PipelineConfig) -> dict[str, Any]:
-    if name not in BUILDERS:
-        raise DefinitionError(f"unknown definition {name!r}; known: {', '.join(BUILDERS)}")
-    return BUILDERS[name](config)
+@dataclass(frozen=True)
+class Definition:
+    """One state machine of the catalogue: its name, the image it trains and how it is built."""
+
+    name: str
+    image: Descriptor
+    builder: Callable[[PipelineConfig], dict[str, Any]]
+
+    def build(self, config: PipelineConfig) -> dict[str, Any]:
+        machine = self.builder(config)
+        return {**machine, "Comment": f"{self.image.name}: {machine['Comment']}"}
+
+
+def _definitions(image: Descriptor) -> list[Definition]:
+    name = f"{image.name}-{SUFFIXES[image.outcome]}"
+    if image.outcome == "endpoint":
+        return [Definition(name, image, keras_endpoint)]
+    found = [Definition(name, image, functools.partial(chainer_batch, batch=image.batch))]
+    if image.workflow.create_model_lambda:
+        lambda_builder = functools.partial(chainer_batch, via=CreateModelVia.LAMBDA, batch=image.batch)
+        found.append(Definition(f"{name}-lambda", image, lambda_builder))
+    return found
+
+
+def catalogue(containers: Path | None = None) -> dict[str, Definition]:
+    """Every image's definitions, by name, from the descriptors under ``containers`` (default: the repository's)."""
+    images = descriptor.discover(containers or descriptor.containers_dir())
+    return {definition.name: definition for image in images for definition in _definitions(image)}
+
+
+CATALOGUE = catalogue()
+BUILDERS: dict[str, Callable[[PipelineConfig], dict[str, Any]]] = {n: d.build for n, d in CATALOGUE.items()}
+IMAGE_OF = {name: definition.image.name for name, definition in CATALOGUE.items()}
+
+
+def find(name: str, known: Mapping[str, Definition] | None = None) -> Definition:
+    known = CATALOGUE if known is None else known
+    if name not in known:
+        raise DefinitionError(f"unknown definition {name!r}; known: {', '.join(known)}")
+    return known[name]
+
+
+def build(name: str, config: PipelineConfig, known: Mapping[str, Definition] | None = None) -> dict[str, Any]:
+    return find(name, known).build(config)
