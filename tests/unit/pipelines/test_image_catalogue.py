@@ -66,7 +66,7 @@ def _containers(tmp_path: Path, *texts: str) -> Path:
 
 def test_the_repository_catalogue_is_the_descriptors() -> None:
     assert list(defs.CATALOGUE) == ["chainer-mnist-batch", "chainer-mnist-batch-lambda", "keras-text-endpoint"]
-    assert defs.IMAGE_OF == {name: name.rsplit("-", 2 if "lambda" in name else 1)[0] for name in defs.CATALOGUE}
+    assert {name: name.rsplit("-", 2 if "lambda" in name else 1)[0] for name in defs.CATALOGUE} == defs.IMAGE_OF
     with pytest.raises(DefinitionError, match="unknown definition 'nope'; known: chainer-mnist-batch"):
         defs.build("nope", CONFIG)
 
@@ -115,7 +115,7 @@ def test_the_cli_endpoint_default_is_the_one_endpoint_image(tmp_path: Path) -> N
     assert endpoints.endpoint_image().name == "keras-text"
     assert endpoints.endpoint_image(_containers(tmp_path / "a", THIRD, FOURTH)).name == "reviews"
     two = _containers(tmp_path / "b", FOURTH, FOURTH.replace('"reviews"', '"other"'))
-    with pytest.raises(ConfigurationError, match="give --name: .* are other, reviews"):
+    with pytest.raises(ConfigurationError, match=r"give --name: .* are other, reviews"):
         endpoints.endpoint_image(two)
 
 
