@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         print(f"   {path.relative_to(ROOT)}")
     package = args.name.replace("-", "_")
-    print(f">> containers/{args.name} and tests/containers/{package} written; next: make build/{args.name}")
+    print(f">> containers/{args.name} and tests/containers/{package} written; next: make build/{args.name}, then")
+    print(f"   make conformance IMAGE=byoc/{args.name}:latest; make pipeline/render adds its state machine's JSON")
     return 0
 
 

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn_template.serving import Handler
-from sklearn_template.training import train
 from starlette.testclient import TestClient
 
 from sm_contract.environment import ServingEnv, TrainingEnv
@@ -19,7 +17,14 @@ from sm_contract.serving import create_app
 from sm_contract.training import StopSignal
 from utils.data import write_opt_ml
 
+# The image's package is imported where used: its name is the image's, so no import order holds for every name.
 DATA = Path(__file__).resolve().parents[3] / "containers" / "sklearn-template" / "data"
+
+
+def run_job(env: TrainingEnv) -> None:
+    from sklearn_template.training import train
+
+    train(env, StopSignal())
 
 
 def _job(root: Path, hyperparameters: dict[str, str], channels: dict[str, Path]) -> TrainingEnv:
@@ -31,12 +36,14 @@ def _job(root: Path, hyperparameters: dict[str, str], channels: dict[str, Path])
 @pytest.fixture(scope="module")
 def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("opt_ml")
-    train(_job(root, {"epochs": "30"}, {"train": DATA / "train", "validation": DATA / "validation"}), StopSignal())
+    run_job(_job(root, {"epochs": "30"}, {"train": DATA / "train", "validation": DATA / "validation"}))
     return root
 
 
 @pytest.fixture(scope="module")
 def client(model_root: Path) -> Iterator[TestClient]:
+    from sklearn_template.serving import Handler
+
     with TestClient(create_app(Handler.load, ServingEnv(paths=MLPaths(model_root), workers=1))) as test_client:
         yield test_client
 
@@ -81,6 +88,6 @@ def test_bad_rows_are_client_errors(client: TestClient, body: bytes, content_typ
 
 def test_bad_jobs_fail_with_a_reason_naming_the_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="'epochs'"):
-        train(_job(tmp_path / "a", {"epochs": "0"}, {"train": DATA / "train"}), StopSignal())
+        run_job(_job(tmp_path / "a", {"epochs": "0"}, {"train": DATA / "train"}))
     with pytest.raises(DataError, match="no column 'species'"):
-        train(_job(tmp_path / "b", {"label": "species"}, {"train": DATA / "train"}), StopSignal())
+        run_job(_job(tmp_path / "b", {"label": "species"}, {"train": DATA / "train"}))

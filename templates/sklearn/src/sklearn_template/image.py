@@ -18,14 +18,14 @@ if TYPE_CHECKING:  # the server's modules: in the workers, never in the supervis
 
 def trainer() -> Trainer:
     """The built-in training job: a logistic regression of the train channel's CSV files."""
-    from sklearn_template.training import train
+    from .training import train  # relative: the package's name is the image's
 
     return train
 
 
 def loader() -> Loader:
     """The built-in model: ``model.npz`` (numbers only, never a pickle) and ``model.json``."""
-    from sklearn_template.serving import Handler
+    from .serving import Handler
 
     return Handler.load
 

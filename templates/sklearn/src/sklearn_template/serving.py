@@ -10,11 +10,12 @@ from collections.abc import Mapping
 import numpy as np
 from sklearn.linear_model import SGDClassifier
 
-from sklearn_template.training import MODEL_FILE, SPEC_FILE
 from sm_contract import codecs
 from sm_contract import content_types as ct
 from sm_contract.environment import RequestLimits, ServingEnv
 from sm_contract.errors import InvalidPayloadError, ModelLoadError
+
+from .training import MODEL_FILE, SPEC_FILE  # relative: the package's name is the image's
 
 
 class Handler:
