@@ -76,6 +76,7 @@ def render(name: str, template: str = "sklearn", root: Path = ROOT) -> list[Path
     image_dir, tests_dir = root / "containers" / name, root / "tests" / "containers" / package
     try:
         _copy(source, image_dir, name, package)
+        tests_dir.parent.mkdir(parents=True, exist_ok=True)
         (image_dir / "tests").rename(tests_dir)  # the tests live with the other images' (tests/README.md)
     except BaseException:
         shutil.rmtree(image_dir, ignore_errors=True)
