@@ -112,3 +112,31 @@ def test_its_batch_workflow_runs_on_the_local_engine(copy: tuple[Path, str]) -> 
     assert accuracy >= 0.8  # 20 held-out flowers; a model that failed to learn scores about 0.33
     outputs = list((root / "build" / "run" / "s3").rglob("iris.csv.out"))
     assert len(outputs) == 1 and len(outputs[0].read_text().split()) == 20
+
+
+def test_it_serves_a_local_endpoint(copy: tuple[Path, str]) -> None:
+    """The workflow's model behind a real-time endpoint in SDK local mode, asked the descriptor's requests."""
+    from byoc_pipelines.aws import endpoint
+    from byoc_pipelines.local.runner import LocalModeRunner
+    from byoc_pipelines.local.session import LocalMode
+    from byoc_pipelines.sagemaker import requests as sm
+
+    root, reference = copy
+    tarballs = sorted((root / "build" / "run" / "s3").rglob("model.tar.gz"))
+    if not tarballs:
+        pytest.skip("needs the batch workflow's model (test_its_batch_workflow_runs_on_the_local_engine)")
+    with LocalMode(root / "build" / "endpoint") as local_mode:
+        runner = LocalModeRunner(local_mode)
+        runner.call("CreateModel", sm.model("third-model", reference, f"file://{tarballs[-1]}"))
+        runner.call("CreateEndpointConfig", sm.endpoint_config("third-config", "third-model"))
+        runner.call("CreateEndpoint", {"EndpointName": "third", "EndpointConfigName": "third-config"})
+        try:
+            assert local_mode.wait_for_endpoint("third")["EndpointStatus"] == "InService"
+            client = local_mode.sagemaker_runtime_client
+            row = endpoint.invoke(client, "third", b"5.1,3.5,1.4,0.2\n", "text/csv", "text/csv")
+            assert row == b"setosa\n"
+            two = {"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}
+            answer = endpoint.invoke(client, "third", two)
+            assert [p["label"] for p in answer["predictions"]] == ["setosa", "virginica"]
+        finally:
+            runner.call("DeleteEndpoint", {"EndpointName": "third"})
