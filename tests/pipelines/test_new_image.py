@@ -76,8 +76,8 @@ def test_the_descriptor_puts_it_everywhere(copy: tuple[Path, str]) -> None:
     root, _ = copy
     names = _run([sys.executable, "-m", "byoc_pipelines.descriptor", "names"], root, PYTHONPATH=f"{root}/pipelines/src")
     assert NAME in names.stdout.split()
-    planned = _run(["make", "-n", "build", "test"], root).stdout
-    assert f"scripts/docker/build-image.sh {NAME} " in planned and f"test/{NAME}" in planned
+    planned = _run(["make", "-n", "build", f"test/{NAME}"], root).stdout
+    assert f"scripts/docker/build-image.sh {NAME} " in planned and f"tests/containers/{NAME} --image" in planned
     _run([str(Path(sys.executable).parent / "ruff"), "check", f"containers/{NAME}", f"tests/containers/{NAME}"], root)
 
 
