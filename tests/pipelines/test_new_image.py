@@ -140,3 +140,18 @@ def test_it_serves_a_local_endpoint(copy: tuple[Path, str]) -> None:
             assert [p["label"] for p in answer["predictions"]] == ["setosa", "virginica"]
         finally:
             runner.call("DeleteEndpoint", {"EndpointName": "third"})
+
+
+def test_the_unit_layer_stays_green_once_its_definition_is_rendered(copy: tuple[Path, str]) -> None:
+    """The only step besides the command: `make pipeline/render` writes the state machine the golden test reads."""
+    root, _ = copy
+    rendered = _cli(root, "render", f"{NAME}-batch", "--no-pictures")
+    assert f"pipelines/definitions/{NAME}-batch.json" in rendered.stdout
+    unit = root / "tests" / "unit" / "pipelines"
+    layers = ("test_definitions.py", "test_deploy.py", "test_descriptor.py", "test_image_catalogue.py")
+    done = _run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *(str(unit / name) for name in layers)],
+        root,
+        PYTHONPATH=f"{root}/pipelines/src",
+    )
+    assert re.search(r"\b\d+ passed\b", done.stdout) and "failed" not in done.stdout, done.stdout
