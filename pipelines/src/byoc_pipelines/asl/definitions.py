@@ -1,4 +1,5 @@
-"""Whole state machine definitions (Chainer batch, Keras endpoint) built from the state builders.
+"""Whole state machine definitions, one per image and outcome (batch transform, endpoint), built from the state
+builders; the catalogue at the end reads the images' descriptors (the tutorial's Chainer batch, the Keras endpoint).
 
 Per-run values come from the execution input (see :mod:`byoc_pipelines.asl.inputs`): ``$.image``, ``$.role_arn``
 (the training job's role), ``$.model_role_arn`` (the model's: its endpoints and transforms),
@@ -27,7 +28,7 @@ from typing import Any
 
 from byoc_pipelines import descriptor
 from byoc_pipelines.asl.arns import Api, Service, integration_arn
-from byoc_pipelines.asl.failure_path import CHAINER_CLEAN_UP, KERAS_CLEAN_UP, failure_path, retrying
+from byoc_pipelines.asl.failure_path import BATCH_CLEAN_UP, ENDPOINT_CLEAN_UP, failure_path, retrying
 from byoc_pipelines.asl.states import (
     LAMBDA_RETRY_ERRORS,
     SAGEMAKER_RETRY_ERRORS,
@@ -143,7 +144,7 @@ def _create_model(
     )
 
 
-def chainer_batch(
+def batch_transform_workflow(
     config: PipelineConfig, via: CreateModelVia = CreateModelVia.NATIVE, batch: Batch | None = None
 ) -> dict[str, Any]:
     """Train, create the model, batch-transform ``$.transform_input`` as the image's descriptor says (the
@@ -159,7 +160,7 @@ def chainer_batch(
         instance_type=Ref("$.instance_types.transform"),
         max_payload_mb=batch.max_payload_mb,
     )
-    failed = CHAINER_CLEAN_UP[0].state
+    failed = BATCH_CLEAN_UP[0].state
     states = {
         StateName.NAME_RESOURCES: _names(
             config, {"training_job": "train", "model": "model", "transform_job": "transform"}
@@ -180,7 +181,7 @@ def chainer_batch(
             next_state=None,
             **retrying(config, failed),
         ),
-        **failure_path(config, CHAINER_CLEAN_UP),
+        **failure_path(config, BATCH_CLEAN_UP),
     }
     return _machine("train, create the model, batch transform", states)
 
@@ -248,17 +249,17 @@ def endpoint_polling(config: PipelineConfig, catch_to: StateName) -> dict[StateN
     }
 
 
-def keras_endpoint(config: PipelineConfig) -> dict[str, Any]:
-    """Train the Keras text classifier and put it behind an endpoint, polling until it is InService."""
+def endpoint_workflow(config: PipelineConfig) -> dict[str, Any]:
+    """Train, create the model and put it behind an endpoint, polling until it is InService (the Keras flow)."""
     kinds = {"training_job": "train", "model": "model", "endpoint_config": "config", "endpoint": "endpoint"}
-    failed = KERAS_CLEAN_UP[0].state
+    failed = ENDPOINT_CLEAN_UP[0].state
     states = {
         StateName.NAME_RESOURCES: _names(config, kinds),
         StateName.BUILD_CHANNELS: _channels(),
         StateName.TRAIN_MODEL: _train(config, StateName.CREATE_MODEL, failed),
         StateName.CREATE_MODEL: _create_model(config, CreateModelVia.NATIVE, StateName.CREATE_ENDPOINT_CONFIG, failed),
         **endpoint_states(config, failed),
-        **failure_path(config, KERAS_CLEAN_UP),
+        **failure_path(config, ENDPOINT_CLEAN_UP),
     }
     return _machine("train, create the model, endpoint config and endpoint, wait until InService", states)
 
@@ -290,10 +291,10 @@ class Definition:
 def _definitions(image: Descriptor) -> list[Definition]:
     name = f"{image.name}-{SUFFIXES[image.outcome]}"
     if image.outcome == "endpoint":
-        return [Definition(name, image, keras_endpoint)]
-    found = [Definition(name, image, functools.partial(chainer_batch, batch=image.batch))]
+        return [Definition(name, image, endpoint_workflow)]
+    found = [Definition(name, image, functools.partial(batch_transform_workflow, batch=image.batch))]
     if image.workflow.create_model_lambda:
-        lambda_builder = functools.partial(chainer_batch, via=CreateModelVia.LAMBDA, batch=image.batch)
+        lambda_builder = functools.partial(batch_transform_workflow, via=CreateModelVia.LAMBDA, batch=image.batch)
         found.append(Definition(f"{name}-lambda", image, lambda_builder))
     return found
 
