@@ -19,8 +19,12 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-IMAGES        := chainer-mnist keras-text
 PYTHON        ?= python3
+# Every image described by a containers/<name>/image.toml (byoc_pipelines.descriptor, standard library only).
+IMAGES        := $(shell PYTHONPATH=pipelines/src $(PYTHON) -m byoc_pipelines.descriptor names)
+ifeq ($(IMAGES),)
+$(error no image found: `PYTHONPATH=pipelines/src $(PYTHON) -m byoc_pipelines.descriptor names` says why)
+endif
 IMAGE_PREFIX  ?= byoc
 IMAGE_TAG     ?= latest
 VENV_DIR      ?= .venv

@@ -1,6 +1,6 @@
 # Set-up: venvs, locks, data, the chiVe table, Docker and the other tools
 
-VENVS := chainer-mnist keras-text pipelines toolkit
+VENVS := $(IMAGES) pipelines toolkit
 UV    := $(VENV_DIR)/uv/bin/uv
 # Every venv is made by scripts/make-venv.sh with uv, from hash-locked requirements.
 make_venv = @UV=$(UV) scripts/make-venv.sh $(1) $(VENV_DIR)/$(1) && touch $(VENV_DIR)/$(1)/.installed

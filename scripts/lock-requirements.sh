@@ -2,8 +2,9 @@
 # Regenerate every hash-locked requirements.txt from its requirements.in (`make lock`).
 #   scripts/lock-requirements.sh UV
 # Two kinds of .in file:
-#   complete sets (the images' and the build tools'): every package with its exact version, locked with --no-deps
-#     (images install them with --no-deps); the lock adds the SHA-256 of every file PyPI has for that version;
+#   complete sets (the images', the image templates' and the build tools'): every package with its exact version,
+#     locked with --no-deps (images install them with --no-deps); the lock adds the SHA-256 of every file PyPI has
+#     for that version;
 #   top-level pins (the uv bootstrap, the test tooling, the tools venv, the toolkit oracle, the benches' tools):
 #     resolved by uv into a complete set with hashes. The test tooling is resolved with the images' locks as constraints, so installing
 #     it next to an image's lock moves nothing; the tools venv's input takes the test tooling's lock as one.
@@ -21,7 +22,7 @@ compile() { # INPUT [uv pip compile flags...]
   echo ">> $output"
 }
 
-for input in containers/build-requirements.in containers/*/requirements*.in; do
+for input in containers/build-requirements.in containers/*/requirements*.in templates/*/requirements*.in; do
   compile "$input" --no-deps
 done
 compile scripts/requirements-uv.in

@@ -15,7 +15,11 @@ from utils.data import REPO
 
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s\\;]+)")
 VIA = re.compile(r"^\s+#\s+(?:via\s+)?([A-Za-z0-9][A-Za-z0-9._-]*)\s*$")
-COMPLETE = [*sorted(REPO.glob("containers/*/requirements*.in")), REPO / "containers/build-requirements.in"]
+COMPLETE = [
+    *sorted(REPO.glob("containers/*/requirements*.in")),
+    *sorted(REPO.glob("templates/*/requirements*.in")),  # what `make new-image` copies into containers/
+    REPO / "containers/build-requirements.in",
+]
 RESOLVED = [
     REPO / "scripts/requirements-uv.in",
     REPO / "requirements-dev.in",

@@ -82,6 +82,17 @@ class Batch:
     input: Path | None = None  # the workflow's transform input folder, relative to the repository
     content_type: str | None = None
     split_type: str = "None"
+    # The labels of the transform input (a .npy array or a text file, one per line): a local run scores the
+    # transform's output lines against them. Relative to the repository.
+    labels: Path | None = None
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """What the image's Step Functions definitions send: their hyperparameters and the Lambda variant."""
+
+    hyperparameters: Mapping[str, str] = field(default_factory=dict)  # empty: the smoke job's
+    create_model_lambda: bool = False  # also a definition that creates the model through the Lambda function
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,12 @@ class Descriptor:
     requests: tuple[Request, ...] = ()
     serving_environment: Mapping[str, str] = field(default_factory=dict)
     batch: Batch = field(default_factory=Batch)
+    workflow: Workflow = field(default_factory=Workflow)
+
+    @property
+    def workflow_hyperparameters(self) -> Mapping[str, str]:
+        """The built-in trainer's settings a workflow execution sends unless told others."""
+        return self.workflow.hyperparameters or self.training.hyperparameters
 
     @property
     def folder(self) -> Path:
@@ -222,13 +239,14 @@ def _training(table: _Table) -> Training:
 
 def _batch(table: _Table, folder: Path) -> Batch:
     record = table.table("record")
-    source = table.get("input", str)
+    source, labels = table.get("input", str), table.get("labels", str)
     batch = Batch(
         record=_request(record, folder, "one record") if record.data else None,
         max_payload_mb=table.get("max_payload_mb", int, 6),
         input=Path(source) if source else None,
         content_type=table.get("content_type", str),
         split_type=table.choice("split_type", ("None", "Line", "RecordIO", "TFRecord"), "None"),
+        labels=Path(labels) if labels else None,
     )
     if batch.record is not None and batch.record.content_type not in LINE_SPLIT:
         raise DescriptorError(f"{table.where}.record.content_type: a line-split type ({', '.join(LINE_SPLIT)})")
@@ -236,6 +254,12 @@ def _batch(table: _Table, folder: Path) -> Batch:
         raise DescriptorError(f"{table.where}.max_payload_mb: MaxPayloadInMB is 1-100 (botocore)")
     table.done()
     return batch
+
+
+def _workflow(table: _Table) -> Workflow:
+    workflow = Workflow(table.strings("hyperparameters"), table.get("create_model_lambda", bool, False))
+    table.done()
+    return workflow
 
 
 def load(path: Path) -> Descriptor:
@@ -266,6 +290,7 @@ def load(path: Path) -> Descriptor:
         ),
         serving_environment=serving.strings("environment"),
         batch=_batch(root.table("batch"), path.parent),
+        workflow=_workflow(root.table("workflow")),
     )
     for table in (data_table, serving, root):
         table.done()

@@ -1,4 +1,5 @@
-"""Whole state machine definitions (Chainer batch, Keras endpoint) built from the state builders.
+"""Whole state machine definitions, one per image and outcome (batch transform, endpoint), built from the state
+builders; the catalogue at the end reads the images' descriptors (the tutorial's Chainer batch, the Keras endpoint).
 
 Per-run values come from the execution input (see :mod:`byoc_pipelines.asl.inputs`): ``$.image``, ``$.role_arn``
 (the training job's role), ``$.model_role_arn`` (the model's: its endpoints and transforms),
@@ -18,13 +19,16 @@ with the original error and cause. Training sends ``MetricDefinitions`` (SageMak
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from byoc_pipelines import descriptor
 from byoc_pipelines.asl.arns import Api, Service, integration_arn
-from byoc_pipelines.asl.failure_path import CHAINER_CLEAN_UP, KERAS_CLEAN_UP, failure_path, retrying
+from byoc_pipelines.asl.failure_path import BATCH_CLEAN_UP, ENDPOINT_CLEAN_UP, failure_path, retrying
 from byoc_pipelines.asl.states import (
     LAMBDA_RETRY_ERRORS,
     SAGEMAKER_RETRY_ERRORS,
@@ -43,6 +47,7 @@ from byoc_pipelines.asl.states import (
     wait_state,
 )
 from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.descriptor import Batch, Descriptor
 from byoc_pipelines.errors import DefinitionError
 from byoc_pipelines.sagemaker import requests as sm
 
@@ -139,18 +144,23 @@ def _create_model(
     )
 
 
-def chainer_batch(config: PipelineConfig, via: CreateModelVia = CreateModelVia.NATIVE) -> dict[str, Any]:
-    """Train the Chainer MNIST model, create the model, batch-transform ``test.npy`` (one label per line)."""
+def batch_transform_workflow(
+    config: PipelineConfig, via: CreateModelVia = CreateModelVia.NATIVE, batch: Batch | None = None
+) -> dict[str, Any]:
+    """Train, create the model, batch-transform ``$.transform_input`` as the image's descriptor says (the
+    tutorial's Chainer flow: ``test.npy`` whole as one request, one label per line)."""
+    batch = batch or Batch(content_type="application/x-npy")
     transform = sm.transform_job(
         Ref("$.names.transform_job"),
         Ref("$.names.model"),
         Ref("$.transform_input"),
         Ref("$.outputs.transform"),
-        content_type="application/x-npy",
-        split_type="None",  # the whole .npy file is one request
+        content_type=batch.content_type or "application/octet-stream",
+        split_type=batch.split_type,  # None: each file is one request
         instance_type=Ref("$.instance_types.transform"),
+        max_payload_mb=batch.max_payload_mb,
     )
-    failed = CHAINER_CLEAN_UP[0].state
+    failed = BATCH_CLEAN_UP[0].state
     states = {
         StateName.NAME_RESOURCES: _names(
             config, {"training_job": "train", "model": "model", "transform_job": "transform"}
@@ -171,10 +181,9 @@ def chainer_batch(config: PipelineConfig, via: CreateModelVia = CreateModelVia.N
             next_state=None,
             **retrying(config, failed),
         ),
-        **failure_path(config, CHAINER_CLEAN_UP),
+        **failure_path(config, BATCH_CLEAN_UP),
     }
-    comment = "chainer-mnist: train, create the model, batch transform"
-    return _machine(comment, states)
+    return _machine("train, create the model, batch transform", states)
 
 
 def endpoint_states(config: PipelineConfig, catch_to: StateName) -> dict[StateName, dict[str, Any]]:
@@ -240,19 +249,19 @@ def endpoint_polling(config: PipelineConfig, catch_to: StateName) -> dict[StateN
     }
 
 
-def keras_endpoint(config: PipelineConfig) -> dict[str, Any]:
-    """Train the Keras text classifier and put it behind an endpoint, polling until it is InService."""
+def endpoint_workflow(config: PipelineConfig) -> dict[str, Any]:
+    """Train, create the model and put it behind an endpoint, polling until it is InService (the Keras flow)."""
     kinds = {"training_job": "train", "model": "model", "endpoint_config": "config", "endpoint": "endpoint"}
-    failed = KERAS_CLEAN_UP[0].state
+    failed = ENDPOINT_CLEAN_UP[0].state
     states = {
         StateName.NAME_RESOURCES: _names(config, kinds),
         StateName.BUILD_CHANNELS: _channels(),
         StateName.TRAIN_MODEL: _train(config, StateName.CREATE_MODEL, failed),
         StateName.CREATE_MODEL: _create_model(config, CreateModelVia.NATIVE, StateName.CREATE_ENDPOINT_CONFIG, failed),
         **endpoint_states(config, failed),
-        **failure_path(config, KERAS_CLEAN_UP),
+        **failure_path(config, ENDPOINT_CLEAN_UP),
     }
-    return _machine("keras-text: train, create the model, endpoint config and endpoint, wait until InService", states)
+    return _machine("train, create the model, endpoint config and endpoint, wait until InService", states)
 
 
 def _machine(comment: str, states: Mapping[StateName, dict[str, Any]]) -> dict[str, Any]:
@@ -261,19 +270,52 @@ def _machine(comment: str, states: Mapping[StateName, dict[str, Any]]) -> dict[s
 
 
 # -- the catalogue ---------------------------------------------------------------------------------------------
-BUILDERS: dict[str, Callable[[PipelineConfig], dict[str, Any]]] = {
-    "chainer-mnist-batch": chainer_batch,
-    "chainer-mnist-batch-lambda": lambda config: chainer_batch(config, CreateModelVia.LAMBDA),
-    "keras-text-endpoint": keras_endpoint,
-}
-IMAGE_OF = {
-    "chainer-mnist-batch": "chainer-mnist",
-    "chainer-mnist-batch-lambda": "chainer-mnist",
-    "keras-text-endpoint": "keras-text",
-}
+# Each image's descriptor (containers/<name>/image.toml) names what its workflow ends in; the definitions are
+# named after the image and that outcome.
+SUFFIXES = {"batch-transform": "batch", "endpoint": "endpoint"}  # outcome -> the definition's name suffix
 
 
-def build(name: str, config: PipelineConfig) -> dict[str, Any]:
-    if name not in BUILDERS:
-        raise DefinitionError(f"unknown definition {name!r}; known: {', '.join(BUILDERS)}")
-    return BUILDERS[name](config)
+@dataclass(frozen=True)
+class Definition:
+    """One state machine of the catalogue: its name, the image it trains and how it is built."""
+
+    name: str
+    image: Descriptor
+    builder: Callable[[PipelineConfig], dict[str, Any]]
+
+    def build(self, config: PipelineConfig) -> dict[str, Any]:
+        machine = self.builder(config)
+        return {**machine, "Comment": f"{self.image.name}: {machine['Comment']}"}
+
+
+def _definitions(image: Descriptor) -> list[Definition]:
+    name = f"{image.name}-{SUFFIXES[image.outcome]}"
+    if image.outcome == "endpoint":
+        return [Definition(name, image, endpoint_workflow)]
+    found = [Definition(name, image, functools.partial(batch_transform_workflow, batch=image.batch))]
+    if image.workflow.create_model_lambda:
+        lambda_builder = functools.partial(batch_transform_workflow, via=CreateModelVia.LAMBDA, batch=image.batch)
+        found.append(Definition(f"{name}-lambda", image, lambda_builder))
+    return found
+
+
+def catalogue(containers: Path | None = None) -> dict[str, Definition]:
+    """Every image's definitions, by name, from the descriptors under ``containers`` (default: the repository's)."""
+    images = descriptor.discover(containers or descriptor.containers_dir())
+    return {definition.name: definition for image in images for definition in _definitions(image)}
+
+
+CATALOGUE = catalogue()
+BUILDERS: dict[str, Callable[[PipelineConfig], dict[str, Any]]] = {n: d.build for n, d in CATALOGUE.items()}
+IMAGE_OF = {name: definition.image.name for name, definition in CATALOGUE.items()}
+
+
+def find(name: str, known: Mapping[str, Definition] | None = None) -> Definition:
+    known = CATALOGUE if known is None else known
+    if name not in known:
+        raise DefinitionError(f"unknown definition {name!r}; known: {', '.join(known)}")
+    return known[name]
+
+
+def build(name: str, config: PipelineConfig, known: Mapping[str, Definition] | None = None) -> dict[str, Any]:
+    return find(name, known).build(config)

@@ -15,7 +15,9 @@
 
 Without a script the hyperparameters are the built-in trainer's and ``model_environment`` is ``{}``: the same
 definition runs both flows. With managed spot training ``managed_spot`` is true and the stopping condition also
-has ``MaxWaitTimeInSeconds``; checkpoints go to ``<outputs.model><training job>/checkpoints/`` either way.
+has ``MaxWaitTimeInSeconds``; checkpoints go to ``<outputs.model><training job>/checkpoints/`` either way. The
+channels, their bucket prefix and the built-in trainer's hyperparameters come from the image's descriptor
+(``containers/<image>/image.toml``); a batch-transform workflow reads its input from ``<prefix>/transform/``.
 """
 
 from __future__ import annotations
@@ -23,26 +25,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from byoc_pipelines.asl.definitions import IMAGE_OF
+from byoc_pipelines.asl.definitions import Definition, find
 from byoc_pipelines.config import PipelineConfig
 from byoc_pipelines.sagemaker.script_mode import SOURCEDIR, Script
 
 SAMPLE_TAG = "sample"  # image tag of the validation samples (never deployed)
-CHANNELS = {"chainer-mnist": ("train", "valid", "test"), "keras-text": ("train", "test")}
-DATA_PREFIX = {"chainer-mnist": "mnist", "keras-text": "knbc"}
-HYPERPARAMETERS = {
-    "chainer-mnist": {"epochs": "1", "units": "50"},
-    "keras-text": {"epochs": "1", "hidden": "16", "embedding-dim": "32", "vocab-size": "2000"},
-}
 
 
 def _run_folder(run: str) -> str:
     return f"{run}/" if run else ""
 
 
-def code_uri(config: PipelineConfig, definition: str, run: str = "") -> str:
+def code_uri(
+    config: PipelineConfig, definition: str, run: str = "", known: Mapping[str, Definition] | None = None
+) -> str:
     """Where a run's ``sourcedir.tar.gz`` goes: ``s3://<bucket>/code/<image>/<run>/sourcedir.tar.gz``."""
-    return config.s3_uri(f"{config.code_prefix}{IMAGE_OF[definition]}/{_run_folder(run)}{SOURCEDIR}")
+    image_name = find(definition, known).image.name
+    return config.s3_uri(f"{config.code_prefix}{image_name}/{_run_folder(run)}{SOURCEDIR}")
 
 
 def execution_input(
@@ -55,21 +54,23 @@ def execution_input(
     instance_count: int = 1,
     hyperparameters: Mapping[str, str] | None = None,
     spot: bool = False,
+    known: Mapping[str, Definition] | None = None,
 ) -> dict[str, Any]:
-    """The input of ``definition`` with the config's bucket layout; outputs in a folder per ``run``.
+    """The input of ``definition`` (of the catalogue ``known``, default the repository's images) with the
+    config's bucket layout; outputs in a folder per ``run``.
 
     ``spot`` asks for managed spot training (a spot interruption restarts the job from its checkpoints).
     """
-    image_name = IMAGE_OF[definition]
-    data, per_run = DATA_PREFIX[image_name], _run_folder(run)
+    described = find(definition, known).image
+    image_name, data, per_run = described.name, described.data_prefix or described.name, _run_folder(run)
     given: dict[str, Any] = {
         "image": image or config.image_uri(image_name, SAMPLE_TAG),
         "role_arn": config.training_role_arn,
         "model_role_arn": config.serving_role_arn,
         "instance_count": instance_count,
-        "channels": [{"name": channel, "uri": config.s3_uri(f"{data}/{channel}/")} for channel in CHANNELS[image_name]],
+        "channels": [{"name": c.name, "uri": config.s3_uri(f"{data}/{c.name}/")} for c in described.channels],
         "hyperparameters": {
-            **HYPERPARAMETERS[image_name],
+            **described.workflow_hyperparameters,
             **(hyperparameters or {}),
             **(script.hyperparameters() if script else {}),
         },
@@ -77,7 +78,7 @@ def execution_input(
         "outputs": {"model": config.s3_uri(f"{config.model_prefix}{image_name}/{per_run}")},
         **stopping(config, spot),
     }
-    if image_name == "chainer-mnist":
+    if described.outcome == "batch-transform":
         given["transform_input"] = config.s3_uri(f"{data}/transform/")
         given["outputs"]["transform"] = config.s3_uri(f"{config.transform_prefix}{image_name}/{per_run}")
         given["instance_types"] = {
@@ -98,7 +99,9 @@ def stopping(config: PipelineConfig, spot: bool) -> dict[str, Any]:
     return {"stopping_condition": condition, "managed_spot": spot}
 
 
-def sample_input(definition: str, config: PipelineConfig) -> dict[str, Any]:
+def sample_input(
+    definition: str, config: PipelineConfig, known: Mapping[str, Definition] | None = None
+) -> dict[str, Any]:
     """A script-mode input on two hosts with managed spot training: it exercises every field of the definition."""
-    script = Script("train.py", code_uri(config, definition))
-    return execution_input(definition, config, script=script, instance_count=2, spot=True)
+    script = Script("train.py", code_uri(config, definition, known=known))
+    return execution_input(definition, config, script=script, instance_count=2, spot=True, known=known)

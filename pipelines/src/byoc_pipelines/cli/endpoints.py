@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
+from byoc_pipelines import descriptor
 from byoc_pipelines.aws import ecr, endpoint, executions
 from byoc_pipelines.cli.context import Context
 from byoc_pipelines.errors import ConfigurationError
 
+JSON = "application/json"
+
+
+def endpoint_image(containers: Path | None = None) -> descriptor.Descriptor:
+    """The image whose workflow ends in an endpoint (its descriptor's outcome), when exactly one does."""
+    found = [d for d in descriptor.discover(containers or descriptor.containers_dir()) if d.outcome == "endpoint"]
+    if len(found) != 1:
+        names = ", ".join(d.name for d in found) or "none"
+        raise ConfigurationError(f"give --name: the images whose workflow ends in an endpoint are {names}")
+    return found[0]
+
 
 def _name(args: argparse.Namespace, ctx: Context) -> str:
-    return str(args.name or f"{ctx.config.prefix}-keras-text")
+    return str(args.name or f"{ctx.config.prefix}-{endpoint_image().name}")
 
 
 def _spec(args: argparse.Namespace, ctx: Context) -> endpoint.EndpointSpec:
@@ -40,9 +53,14 @@ def cmd_endpoint_up(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_invoke(args: argparse.Namespace, ctx: Context) -> int:
-    payload = json.loads(args.body) if args.body else {"q": args.query}
-    answer = endpoint.invoke(ctx.clients("sagemaker-runtime"), _name(args, ctx), payload)
-    ctx.out.write(json.dumps(answer, ensure_ascii=False) + "\n")
+    if args.body or args.query:
+        payload, content_type, accept = (json.loads(args.body) if args.body else {"q": args.query}), JSON, JSON
+    else:  # the endpoint image's first sample request (image.toml)
+        sample = endpoint_image().requests[0]
+        payload, content_type, accept = sample.body, sample.content_type, sample.accept or JSON
+    answer = endpoint.invoke(ctx.clients("sagemaker-runtime"), _name(args, ctx), payload, content_type, accept)
+    shown = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else json.dumps(answer, ensure_ascii=False)
+    ctx.out.write(shown.rstrip("\n") + "\n")
     return 0
 
 
@@ -62,9 +80,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     for command, text, handler in commands:
         parser = sub.add_parser(command, parents=[common], help=text)
         parser.set_defaults(handler=handler)
-        parser.add_argument("--name", help="endpoint name (default: <prefix>-keras-text)")
+        parser.add_argument("--name", help="endpoint name (default: <prefix>-<the image whose workflow ends in one>)")
         if command == "invoke":
-            parser.add_argument("--query", default="電波が悪い")
+            parser.add_argument("--query", help='sends {"q": QUERY} (default: the image\'s first sample request)')
             parser.add_argument("--body", help='raw JSON body instead of {"q": QUERY}')
             continue
         parser.add_argument("--delay", type=int, default=30, help="seconds between status checks")

@@ -15,7 +15,7 @@ from typing import Any
 
 from byoc_pipelines.cli import workflows
 from byoc_pipelines.cli.context import Context
-from byoc_pipelines.errors import ExecutionFailedError, InvocationError, one_line
+from byoc_pipelines.errors import ConfigurationError, ExecutionFailedError, InvocationError, one_line
 from byoc_pipelines.logs import Progress, RunLogs, shown
 
 LOCAL_RUNS = Path("build/pipeline-local")
@@ -44,6 +44,20 @@ def _report_local(progress: Progress, logs: RunLogs, definition: str, files: lis
         progress.detail(f"workflow picture: {shown(picture)}")
     if logs.files:
         progress.detail("container and SDK logs: " + ", ".join(shown(path) for path in logs.files))
+
+
+def _data(args: argparse.Namespace) -> Path:
+    """``--data``, or where the image's descriptor finds its training channel (relative to the repository)."""
+    from byoc_pipelines.asl import definitions as defs
+    from byoc_pipelines.descriptor import containers_dir
+
+    if args.data:
+        return Path(args.data)
+    image = defs.find(args.definition).image
+    source = image.channel("train").source
+    if source is None:
+        raise ConfigurationError(f"{image.name}'s descriptor names no folder for its train channel: give --data")
+    return containers_dir().parent / source.parent
 
 
 def _scenario(args: argparse.Namespace, ctx: Context) -> Any:
@@ -75,7 +89,7 @@ def cmd_local(args: argparse.Namespace, ctx: Context) -> int:
     spec = pipeline.LocalRun(
         args.definition,
         args.image,
-        Path(args.data),
+        _data(args),
         root,
         args.train_size,
         workflows.hyperparameters(args),
@@ -97,8 +111,7 @@ def cmd_local(args: argparse.Namespace, ctx: Context) -> int:
         _report_local(progress, logs, args.definition, [], f"done: {outcome.status} in {outcome.seconds} s")
         raise InvocationError(f"the endpoint answered {outcome.answer_error[:300]}")
     files = artifacts.training_artifacts(outcome.model_tarball(), root / "pictures")
-    if outcome.accuracy is not None:
-        files.append(outcome.s3.path(outcome.output["transform"]["S3OutputPath"].rstrip("/") + "/test.npy.out"))
+    files.extend(outcome.transform_outputs)
     _report_local(progress, logs, args.definition, files, f"done: {outcome.status} in {outcome.seconds} s")
     return 0
 
@@ -158,7 +171,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     local = sub.add_parser("local", parents=[common], help="run a definition here: moto's engine + real containers")
     workflows.add_definition_options(local)
     local.add_argument("--image", required=True, help="the local image, e.g. byoc/chainer-mnist:latest")
-    local.add_argument("--data", required=True, help="data/mnist (Chainer) or datasets/knbc (Keras)")
+    local.add_argument(
+        "--data", help="a folder per channel, e.g. data/mnist (default: the folder of the image's train channel)"
+    )
     local.add_argument("--root", help=f"run folder: stand-in bucket, job folders, logs (default: {LOCAL_RUNS}/DEF)")
     local.add_argument("--train-size", type=int, default=2000, help="training examples staged")
     _scenario_options(local)

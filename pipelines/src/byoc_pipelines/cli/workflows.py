@@ -221,6 +221,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
     status = sub.add_parser("status", parents=[common], help="an execution's history, or recent executions")
     status.add_argument("--execution-arn")
-    status.add_argument("--definition", choices=NAMES, default="chainer-mnist-batch")
+    status.add_argument("--definition", choices=NAMES, default=NAMES[0])
     status.add_argument("--limit", type=int, default=10)
     status.set_defaults(handler=cmd_status)

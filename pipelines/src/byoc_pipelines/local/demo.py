@@ -66,10 +66,9 @@ def chainer_mnist(options: DemoOptions, run: Path, progress: Progress) -> tuple[
     if outcome.status != "SUCCEEDED":
         raise JobFailedError(f"the workflow ended {outcome.status}: {outcome.error} {outcome.cause[:300]}")
     found = artifacts.training_artifacts(outcome.model_tarball(), run / "pictures" / "chainer-mnist")
-    transform = outcome.s3.path(outcome.output["transform"]["S3OutputPath"].rstrip("/") + "/test.npy.out")
     if outcome.accuracy is None:
         raise JobFailedError("the batch transform gave no accuracy")
-    return outcome.accuracy, [*found, transform]
+    return outcome.accuracy, [*found, *outcome.transform_outputs]
 
 
 def _train_and_create_model(runner: LocalModeRunner, options: DemoOptions, run: Path, progress: Progress) -> Path:

@@ -2,15 +2,16 @@
 
 Data (and, in script mode, the code folder as ``sourcedir.tar.gz`` under the run's ``code/`` prefix) are staged
 into a local folder standing in for the project bucket, the execution input names them with ``s3://`` URIs like
-on AWS, and :class:`LocalModeRunner` maps them to ``file://`` for SDK local mode. The Chainer run ends with the
-accuracy of the batch transform of ``test.npy``; the Keras run ends with a live local endpoint answering a
-Japanese query, which is then deleted. A :class:`Scenario` adds mocked states, faults in the real containers,
+on AWS, and :class:`LocalModeRunner` maps them to ``file://`` for SDK local mode. What is staged and checked comes
+from the image's descriptor (:mod:`byoc_pipelines.local.staging`): a batch-transform run ends with the accuracy of
+the transform against the descriptor's labels (Chainer: ``test.npy``); an endpoint run ends with a live local
+endpoint answering the descriptor's first sample request (Keras: a Japanese query), which is then deleted. A
+:class:`Scenario` adds mocked states, faults in the real containers,
 managed spot training and compressed retry waits; the console then shows retries, catches and mocked states.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
@@ -19,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from botocore.exceptions import ClientError
 
 from byoc_pipelines import functions
@@ -27,8 +27,10 @@ from byoc_pipelines.asl import definitions as defs
 from byoc_pipelines.asl import inputs
 from byoc_pipelines.aws import endpoint, executions
 from byoc_pipelines.config import PipelineConfig
+from byoc_pipelines.descriptor import Descriptor
 from byoc_pipelines.errors import one_line
 from byoc_pipelines.history import HistoryView
+from byoc_pipelines.local import staging
 from byoc_pipelines.local.runner import LocalModeRunner
 from byoc_pipelines.local.s3 import S3Folder
 from byoc_pipelines.local.scenario import Scenario
@@ -39,7 +41,6 @@ from byoc_pipelines.sagemaker.script_mode import Script, sourcedir_tarball
 
 logger = logging.getLogger(__name__)
 
-JAPANESE_QUERY = {"q": "電波が悪い"}
 # Between DescribeEndpoint polls: the definition's 30 polls then cover the 4 minutes a container has to pass
 # /ping (local endpoints, as AWS, come up in the background; a loaded machine starts keras-text slowly).
 LOCAL_ENDPOINT_WAIT_S = 8
@@ -49,7 +50,7 @@ LOCAL_ENDPOINT_WAIT_S = 8
 class LocalRun:
     definition: str
     image: str
-    data: Path  # data/mnist for Chainer, datasets/knbc for Keras
+    data: Path  # a folder per channel (data/mnist for Chainer, datasets/knbc for Keras): local/staging.py
     root: Path  # holds the stand-in bucket and local mode's folders
     train_size: int = 2000
     hyperparameters: Mapping[str, str] = field(default_factory=dict)
@@ -63,7 +64,12 @@ class LocalRun:
     @property
     def stage(self) -> str:
         """The name progress lines carry: the image the definition trains."""
-        return defs.IMAGE_OF[self.definition]
+        return self.image_descriptor.name
+
+    @property
+    def image_descriptor(self) -> Descriptor:
+        """The descriptor of the image the definition trains: its channels, its outcome, its sample requests."""
+        return defs.find(self.definition).image
 
 
 @dataclass(frozen=True)
@@ -72,47 +78,16 @@ class LocalOutcome:
     seconds: float
     output: dict[str, Any]  # the execution's output, in s3:// terms
     s3: S3Folder  # where those s3:// URIs are on this machine
-    accuracy: float | None = None  # Chainer: batch transform of test.npy against the held-out labels
-    answer: list[dict[str, Any]] | None = None  # Keras: the endpoint's ranked labels for JAPANESE_QUERY
+    accuracy: float | None = None  # batch transform (Chainer: test.npy) against the descriptor's labels
+    answer: Any = None  # endpoint: the answer to the descriptor's first sample request (Keras: ranked labels)
     answer_error: str = ""  # ... or the error InvokeEndpoint answered with (a model answering 5xx: ModelError)
     error: str = ""  # a failed execution's error and cause
     cause: str = ""
     jobs: dict[str, str] = field(default_factory=dict)  # training job -> how it ended (TrainingJobs.summary)
+    transform_outputs: list[Path] = field(default_factory=list)  # batch transform: <input file>.out files
 
     def model_tarball(self) -> Path:
         return self.s3.path(self.output["training"]["ModelArtifacts"])
-
-
-def _channel_uris(given: Mapping[str, Any]) -> dict[str, str]:
-    return {channel["name"]: channel["uri"] for channel in given["channels"]}
-
-
-def _stage_mnist(s3: S3Folder, data: Path, given: Mapping[str, Any], train_size: int) -> None:
-    uris = _channel_uris(given)
-    for channel, size in (("train", train_size), ("valid", max(train_size // 5, 100)), ("test", train_size)):
-        with np.load(data / channel / f"{channel}.npz") as npz:
-            buffer = io.BytesIO()
-            np.savez(buffer, images=npz["images"][:size], labels=npz["labels"][:size])
-        s3.put_bytes(buffer.getvalue(), uris[channel] + f"{channel}.npz")
-    s3.put(data / "transform" / "test.npy", given["transform_input"])
-
-
-def _stage_knbc(s3: S3Folder, data: Path, given: Mapping[str, Any], train_size: int) -> None:
-    uris = _channel_uris(given)
-    for channel, size in (("train", train_size), ("test", max(train_size // 5, 50))):
-        for name in ("features.csv", "labels.csv"):
-            lines = (data / channel / name).read_bytes().splitlines(keepends=True)
-            s3.put_bytes(b"".join(lines[: size + 1]), uris[channel] + name)
-
-
-def chainer_accuracy(s3: S3Folder, output: Mapping[str, Any], labels_file: Path) -> float:
-    """Share of ``test.npy.out`` lines equal to ``test_labels.npy``."""
-    out = s3.path(output["transform"]["S3OutputPath"].rstrip("/") + "/test.npy.out")
-    predicted = np.array([int(x) for x in out.read_text().split()])
-    labels = np.load(labels_file)
-    if predicted.shape != labels.shape:
-        raise ValueError(f"{out} has {predicted.shape[0]} labels, expected {labels.shape[0]}")
-    return float(np.mean(predicted == labels))
 
 
 def script(spec: LocalRun, config: PipelineConfig, name: str) -> Script | None:
@@ -144,12 +119,15 @@ def invoke_error(exc: ClientError) -> str:
     return f"{error.get('Code', 'Error')} ({status}{original}): {one_line(error.get('Message', ''))}"
 
 
-def _ask_endpoint(runner: LocalModeRunner, outcome: LocalOutcome, progress: Progress, stage: str) -> LocalOutcome:
-    endpoint_name = outcome.output["names"]["endpoint"]
-    query = json.dumps(JAPANESE_QUERY, ensure_ascii=False)
+def _ask_endpoint(runner: LocalModeRunner, outcome: LocalOutcome, progress: Progress, spec: LocalRun) -> LocalOutcome:
+    """The descriptor's first sample request to the live endpoint (then deleted): the run's proof of service."""
+    endpoint_name, request, stage = outcome.output["names"]["endpoint"], spec.image_descriptor.requests[0], spec.stage
+    query = request.body.decode("utf-8", errors="replace")[:200]
     try:
-        answer = endpoint.invoke(runner.local_mode.sagemaker_runtime_client, endpoint_name, JAPANESE_QUERY)
-        progress.step(stage, f"endpoint {endpoint_name} answers {query}: {json.dumps(answer[:3], ensure_ascii=False)}")
+        client, accept = runner.local_mode.sagemaker_runtime_client, request.accept or "application/json"
+        answer = endpoint.invoke(client, endpoint_name, request.body, request.content_type, accept)
+        shown_answer = json.dumps(answer[:3] if isinstance(answer, list) else answer, ensure_ascii=False, default=str)
+        progress.step(stage, f"endpoint {endpoint_name} answers {query}: {shown_answer[:300]}")
         return replace(outcome, answer=answer)
     except ClientError as exc:  # what a client of the endpoint gets, e.g. a model answering 500: ModelError (424)
         error = invoke_error(exc)
@@ -163,7 +141,7 @@ def _ask_endpoint(runner: LocalModeRunner, outcome: LocalOutcome, progress: Prog
 def _stage(spec: LocalRun, config: PipelineConfig, given: Mapping[str, Any], name: str, progress: Progress) -> S3Folder:
     """The data (and in script mode the code) in the stand-in bucket, where the input's s3:// URIs point."""
     s3 = S3Folder(spec.root / "s3")
-    (_stage_mnist if spec.stage == "chainer-mnist" else _stage_knbc)(s3, spec.data, given, spec.train_size)
+    staging.stage(s3, spec.data, given, spec.train_size, spec.image_descriptor)
     progress.step(spec.stage, f"{spec.train_size:,} training examples staged in {shown(s3.path(config.s3_uri('')))}")
     code = script(spec, config, name)
     if spec.source_dir is not None and code is not None:
@@ -223,14 +201,24 @@ def run(spec: LocalRun, progress: Progress) -> LocalOutcome:
 
 
 def _result(spec: LocalRun, runner: LocalModeRunner, outcome: LocalOutcome, progress: Progress) -> LocalOutcome:
-    """The Chainer transform's accuracy, or the Keras endpoint's answer (unless the state was mocked)."""
+    """A transform's accuracy, or the endpoint's answer, as the image's descriptor says (unless the state was
+    mocked)."""
     mocked = spec.scenario.mocked
-    if spec.stage == "chainer-mnist":
+    if spec.image_descriptor.outcome == "batch-transform":
         if "Batch Transform" in mocked:
             return outcome
-        accuracy = chainer_accuracy(outcome.s3, outcome.output, spec.data / "test_labels.npy")
-        progress.step(spec.stage, f"batch transform of test.npy: accuracy {accuracy:.4f}")
-        return replace(outcome, accuracy=accuracy)
+        return _score_transform(spec, outcome, progress)
     if "Create Endpoint" in mocked:
         return outcome
-    return _ask_endpoint(runner, outcome, progress, spec.stage)
+    return _ask_endpoint(runner, outcome, progress, spec)
+
+
+def _score_transform(spec: LocalRun, outcome: LocalOutcome, progress: Progress) -> LocalOutcome:
+    """The transform's outputs, scored against the descriptor's labels when it names them."""
+    batch = spec.image_descriptor.batch
+    outputs = staging.transform_outputs(outcome.s3, outcome.output, spec.data, batch)
+    accuracy = staging.accuracy(outputs, spec.data / batch.labels.name) if batch.labels else None
+    if accuracy is not None:
+        names = ", ".join(path.name.removesuffix(".out") for path in outputs)
+        progress.step(spec.stage, f"batch transform of {names}: accuracy {accuracy:.4f}")
+    return replace(outcome, accuracy=accuracy, transform_outputs=outputs)
