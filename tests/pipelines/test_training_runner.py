@@ -66,7 +66,7 @@ def test_a_spot_interruption_without_managed_spot_ends_the_job_stopped(
 def test_max_runtime_stops_the_job_stopped_not_timed_out(
     jobs: TrainingJobs, chainer_mnist_image: str, channels: dict[str, str], tmp_path: Path
 ) -> None:
-    # A job that cannot end on its own (an MLP of this size does about 50 epochs a second here): only the limit stops it.
+    # A job that cannot end on its own (this MLP does about 50 epochs a second here): only the limit stops it.
     request = _request(chainer_mnist_image, channels, tmp_path, "too-long", epochs=1_000_000)
     request["StoppingCondition"] = {"MaxRuntimeInSeconds": 8}
     jobs.grace_s = 5.0  # a SIGTERM that comes before the image installs its handler is lost (PID 1): then SIGKILL
