@@ -10,8 +10,10 @@ The image trains a model (cached, :mod:`harness.models`) and writes it in TF Ser
 
 Single ``{"q": text}`` requests come from wrk (keep-alive, one thread) at each --concurrency, the two servers
 interleaved for --rounds rounds (p50, p99, requests/s, CPU time per request from the container's cgroup); cold
-starts are bench/cold_start.py's. The keras-text single-query target (p50 <= 5 ms) is the tfs path at
-concurrency 1, the image's default.
+starts are bench/cold_start.py's. At concurrency 1 a third contender joins the rounds: the same model in process
+in the same image (bench/apps/keras_text_inprocess.py), its ``serving_default`` ``tf.function`` alone and the
+whole handler, with no HTTP. The keras-text single-query targets are the tfs path at concurrency 1, the image's
+default: p50 <= 5 ms, and <= 1.5x the in-process ``tf.function`` p50 of the same round.
 
     .venv/chainer-mnist/bin/python bench/keras_text_tfs.py --image byoc/keras-text:bench
 """
@@ -22,6 +24,7 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,8 @@ from harness import load, models, pyspy, results, rounds
 
 HERE = Path(__file__).resolve().parent
 TARGET_P50_MS = 5.0
+TARGET_P50_VS_FUNCTION = 1.5
+INPROCESS = "/opt/bench_apps/keras_text_inprocess.py"
 KEYS = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
 BOOT = "import sys; from sm_contract import server; sys.exit(server.serve('keras_text_builtin:app'))"
 
@@ -50,6 +55,30 @@ def specs(image: str, model_dir: Path) -> dict[str, hc.ServerSpec]:
     }
 
 
+def inprocess(cs: hc.Containers, args: argparse.Namespace, model_dir: Path) -> Callable[[], dict[str, Any]]:
+    """One round of the in-process contender: a fresh ``docker exec`` that loads the model and times it."""
+    agent = hc.Agent(cs, args.image, {str(HERE / "apps"): "/opt/bench_apps", str(model_dir): "/opt/ml/model"})
+    environment = {"PYTHONPATH": "/opt/bench_apps", "TF_USE_LEGACY_KERAS": "0"}
+    command = [
+        "python3",
+        INPROCESS,
+        "--text",
+        args.text,
+        "--seconds",
+        f"{args.duration:g}",
+        "--warmup",
+        f"{args.warmup:g}",
+    ]
+
+    def measure() -> dict[str, Any]:
+        found = agent.run_json(command, environment)
+        return {"p50_ms": found["function"]["p50_ms"], "p99_ms": found["function"]["p99_ms"]} | {
+            f"handler_{key}": found["handler"][key] for key in ("p50_ms", "p99_ms")
+        }
+
+    return measure
+
+
 def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, Any]:
     model_dir = args.model_dir or models.keras_model(cs, args.image, args.knbc, args.epochs)
     servers_spec = specs(args.image, model_dir)
@@ -64,9 +93,14 @@ def bench(args: argparse.Namespace, cs: hc.Containers, tmp: Path) -> dict[str, A
     for c in args.concurrency if args.rounds else []:
         print(f">> concurrency {c}", flush=True)
         contenders = load.server_contenders(servers, lua, c, args.warmup, args.duration)
+        if c == 1:
+            contenders["inprocess"] = inprocess(cs, args, model_dir)
         runs = rounds.interleave(contenders, args.rounds)
         row = {name: rounds.summary(r, KEYS) | {"runs": r} for name, r in runs.items()}
         row["ratios_tfs_vs_builtin"] = {key: rounds.paired_ratio(runs["tfs"], runs["builtin"], key) for key in KEYS}
+        if "inprocess" in runs:
+            row["inprocess"] |= rounds.summary(runs["inprocess"], ("handler_p50_ms", "handler_p99_ms"))
+            row["ratio_tfs_p50_vs_function"] = rounds.paired_ratio(runs["tfs"], runs["inprocess"], "p50_ms")
         out[f"c{c}"] = row
     if args.py_spy:
         out["py_spy_c1"] = {name: spy(args, s, lua, tmp) for name, s in servers.items()}
@@ -92,6 +126,18 @@ def targets(payload: dict[str, Any]) -> list[results.Target]:
             f"built-in path {c1['builtin']['p50_ms']} ms; wrk, keep-alive" if c1 else "",
         )
     ]
+    ratio = (c1 or {}).get("ratio_tfs_p50_vs_function")
+    if ratio is not None:
+        found.append(
+            results.Target(
+                "keras-text single-query p50 over HTTP / in-process tf.function p50, c1",
+                ratio["median"],
+                "<=",
+                TARGET_P50_VS_FUNCTION,
+                "x",
+                rounds.ratio_note(ratio, "tfs", "tf.function", "ms"),
+            )
+        )
     return found
 
 

@@ -62,7 +62,7 @@ class Run:
 
     bench: str
     allow_noisy: bool = field(default_factory=lambda: os.environ.get(NOISY_VAR) == "1")
-    started: str = field(default_factory=lambda: _now())
+    started: str = field(default_factory=lambda: now())
     load_before: list[float] = field(default_factory=lambda: _load())
     load_samples: list[float] = field(default_factory=list)
 
@@ -88,7 +88,7 @@ class Run:
             "bench": self.bench,
             "command": shlex.join([Path(sys.executable).name, *sys.argv]),
             "started": self.started,
-            "finished": _now(),
+            "finished": now(),
             "machine": machine(images or {}),
             "load": {"before": self.load_before, "during_1min": self.load_samples, "after": _load()},
             "noisy": self.noisy,
@@ -98,7 +98,7 @@ class Run:
         }
 
 
-def _now() -> str:
+def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
