@@ -105,9 +105,9 @@ class Image:
         os.environ.update(self.serve_environment)
         many = multi_model_settings(os.environ).enabled
         if many:
-            from sm_contract import multi_model
+            from sm_contract.model_store import one_worker  # the server's modules: only in the workers
 
-            multi_model.one_worker(os.environ)
+            one_worker(os.environ)
         env = ServingEnv.from_environ()
         log_config.configure(env.log_level)
         try:  # once, before the workers start

@@ -11,12 +11,12 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sm_contract.content_types import ANY
-from sm_contract.environment import ServingEnv
+from sm_contract.environment import WORKERS_VAR, ServingEnv
 from sm_contract.errors import ContractError, InvalidPayloadError, RequestError
 from sm_contract.paths import MLPaths
 
@@ -158,3 +158,11 @@ class ModelStore:
 
     def encode(self, outputs: Any, accept: str) -> bytes:
         return b""
+
+
+def one_worker(environ: MutableMapping[str, str]) -> None:
+    """Before the server starts: one worker process holds the models (the /models state is per process). Here,
+    not in :mod:`multi_model`, so that ``serve``'s supervisor imports no server module."""
+    if environ.get(WORKERS_VAR, "1") != "1":
+        logger.warning("%s=%s ignored: a multi-model container runs one worker", WORKERS_VAR, environ[WORKERS_VAR])
+    environ[WORKERS_VAR] = "1"

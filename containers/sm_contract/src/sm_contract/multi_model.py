@@ -41,9 +41,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sm_contract import codecs, log_config
-from sm_contract.environment import WORKERS_VAR, ServingEnv, multi_model_settings
+from sm_contract.environment import ServingEnv, multi_model_settings
 from sm_contract.errors import InvalidPayloadError, RequestError
-from sm_contract.model_store import ModelStore
+from sm_contract.model_store import ModelStore, one_worker
 from sm_contract.serving import Loader, create_app, error_response, invoke_handler
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 100
+__all__ = ["app_from_environ", "create_multi_model_app", "enabled", "handler_for", "one_worker"]
 
 
 def _store(request: Request) -> ModelStore:
@@ -157,13 +158,6 @@ def create_multi_model_app(
 
 def enabled(environ: MutableMapping[str, str] | None = None) -> bool:
     return multi_model_settings(os.environ if environ is None else environ).enabled
-
-
-def one_worker(environ: MutableMapping[str, str]) -> None:
-    """Before the server starts: one worker process holds the models (the /models state is per process)."""
-    if environ.get(WORKERS_VAR, "1") != "1":
-        logger.warning("%s=%s ignored: a multi-model container runs one worker", WORKERS_VAR, environ[WORKERS_VAR])
-    environ[WORKERS_VAR] = "1"
 
 
 def app_from_environ(load: Loader, routes: Sequence[BaseRoute] = (), prepare: Prepare | None = None) -> Starlette:
