@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from sm_contract import codecs
 from sm_contract.environment import MODELS_MEMORY_VAR, ServingEnv, multi_model_settings
-from sm_contract.errors import ModelLoadError
-from sm_contract.multi_model import create_multi_model_app, enabled, one_worker
+from sm_contract.errors import ConfigurationError, ModelLoadError, RequestError
+from sm_contract.multi_model import create_multi_model_app, enabled, handler_for, one_worker
 from sm_contract.paths import MLPaths
+from sm_contract.serving import error_response
 
 
 class ScaleHandler:
@@ -22,15 +26,20 @@ class ScaleHandler:
     content_types = ("application/json",)
     accept_types = ("application/json",)
 
-    def __init__(self, scale: float) -> None:
-        self.scale = scale
+    closed: ClassVar[list[str | None]] = []  # the names of the handlers closed, in order
+
+    def __init__(self, scale: float, name: str | None = None) -> None:
+        self.scale, self.name = scale, name
 
     @classmethod
     def load(cls, env: ServingEnv) -> ScaleHandler:
         found = env.model_dir / "scale"
         if not found.is_file():
             raise ModelLoadError(f"{found} not found")
-        return cls(float(found.read_text()))
+        return cls(float(found.read_text()), env.model_name)
+
+    def close(self) -> None:
+        ScaleHandler.closed.append(self.name)
 
     def decode(self, body: bytes, content_type: str, headers: Mapping[str, str]) -> Any:
         return codecs.load_json(body)
@@ -164,3 +173,42 @@ def test_one_worker_holds_the_models() -> None:
     environ = {"SAGEMAKER_MODEL_SERVER_WORKERS": "4"}
     one_worker(environ)
     assert environ["SAGEMAKER_MODEL_SERVER_WORKERS"] == "1"
+
+
+async def scale_of(request: Request) -> Response:
+    """An image's own route: the scale of the model its path names."""
+    try:
+        handler = handler_for(request, request.path_params["name"])
+    except RequestError as exc:
+        return error_response(exc)
+    return JSONResponse({"scale": handler.scale, "name": handler.name})
+
+
+def test_prepare_routes_and_close_hooks(tmp_path: Path) -> None:
+    """An image's prepare step runs before each model loads, in its folder and under its name; its routes find
+    the loaded models by name; an unloaded model's handler is closed."""
+    prepared: list[tuple[str | None, Path]] = []
+
+    def prepare(env: ServingEnv) -> None:
+        if (env.model_dir / "refuse").exists():
+            raise ConfigurationError("code/requirements.txt line 1 is refused")
+        prepared.append((env.model_name, env.model_dir))
+
+    env = ServingEnv(paths=MLPaths(tmp_path / "opt_ml"))
+    routes = [Route("/scale/{name}", scale_of)]
+    app = create_multi_model_app(ScaleHandler.load, env, budget_bytes=10_000, routes=routes, prepare=prepare)
+    ScaleHandler.closed.clear()
+    with TestClient(app) as client:
+        double = model(tmp_path / "m" / "double", 2)
+        assert load(client, "double", double).status_code == 200
+        assert prepared == [("double", Path(double))]
+        assert client.get("/scale/double").json() == {"scale": 2.0, "name": "double"}
+        refused = model(tmp_path / "m" / "refused", 3)
+        (Path(refused) / "refuse").touch()
+        answer = load(client, "refused", refused)
+        assert answer.status_code == 400 and "requirements.txt line 1 is refused" in answer.json()["detail"]
+        assert [m["modelName"] for m in client.get("/models").json()["models"]] == ["double"]
+        assert ScaleHandler.closed == []
+        assert client.delete("/models/double").status_code == 200
+        assert ScaleHandler.closed == ["double"]
+        assert client.get("/scale/double").status_code == 404  # handler_for: not loaded

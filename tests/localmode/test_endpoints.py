@@ -9,7 +9,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
-import tarfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,16 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import docker
 import pytest
-import requests
 from botocore.exceptions import ClientError
 
-from byoc_pipelines.local.endpoints.models import model_name
 from byoc_pipelines.local.runner import LocalModeRunner
-from byoc_pipelines.local.session import RUN_LABEL, LocalMode
+from byoc_pipelines.local.session import LocalMode
 from byoc_pipelines.sagemaker import requests as sm
 from utils.endpoints import LoadGenerator, binomial_interval, failing_model, make_label_models, tarball
+from utils.multi_model import (
+    archive_bytes,
+    create_endpoint,
+    loaded_targets,
+    model_prefix,
+    running,
+    walk_least_recently_used,
+)
 from utils.waiting import wait_until
 
 pytestmark = pytest.mark.container
@@ -46,9 +50,7 @@ def models(chainer_mnist_image: str, tmp_path_factory: pytest.TempPathFactory) -
     (root / "folders" / "empty").mkdir()
     found["no-weights"] = tarball(root / "folders" / "empty", root / "no-weights" / "model.tar.gz")
     found["failing"] = tarball(failing_model(root / "folders" / "failing"), root / "failing" / "model.tar.gz")
-    for label in (1, 3, 7):  # a multi-model prefix: <prefix>/label-N/model.tar.gz
-        tarball(folders[label], root / "mme" / f"label-{label}" / "model.tar.gz")
-    found["prefix"] = f"file://{root / 'mme'}/"
+    found["prefix"] = model_prefix({f"label-{n}/model.tar.gz": folders[n] for n in (1, 3, 7)}, root / "mme")
     return found
 
 
@@ -57,14 +59,6 @@ def local_mode(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Loc
     caplog.set_level(logging.INFO, logger="byoc_pipelines.local.endpoints")
     with LocalMode(tmp_path / "local-mode", endpoint_settings={"ping_interval_s": 0.5, "seed": 20240601}) as session:
         yield session
-
-
-def running(local_mode: LocalMode) -> list[Any]:
-    client = docker.from_env()
-    try:
-        return client.containers.list(filters={"label": f"{RUN_LABEL}={local_mode.run_id}"})
-    finally:
-        client.close()
 
 
 # Each request's own log line is written at DEBUG (INFO keeps a summary per interval); the tests count those lines.
@@ -408,33 +402,12 @@ def test_rolling_update_replaces_instances_batch_by_batch(
 def test_multi_model_endpoint_loads_on_first_use_and_unloads_the_least_recent(
     local_mode: LocalMode, runner: LocalModeRunner, chainer_mnist_image: str, models: dict[Any, str]
 ) -> None:
-    with tarfile.open(models[1].removeprefix("file://")) as archive:
-        one_model = sum(member.size for member in archive.getmembers())
-    budget = str(int(2.5 * one_model))  # room for two models, not three
-    container = {
-        "Image": chainer_mnist_image,
-        "Mode": "MultiModel",
-        "ModelDataUrl": models["prefix"],
-        "Environment": {"MODEL_SERVER_MODELS_MEMORY_BYTES": budget},
-    }
-    runner.call("CreateModel", {"ModelName": "mme", "PrimaryContainer": container})
-    runner.call("CreateEndpointConfig", sm.endpoint_config("mme-config", "mme"))
-    runner.call("CreateEndpoint", {"EndpointName": "mme", "EndpointConfigName": "mme-config"})
+    budget = int(2.5 * archive_bytes(models[1]))  # room for two models, not three
+    create_endpoint(runner, chainer_mnist_image, "mme", models["prefix"], budget)
     assert settle(runner, "mme")["EndpointStatus"] == "InService"
-    (instance,) = running(local_mode)
-    port = instance.ports["8080/tcp"][0]["HostPort"]
-
-    def loaded() -> set[str]:
-        listing = requests.get(f"http://127.0.0.1:{port}/models", timeout=5).json()["models"]
-        return {m["modelName"] for m in listing}
-
-    names = {label: model_name(f"label-{label}/model.tar.gz") for label in (1, 3, 7)}
-    for label in (1, 3, 7):
-        assert ask(runner, "mme", TargetModel=f"label-{label}/model.tar.gz")[1] == label
-    assert loaded() == {names[3], names[7]}  # label-1, the least recently used, made room for label-7
-    assert ask(runner, "mme", TargetModel="label-3/model.tar.gz")[1] == 3  # still loaded: a cache hit
-    assert ask(runner, "mme", TargetModel="label-1/model.tar.gz")[1] == 1  # loaded again on demand ...
-    assert loaded() == {names[3], names[1]}  # ... in place of label-7, now the least recently used
+    answers = {f"label-{label}/model.tar.gz": label for label in (1, 3, 7)}
+    loaded = loaded_targets(local_mode, list(answers))
+    walk_least_recently_used(lambda target: ask(runner, "mme", TargetModel=target)[1], loaded, answers)
     metrics = local_mode.endpoints.metrics("mme")["AllTraffic"]
     assert metrics["ModelCacheHit"] == 1 and metrics["Invocations"] == 5
     with pytest.raises(ClientError, match="TargetModel is required"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,26 +13,18 @@ from byoc_pipelines.local.runner import LocalModeRunner
 from byoc_pipelines.local.session import LocalMode
 from byoc_pipelines.sagemaker import requests as sm
 from utils import keras_model
-from utils.data import write_knbc_slice
 
 pytestmark = pytest.mark.container
 
 
 def test_train_endpoint_and_transform(
-    local_mode: LocalMode, runner: LocalModeRunner, keras_text_image: str, tmp_path: Path
+    local_mode: LocalMode,
+    runner: LocalModeRunner,
+    keras_text_image: str,
+    keras_text_job: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
-    write_knbc_slice(tmp_path / "data" / "train", "train", keras_model.TRAIN_ROWS)
-    runner.call(
-        "CreateTrainingJob",
-        sm.training_job(
-            "knbc-train",
-            keras_text_image,
-            {"train": f"file://{tmp_path}/data/train"},
-            f"file://{tmp_path}/output",
-            keras_model.HYPERPARAMETERS,
-        ),
-    )
-    job = runner.wait_for_training_job("knbc-train")
+    job = keras_text_job  # trained through local mode (conftest.py)
     assert job["TrainingJobStatus"] == "Completed", job
     runner.call("CreateModel", sm.model("knbc-model", keras_text_image, job["ModelArtifacts"]["S3ModelArtifacts"]))
     runner.call("CreateEndpointConfig", sm.endpoint_config("knbc-config", "knbc-model"))

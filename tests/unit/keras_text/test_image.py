@@ -32,3 +32,15 @@ def test_the_serve_supervisor_imports_no_tensorflow(tmp_path: Path) -> None:
     assert "keras_text.serving.prepare" in found["modules"]  # the preparation ran
     assert set(found["modules"]) & FRAMEWORKS == set()  # the packages themselves, not stand-ins of their parts
     assert set(found["modules"]) & SERVER == set()
+
+
+def test_a_multi_model_supervisor_prepares_no_model(tmp_path: Path) -> None:
+    """Models under /opt/ml/models and none in /opt/ml/model: each model is prepared as it loads, in its worker."""
+    code = tmp_path / "models" / "a" / "model" / "code"
+    code.mkdir(parents=True)
+    (code / "inference.py").write_text("def handler(data, context):\n    return data.read()\n")
+    (code / "requirements.txt").write_text("no-such-package-byoc==1.0\n")
+    found = run_supervisor("keras_text.image", tmp_path)
+    assert found["extra_ports"] == [8501]  # TF Serving's REST API of the loaded models
+    assert "keras_text.serving.prepare" not in found["modules"]
+    assert set(found["modules"]) & (FRAMEWORKS | SERVER) == set()

@@ -49,9 +49,13 @@ class Image:
     framework: Framework  # script mode and multi-host training
     # Environment set for ``serve`` before any worker starts (e.g. switches read when a framework is imported).
     serve_environment: Mapping[str, str] = field(default_factory=dict)
-    serve_prepare: Callable[[], Prepare] | None = None  # e.g. a model's requirements.txt
+    # E.g. a model's requirements.txt: once before the workers start, or before each model of a multi-model
+    # container loads (in its worker).
+    serve_prepare: Callable[[], Prepare] | None = None
     serve_rest_port: bool = False  # also listen on ServingEnv.rest_port (a model server's own API)
-    routes: Callable[[], Sequence[BaseRoute]] | None = None  # extra routes of the built-in model's app
+    # Extra routes of the built-in model's app; in a multi-model container they find a model with
+    # sm_contract.multi_model.handler_for.
+    routes: Callable[[], Sequence[BaseRoute]] | None = None
     serving_defaults: Callable[[], ServingFunctions] | None = None  # for users' modules (script mode)
 
     def train(self) -> None:
@@ -69,9 +73,8 @@ class Image:
         return None
 
     def app(self) -> Starlette:
-        """The app of one uvicorn worker: the user's module when the model names one, else the built-in model;
-        with ``SAGEMAKER_MULTI_MODEL=true`` either one per model of the /models API (the image's routes serve a
-        single model, so they are left out)."""
+        """The app of one uvicorn worker: the user's module when the model names one, else the built-in model
+        (with the image's routes); with ``SAGEMAKER_MULTI_MODEL=true`` either one per model of the /models API."""
         from sm_contract import multi_model  # the app's modules: in the workers, never in the supervisor
 
         if ServingEnv.from_environ().script is not None:
@@ -81,10 +84,11 @@ class Image:
             if multi_model.enabled():
                 return multi_model.app_from_environ(user_loader)
             return server.app_from_environ(user_loader)
-        load = self.loader()
+        load, routes = self.loader(), self.routes() if self.routes else ()
         if multi_model.enabled():
-            return multi_model.app_from_environ(load)
-        return server.app_from_environ(load, routes=self.routes() if self.routes else ())
+            prepare = self.serve_prepare() if self.serve_prepare else None
+            return multi_model.app_from_environ(load, routes, prepare)
+        return server.app_from_environ(load, routes=routes)
 
     def defaults(self) -> dict[str, Callable[..., Any]]:
         """The framework's default serving functions (predict_fn always comes from the framework)."""
@@ -99,10 +103,11 @@ class Image:
 
     def serve(self) -> None:
         os.environ.update(self.serve_environment)
-        if multi_model_settings(os.environ).enabled:
-            from sm_contract import multi_model
+        many = multi_model_settings(os.environ).enabled
+        if many:
+            from sm_contract.model_store import one_worker  # the server's modules: only in the workers
 
-            multi_model.one_worker(os.environ)
+            one_worker(os.environ)
         env = ServingEnv.from_environ()
         log_config.configure(env.log_level)
         try:  # once, before the workers start
@@ -110,7 +115,7 @@ class Image:
                 from sm_contract.script_mode import user_module
 
                 os.environ[SUBMIT_DIR_PARAM.upper()] = str(user_module.prepare(env.script, env))
-            elif self.serve_prepare is not None:
+            elif self.serve_prepare is not None and not many:  # many models: each is prepared as it loads
                 self.serve_prepare()(env)
         except ContractError as exc:
             logger.error("cannot serve: %s", exc)

@@ -261,6 +261,9 @@ class ServingEnv:
     cpus: int = 1
     log_level: str = DEFAULT_LOG_LEVEL
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # In a multi-model container, the ``model_name`` SageMaker loaded this model under (``POST /models``, whose
+    # ``url`` is then ``model_dir``); None for the container's one model.
+    model_name: str | None = None
 
     @property
     def model_dir(self) -> Path:

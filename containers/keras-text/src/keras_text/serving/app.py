@@ -1,4 +1,8 @@
-"""keras-text's server: any TF Serving ``model.tar.gz`` (our own model is one), plus TF Serving's REST API routes."""
+"""keras-text's server: any TF Serving ``model.tar.gz`` (our own model is one), plus TF Serving's REST API routes.
+
+In a multi-model container the REST API serves every loaded model under the name SageMaker loaded it as
+(``/v1/models/<model_name>...``); a name not loaded gets TF Serving's 404.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from keras_text.serving.tfs import caps, rest
+from keras_text.serving.tfs import caps, rest, transport
 from keras_text.serving.tfs.handlers import TfsError, TfsHandler
 from sm_contract import content_types as ct
 from sm_contract.environment import ServingEnv
+from sm_contract.errors import RequestError
 from sm_contract.gate import Gate
+from sm_contract.multi_model import handler_for
 from sm_contract.serving import invoke_handler
 
 
@@ -46,21 +52,25 @@ class RestCall:
 
 async def _rest(request: Request) -> Response:
     """TF Serving's REST API (predict, classify, regress; model status and metadata)."""
-    handler: TfsHandler | None = getattr(request.state, "handler", None)
+    name = transport.model_of(request.url.path)
+    try:
+        handler: TfsHandler | None = handler_for(request, name)
+    except RequestError:  # a multi-model container without that model
+        return JSONResponse(transport.not_found(name), status_code=404)
     if handler is None:
         return JSONResponse({"error": "model not loaded"}, status_code=503)
     if request.method == "GET":  # no body, and a few dictionary look-ups: answered on the event loop
         status, body = rest.status_body(handler.registry, request.url.path)
         return JSONResponse(body, status_code=status)
-    return await invoke_handler(request, handler.env, RestCall(handler, request.url.path), _rest_gate(request))
+    gate = _rest_gate(request, handler.env)
+    return await invoke_handler(request, handler.env, RestCall(handler, request.url.path), gate)
 
 
-def _rest_gate(request: Request) -> Gate:
+def _rest_gate(request: Request, env: ServingEnv) -> Gate:
     """The REST API's own gate in this worker, as /invocations' (one model thread, the same queue size and timeout):
     a handler calling the REST port over HTTP holds /invocations' gate while it waits for this one."""
     state = request.app.state
     if getattr(state, "rest_gate", None) is None:
-        env: ServingEnv = request.state.handler.env
         state.rest_gate = Gate(1, env.queue_size, env.timeout_s)
     gate: Gate = state.rest_gate
     return gate

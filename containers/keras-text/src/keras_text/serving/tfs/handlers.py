@@ -5,7 +5,9 @@ as the container's Python service calls it (``data`` a readable stream, ``contex
 ``code/lib/`` is on ``sys.path``; without ``inference.py`` the container's own JSON / JSON Lines / CSV handling
 applies. The TF Serving REST API the handlers talk to runs in this process (:mod:`rest`); a ``requests`` call
 to ``context.rest_uri`` never leaves it (:mod:`transport`), and any other HTTP client reaches the same API on
-the REST port. Errors are ``{"error": "..."}``: 4xx when the request is at fault (an exception from
+the REST port. In a multi-model container each model is its folder's ``<version>/`` SavedModel under the name
+SageMaker loaded it as, which its ``context.rest_uri`` names whatever ``tfs-model-name`` says, as AWS's container
+does. Errors are ``{"error": "..."}``: 4xx when the request is at fault (an exception from
 ``input_handler``, a ValueError / LookupError / TypeError, a 4xx from the REST API, or an exception whose
 ``status_code`` attribute names a 4xx), 500 otherwise (AWS's container answers 500 to every handler exception).
 """
@@ -36,6 +38,7 @@ from sm_contract.errors import ModelLoadError, RequestError
 logger = logging.getLogger(__name__)
 
 CUSTOM_ATTRIBUTES = "x-amzn-sagemaker-custom-attributes"
+INFERENCE = "inference"  # the module name code/inference.py is imported as (the container's too)
 _ATTRIBUTE = re.compile(r"(tfs-[a-z\-]+=[^,]+)")
 _TFS_JSON = re.compile(r'"(instances|inputs|examples)"\s*:')
 _JSON_LINES = re.compile(r"[}\]]\s*[\[{]")
@@ -71,8 +74,9 @@ def attributes(header: str | None) -> dict[str, str]:
     return dict(item.split("=", 1) for item in _ATTRIBUTE.findall(header or ""))
 
 
-def rest_path(attrs: Mapping[str, str], default_model: str) -> str:
-    path = f"/v1/models/{attrs.get('tfs-model-name', default_model)}"
+def rest_path(attrs: Mapping[str, str], default_model: str, model_name: str | None = None) -> str:
+    """The REST path a request goes to; ``model_name`` (a multi-model container's) wins over the attributes."""
+    path = f"/v1/models/{model_name or attrs.get('tfs-model-name', default_model)}"
     if attrs.get("tfs-model-version"):
         path += f"/versions/{attrs['tfs-model-version']}"
     return f"{path}:{attrs.get('tfs-method', 'predict')}"
@@ -86,7 +90,7 @@ def import_inference(
     for folder in (lib, code_dir):
         if folder.is_dir() and str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
-    spec = importlib.util.spec_from_file_location("inference", code_dir / "inference.py")
+    spec = importlib.util.spec_from_file_location(INFERENCE, code_dir / "inference.py")
     if spec is None or spec.loader is None:
         raise ModelLoadError(f"cannot import {code_dir / 'inference.py'}")
     module: ModuleType = importlib.util.module_from_spec(spec)
@@ -145,6 +149,7 @@ class TfsHandler:
 
     def __init__(self, registry: Registry, code: tuple[Any, Any, Any] | None, env: ServingEnv, rest_port: int) -> None:
         self.registry, self.env, self.rest_port = registry, env, rest_port
+        self.model_name = env.model_name  # a multi-model container's name for the model, else None
         self.handler, self.input_handler, self.output_handler = code or (None, None, None)
         self.limits: RequestLimits = env.limits
 
@@ -152,12 +157,12 @@ class TfsHandler:
     def load(cls, env: ServingEnv, rest_port: int) -> TfsHandler:
         code_dir = env.model_dir / CODE
         try:
-            registry = Registry.load(env.model_dir, env.environ)
+            registry = Registry.load(env.model_dir, env.environ, env.model_name)
         except FileNotFoundError as exc:
             raise ModelLoadError(str(exc)) from None
         code = import_inference(code_dir) if (code_dir / "inference.py").is_file() else None
         handler = cls(registry, code, env, rest_port)
-        transport.install(rest_port, handler.call_rest)
+        transport.install(rest_port, handler.call_rest, env.model_name)
         logger.info(
             "serving models %s (default %s) %s",
             sorted(registry.models),
@@ -165,6 +170,17 @@ class TfsHandler:
             "through code/inference.py" if code else "with the container's default handling",
         )
         return handler
+
+    def close(self) -> None:
+        """Unloaded from a multi-model container: its REST route and its code's folders on sys.path go."""
+        transport.uninstall(self.rest_port, self.model_name)
+        code_dir = self.env.model_dir / CODE
+        for folder in (str(code_dir / "lib"), str(code_dir)):
+            while folder in sys.path:
+                sys.path.remove(folder)
+        module = sys.modules.get(INFERENCE)
+        if module is not None and getattr(module, "__file__", None) == str(code_dir / "inference.py"):
+            del sys.modules[INFERENCE]  # the last model imported: its module (and what it caches) goes with it
 
     def call_rest(self, path: str, body: bytes) -> tuple[int, bytes]:
         """TF Serving's REST API in process; the request's records were counted when it arrived."""
@@ -175,9 +191,9 @@ class TfsHandler:
         """Custom attributes, Content-Type, Accept and Content-Length go into the handlers' context."""
         caps.check(body, content_type, self.limits)  # records and text counted before any handler runs
         attrs = attributes(headers.get(CUSTOM_ATTRIBUTES))
-        path = rest_path(attrs, self.registry.default)
+        path = rest_path(attrs, self.registry.default, self.model_name)
         context = Context(
-            attrs.get("tfs-model-name"),
+            self.model_name or attrs.get("tfs-model-name"),
             attrs.get("tfs-model-version"),
             attrs.get("tfs-method"),
             f"http://localhost:{self.rest_port}{path}",

@@ -156,8 +156,18 @@ class Registry:
     default: str
 
     @classmethod
-    def load(cls, model_dir: Path, environ: Mapping[str, str]) -> Registry:
+    def load(cls, model_dir: Path, environ: Mapping[str, str], named: str | None = None) -> Registry:
+        """Every model under ``model_dir``; with ``named``, the ``<version>/`` model alone, under that name (a
+        multi-model container's model: AWS's container gives TF Serving its folder as the model's base path)."""
         found = find(model_dir)
+        if named is not None and found:
+            if DEFAULT_MODEL not in found:
+                raise FileNotFoundError(
+                    f"a multi-model container serves the <version>/saved_model.pb at the top of {model_dir}, which "
+                    f"holds named models only ({', '.join(sorted(found))})"
+                )
+            found = {named: found[DEFAULT_MODEL]}
+            environ = {DEFAULT_MODEL_VAR: named}
         if not found:
             present = ", ".join(sorted(p.name for p in model_dir.iterdir())[:10]) if model_dir.is_dir() else "nothing"
             raise FileNotFoundError(f"no <version>/saved_model.pb under {model_dir} (it holds: {present})")
