@@ -30,6 +30,7 @@ class FakeSageMaker:
     _training: dict[str, dict[str, Any]] = field(default_factory=dict)
     _transform: dict[str, dict[str, Any]] = field(default_factory=dict)
     _endpoints: dict[str, int] = field(default_factory=dict)
+    _endpoint_config_of: dict[str, str] = field(default_factory=dict)
     _models: set[str] = field(default_factory=set)
     _endpoint_configs: set[str] = field(default_factory=set)
 
@@ -100,6 +101,7 @@ class FakeSageMaker:
     def _CreateEndpoint(self, request: Mapping[str, Any]) -> dict[str, Any]:
         name = request.get("EndpointName", "unnamed")
         self._endpoints[name] = self.creating_polls
+        self._endpoint_config_of[name] = request.get("EndpointConfigName", "unnamed")
         return {"EndpointArn": self.arn("endpoint", name)}
 
     def _DescribeEndpoint(self, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,7 +110,13 @@ class FakeSageMaker:
             raise client_error("ValidationException", f"Could not find endpoint {name}", "DescribeEndpoint")
         status = "Creating" if self._endpoints[name] > 0 else "InService"
         self._endpoints[name] -= 1
-        return {"EndpointName": name, "EndpointArn": self.arn("endpoint", name), "EndpointStatus": status}
+        config = self._endpoint_config_of[name]
+        return {
+            "EndpointName": name,
+            "EndpointArn": self.arn("endpoint", name),
+            "EndpointConfigName": config,
+            "EndpointStatus": status,
+        }
 
     # -- the failure path: stop and delete ------------------------------------------------------------------------
     def _StopTrainingJob(self, request: Mapping[str, Any]) -> dict[str, Any]:

@@ -124,7 +124,7 @@ def test_keras_failure_path_deletes_endpoint_config_and_model() -> None:
     assert fake.live() == set()
     assert list(executions.state_names(events))[-5:] == [
         "Stop Training Job",
-        "Delete Endpoint",
+        "Endpoint Created Here?",  # no: CreateEndpoint failed, so there is no endpoint of this execution to delete
         "Delete Endpoint Config",
         "Delete Model",
         "Pipeline Failed",

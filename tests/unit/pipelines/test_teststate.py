@@ -95,14 +95,15 @@ def test_the_keras_endpoint_poll_and_the_failure_path_states() -> None:
     tester = StateTester(defs.build("keras-text-endpoint", CONFIG))
     polled = {
         **_input("keras-text-endpoint"),
+        "names": {"training_job": "byoc-t-train", "endpoint": "byoc-keras-text-endpoint", "endpoint_config": "new"},
         "endpoint": {"Polls": 3},
-        "endpoint_status": {"EndpointStatus": "Creating"},
+        "endpoint_status": {"EndpointStatus": "Creating", "EndpointConfigName": "new"},
     }
     assert tester.run("Endpoint Ready?", polled).next_state == "Count Endpoint Poll"
-    in_service = {**polled, "endpoint_status": {"EndpointStatus": "InService"}}
+    in_service = {**polled, "endpoint_status": {"EndpointStatus": "InService", "EndpointConfigName": "new"}}
     assert tester.run("Endpoint Ready?", in_service).next_state == "Endpoint In Service"
     nothing_to_stop = tester.run("Stop Training Job", polled, error="SageMaker.SageMakerException", retry_count=1)
-    assert (nothing_to_stop.status, nothing_to_stop.next_state) == ("CAUGHT_ERROR", "Delete Endpoint")
+    assert (nothing_to_stop.status, nothing_to_stop.next_state) == ("CAUGHT_ERROR", "Endpoint Created Here?")
     assert nothing_to_stop.output["clean_up"]["stopTrainingJob"]["Error"] == "SageMaker.SageMakerException"
     failed = tester.run("Pipeline Failed", {"error": {"Error": "States.TaskFailed", "Cause": "the job failed"}})
     assert (failed.status, failed.error, failed.cause) == (
@@ -236,3 +237,49 @@ def test_the_cli_answers_with_the_api_json(tmp_path: Any, capsys: pytest.Capture
     assert err.getvalue().startswith(
         "error: mock.result does not match sagemaker DescribeTrainingJob: Missing required field"
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "next_state"),
+    [
+        ("InService", "The green fleet did not pass the ping health check", "Endpoint Not Updated"),  # rolled back
+        ("UpdateRollbackFailed", "The rollback failed", "Endpoint Not Updated"),
+        ("Failed", None, "Endpoint Failed"),
+        ("InService", None, "Endpoint Failed"),  # back on the old configuration, no reason given
+        ("Updating", None, "Count Endpoint Poll"),
+        ("RollingBack", None, "Count Endpoint Poll"),
+    ],
+)
+def test_an_update_that_does_not_end_on_the_new_config_fails_with_the_reason(
+    status: str, reason: str | None, next_state: str
+) -> None:
+    tester = StateTester(defs.build("keras-text-endpoint", CONFIG))
+    described = {"EndpointStatus": status, "EndpointConfigName": "old"}
+    if reason:
+        described["FailureReason"] = reason
+    polled = {
+        "names": {"endpoint": "byoc-keras-text-endpoint", "endpoint_config": "new"},
+        "endpoint": {"Polls": 1},
+        "endpoint_status": described,
+    }
+    assert tester.run("Endpoint Ready?", polled).next_state == next_state
+    if next_state == "Endpoint Not Updated":
+        failed = tester.run(next_state, polled)
+        assert (failed.status, failed.error) == ("FAILED", "EndpointNotUpdated")
+        assert failed.cause == f"Endpoint byoc-keras-text-endpoint is {status} on old, not on new: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "next_state"),
+    [
+        ({"Created": True}, "Delete Endpoint"),
+        ({"Created": False}, "Delete Endpoint Config"),
+        (None, "Delete Endpoint Config"),
+    ],
+)
+def test_the_failure_path_deletes_only_an_endpoint_the_execution_created(
+    endpoint: dict[str, bool] | None, next_state: str
+) -> None:
+    tester = StateTester(defs.build("keras-text-endpoint", CONFIG))
+    given = {"names": {"endpoint": "byoc-keras-text-endpoint"}} | ({"endpoint": endpoint} if endpoint else {})
+    assert tester.run("Endpoint Created Here?", given).next_state == next_state
