@@ -79,7 +79,7 @@ class Runs:
         return described, list(executions.state_names(events))
 
     def describe(self) -> dict[str, Any]:
-        return self.runner.call("DescribeEndpoint", {"EndpointName": blue_green.endpoint_name(CONFIG)})
+        return self.runner.call("DescribeEndpoint", {"EndpointName": blue_green.endpoint_name(CONFIG, DEFINITION)})
 
     def ask(self) -> list[dict[str, Any]]:
         answer = endpoint.invoke(
@@ -124,7 +124,7 @@ def test_a_second_execution_updates_the_endpoint_and_a_model_failing_ping_is_rol
         ]
         described = runs.describe()
         assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", "byoc-second-config")
-        assert described["LastDeploymentConfig"] == blue_green.deployment_config(CONFIG)
+        assert described["LastDeploymentConfig"] == blue_green.deployment_config(CONFIG, "byoc-keras-text-endpoint")
         assert sorted(item["label"] for item in runs.ask()) == sorted(LABELS)
 
         broken = CONFIG.s3_uri("models/keras-text/third/model.tar.gz")
