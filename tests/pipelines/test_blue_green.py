@@ -125,6 +125,12 @@ def test_a_second_execution_updates_the_endpoint_and_a_model_failing_ping_is_rol
         described = runs.describe()
         assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", "byoc-second-config")
         assert described["LastDeploymentConfig"] == blue_green.deployment_config(CONFIG, "byoc-keras-text-endpoint")
+        # the workflow's own alarm reached the local endpoints, over the endpoint's variant: what rolls back a 5xx
+        alarm = lm.endpoints.alarms[blue_green.alarm_name("byoc-keras-text-endpoint")]
+        assert (alarm.metric, dict(alarm.dimensions)) == (
+            "Invocation5XXErrors",
+            {"EndpointName": "byoc-keras-text-endpoint", "VariantName": "AllTraffic"},
+        )
         assert sorted(item["label"] for item in runs.ask()) == sorted(LABELS)
 
         broken = CONFIG.s3_uri("models/keras-text/third/model.tar.gz")

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from byoc_pipelines.asl import blue_green, graph
 from byoc_pipelines.asl import definitions as defs
-from byoc_pipelines.asl import graph
 from byoc_pipelines.asl.arns import Api, Pattern, Service, integration_arn, operation, operation_name
 from byoc_pipelines.asl.states import Ref, StateName, parameters
 from byoc_pipelines.config import PipelineConfig
 from byoc_pipelines.errors import DefinitionError
+from byoc_pipelines.sagemaker.shapes import request_errors
 
 GOLDEN = Path(__file__).resolve().parents[3] / "pipelines" / "definitions"
 
@@ -75,8 +76,9 @@ def test_every_task_retries_sagemaker_errors_and_catches_the_rest_into_the_failu
         retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
         assert all(r["BackoffRate"] >= 1 and r["MaxAttempts"] >= 1 for r in state["Retry"])
         assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"]
-        if state_name in ("Find Endpoint", "Put Rollback Alarm"):  # "not found" is an answer; CloudWatch's throttle
-            assert retried == {"ThrottlingException"}
+        if state_name in ("Find Endpoint", "Put Rollback Alarm"):  # "not found" is an answer; CloudWatch's errors
+            cloudwatch = state_name == "Put Rollback Alarm"
+            assert retried == ({"CloudWatch.CloudWatchException"} if cloudwatch else {"ThrottlingException"})
             expected = "Endpoint Missing?" if state_name == "Find Endpoint" else first_clean_up
             assert state["Catch"][0]["Next"] == expected
             continue
@@ -142,6 +144,23 @@ def test_lambda_variant_invokes_the_create_model_function() -> None:
     assert state["ResultSelector"] == {"ModelArn.$": "$.Payload.ModelArn"}
 
 
+def test_the_update_and_its_alarm_are_what_botocore_takes() -> None:
+    states = defs.build("keras-text-endpoint", PipelineConfig())["States"]
+    alarm = states["Put Rollback Alarm"]
+    assert alarm["Resource"] == "arn:aws:states:::aws-sdk:cloudwatch:putMetricAlarm"
+    assert request_errors("PutMetricAlarm", alarm["Parameters"], "cloudwatch") == []
+    assert alarm["Parameters"]["Dimensions"] == [
+        {"Name": "EndpointName", "Value": "byoc-keras-text-endpoint"},
+        {"Name": "VariantName", "Value": "AllTraffic"},
+    ]
+    update = {"EndpointName": "e", "EndpointConfigName": "c"} | {
+        k: v for k, v in states["Update Endpoint"]["Parameters"].items() if not k.endswith(".$")
+    }
+    assert request_errors("UpdateEndpoint", update) == []
+    rollback = update["DeploymentConfig"]["AutoRollbackConfiguration"]
+    assert rollback == {"Alarms": [{"AlarmName": blue_green.alarm_name("byoc-keras-text-endpoint")}]}
+
+
 def test_keras_definition_polls_the_endpoint_a_bounded_number_of_times() -> None:
     states = defs.build("keras-text-endpoint", PipelineConfig(endpoint_max_polls=7))["States"]
     created = {"EndpointArn.$": "$.EndpointArn", "Polls": 0, "Created": True}
@@ -152,10 +171,13 @@ def test_keras_definition_polls_the_endpoint_a_bounded_number_of_times() -> None
     choice = states["Endpoint Ready?"]
     assert [rule["Next"] for rule in choice["Choices"]] == [
         "Endpoint In Service",
-        "Endpoint Not Updated",
+        "No Failure Reason",
         "Endpoint Failed",
+        "Endpoint Not Updated",
         "Endpoint Timed Out",
     ]
+    assert states["No Failure Reason"]["ResultPath"] == "$.endpoint_status.FailureReason"
+    assert states["No Failure Reason"]["Next"] == "Endpoint Ready?"
     assert choice["Choices"][0]["And"][1] == {
         "Variable": "$.endpoint_status.EndpointConfigName",
         "StringEqualsPath": "$.names.endpoint_config",

@@ -240,21 +240,22 @@ def test_the_cli_answers_with_the_api_json(tmp_path: Any, capsys: pytest.Capture
 
 
 @pytest.mark.parametrize(
-    ("status", "reason", "next_state"),
+    ("status", "config", "reason", "error"),
     [
-        ("InService", "The green fleet did not pass the ping health check", "Endpoint Not Updated"),  # rolled back
-        ("UpdateRollbackFailed", "The rollback failed", "Endpoint Not Updated"),
-        ("Failed", None, "Endpoint Failed"),
-        ("InService", None, "Endpoint Failed"),  # back on the old configuration, no reason given
-        ("Updating", None, "Count Endpoint Poll"),
-        ("RollingBack", None, "Count Endpoint Poll"),
+        ("InService", "old", "The green fleet did not pass the ping health check", "EndpointNotUpdated"),  # rolled back
+        ("UpdateRollbackFailed", "old", "The rollback failed", "EndpointNotUpdated"),
+        ("InService", "old", None, "EndpointNotUpdated"),  # back on the old configuration, no reason given
+        ("Failed", "new", "The primary container did not pass the ping health check", "EndpointFailed"),  # created
+        ("Failed", "new", None, "EndpointFailed"),
+        ("Updating", "old", None, None),
+        ("Creating", "new", None, None),
     ],
 )
-def test_an_update_that_does_not_end_on_the_new_config_fails_with_the_reason(
-    status: str, reason: str | None, next_state: str
+def test_an_endpoint_not_in_service_on_the_new_config_fails_with_the_reason(
+    status: str, config: str, reason: str | None, error: str | None
 ) -> None:
     tester = StateTester(defs.build("keras-text-endpoint", CONFIG))
-    described = {"EndpointStatus": status, "EndpointConfigName": "old"}
+    described = {"EndpointStatus": status, "EndpointConfigName": config}
     if reason:
         described["FailureReason"] = reason
     polled = {
@@ -262,11 +263,20 @@ def test_an_update_that_does_not_end_on_the_new_config_fails_with_the_reason(
         "endpoint": {"Polls": 1},
         "endpoint_status": described,
     }
-    assert tester.run("Endpoint Ready?", polled).next_state == next_state
-    if next_state == "Endpoint Not Updated":
-        failed = tester.run(next_state, polled)
-        assert (failed.status, failed.error) == ("FAILED", "EndpointNotUpdated")
-        assert failed.cause == f"Endpoint byoc-keras-text-endpoint is {status} on old, not on new: {reason}"
+    step = tester.run("Endpoint Ready?", polled)
+    if error is None:
+        assert step.next_state == "Count Endpoint Poll"
+        return
+    if reason is None:
+        assert step.next_state == "No Failure Reason"
+        step = tester.run(step.next_state, polled)
+        reason = "DescribeEndpoint gives no FailureReason"
+        assert step.output["endpoint_status"]["FailureReason"] == reason
+        step = tester.run(step.next_state, step.output)
+    failed = tester.run(step.next_state, step.output)
+    assert (failed.status, failed.error) == ("FAILED", error)
+    where = f"{status} on {config}, not on new" if error == "EndpointNotUpdated" else "Failed"
+    assert failed.cause == f"Endpoint byoc-keras-text-endpoint is {where}: {reason}"
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,15 @@ from typing import Any
 
 from byoc_pipelines.asl.arns import Api, Service, integration_arn
 from byoc_pipelines.asl.failure_path import retrying
-from byoc_pipelines.asl.states import ERROR_PATH, SDK_RETRY_ERRORS, Ref, StateName, fail_state, retrier, task
+from byoc_pipelines.asl.states import (
+    CLOUDWATCH_RETRY_ERRORS,
+    ERROR_PATH,
+    SDK_RETRY_ERRORS,
+    Ref,
+    StateName,
+    retrier,
+    task,
+)
 from byoc_pipelines.config import PipelineConfig
 
 ENDPOINT = "$.endpoint"  # Create/Update Endpoint's ARN, the count of polls, and whether this execution created it
@@ -29,6 +37,8 @@ VARIANT = "AllTraffic"  # the one variant of the workflow's endpoint configs (re
 # How SageMaker says an endpoint does not exist (a ValidationException: the aws-sdk task's
 # SageMaker.SageMakerException); AWS, moto and the local endpoints all word it so.
 NOT_FOUND = "*Could not find endpoint*"
+# Where the poll stops (DescribeEndpoint's EndpointStatus, API reference): anything else is on its way.
+SETTLED = ("InService", "Failed", "UpdateRollbackFailed")
 
 
 def endpoint_name(config: PipelineConfig, definition: str) -> str:
@@ -106,7 +116,7 @@ def find_or_update(
             five_xx_alarm(endpoint),
             result_path="$.rollback_alarm",
             next_state=StateName.UPDATE_ENDPOINT,
-            retriers=[retrier(["ThrottlingException"], config.max_attempts, config.retry_interval_seconds)],
+            retriers=[retrier(CLOUDWATCH_RETRY_ERRORS, config.max_attempts, config.retry_interval_seconds)],
             catch_to=catch_to,  # the failure path deletes only an endpoint this execution created
         ),
         StateName.UPDATE_ENDPOINT: task(
@@ -126,18 +136,37 @@ def find_or_update(
 
 
 def settled_choices(config_path: str) -> list[dict[str, Any]]:
-    """The poll's Choice rules once the endpoint settled: on our configuration, or not (with a reason)."""
+    """The poll's Choice rules once the endpoint settled: on our configuration, Failed (a creation or an update
+    that could not roll back), or back on another configuration (rolled back), each failing with the reason.
+
+    Statuses and ``FailureReason`` as the API reference's DescribeEndpoint/EndpointMetadata give them: the reason
+    is set when the endpoint is Failed, "or the status is InService but update operation fails"; a settled
+    endpoint without one gets a stated stand-in first, so the Fail states can always format it.
+    """
     status = f"{STATUS}.EndpointStatus"
-    ended = {"Or": [{"Variable": status, "StringEquals": value} for value in ("Failed", "UpdateRollbackFailed")]}
-    in_service = {"Variable": status, "StringEquals": "InService"}
-    ours = {"Variable": f"{STATUS}.EndpointConfigName", "StringEqualsPath": config_path}
-    with_reason = {"Variable": f"{STATUS}.FailureReason", "IsPresent": True}
-    return [
-        {"And": [in_service, ours], "Next": StateName.ENDPOINT_IN_SERVICE.value},
-        # InService on another configuration: the update was rolled back
-        {"And": [{"Or": [ended, in_service]}, with_reason], "Next": StateName.ENDPOINT_NOT_UPDATED.value},
-        {"Or": [ended, in_service], "Next": StateName.ENDPOINT_FAILED.value},
+    settled = {"Or": [{"Variable": status, "StringEquals": value} for value in SETTLED]}
+    ours = [
+        {"Variable": status, "StringEquals": "InService"},
+        {"Variable": f"{STATUS}.EndpointConfigName", "StringEqualsPath": config_path},
     ]
+    no_reason = {"Not": {"Variable": f"{STATUS}.FailureReason", "IsPresent": True}}
+    return [
+        {"And": ours, "Next": StateName.ENDPOINT_IN_SERVICE.value},
+        {"And": [settled, no_reason], "Next": StateName.NO_FAILURE_REASON.value},
+        {"Variable": status, "StringEquals": "Failed", "Next": StateName.ENDPOINT_FAILED.value},
+        # InService on another configuration (rolled back), or UpdateRollbackFailed
+        {**settled, "Next": StateName.ENDPOINT_NOT_UPDATED.value},
+    ]
+
+
+def no_failure_reason(choice: StateName) -> dict[str, Any]:
+    """A Pass state that gives a settled endpoint without ``FailureReason`` one saying so, then asks again."""
+    return {
+        "Type": "Pass",
+        "Result": "DescribeEndpoint gives no FailureReason",
+        "ResultPath": f"{STATUS}.FailureReason",
+        "Next": choice.value,
+    }
 
 
 def not_updated() -> dict[str, Any]:
@@ -150,7 +179,6 @@ def not_updated() -> dict[str, Any]:
 
 
 def endpoint_failed() -> dict[str, Any]:
-    return fail_state(
-        error="EndpointFailed",
-        cause="The endpoint ended Failed, UpdateRollbackFailed or on another configuration; see DescribeEndpoint.",
-    )
+    """Fail with DescribeEndpoint's FailureReason of an endpoint that ended Failed."""
+    cause = f"States.Format('Endpoint {{}} is Failed: {{}}', $.names.endpoint, {STATUS}.FailureReason)"
+    return {"Type": "Fail", "Error": "EndpointFailed", "CausePath": cause}

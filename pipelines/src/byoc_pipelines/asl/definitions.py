@@ -220,8 +220,9 @@ def endpoint_states(config: PipelineConfig, catch_to: StateName, endpoint_name: 
 
 
 def endpoint_polling(config: PipelineConfig, catch_to: StateName) -> dict[StateName, dict[str, Any]]:
-    """Wait, DescribeEndpoint, and a Choice: InService on the new config succeeds; Failed, UpdateRollbackFailed
-    or InService on the old config (rolled back) fails with the FailureReason; anything else polls again."""
+    """Wait, DescribeEndpoint, and a Choice: InService on the new config succeeds; Failed fails as EndpointFailed,
+    UpdateRollbackFailed or InService on the old config (rolled back) as EndpointNotUpdated, each with
+    DescribeEndpoint's FailureReason; anything else polls again."""
     return {
         StateName.WAIT_FOR_ENDPOINT: wait_state("$.wait_seconds", StateName.DESCRIBE_ENDPOINT),
         StateName.DESCRIBE_ENDPOINT: task(
@@ -254,6 +255,7 @@ def endpoint_polling(config: PipelineConfig, catch_to: StateName) -> dict[StateN
             result_path=ENDPOINT,
             next_state=StateName.WAIT_FOR_ENDPOINT,
         ),
+        StateName.NO_FAILURE_REASON: blue_green.no_failure_reason(StateName.ENDPOINT_READY),
         StateName.ENDPOINT_IN_SERVICE: succeed_state(),
         StateName.ENDPOINT_NOT_UPDATED: blue_green.not_updated(),
         StateName.ENDPOINT_FAILED: blue_green.endpoint_failed(),

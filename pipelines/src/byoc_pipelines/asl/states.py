@@ -20,6 +20,9 @@ SAGEMAKER_RESOURCE_LIMIT = "SageMaker.ResourceLimitExceededException"
 SAGEMAKER_RETRY_ERRORS = (SAGEMAKER_API_ERROR, "ThrottlingException")
 # aws-sdk:sagemaker tasks name a SageMaker error SageMaker.<Exception>, SageMaker.SageMakerException when unmodelled.
 SDK_RETRY_ERRORS = ("SageMaker.SageMakerException", "ThrottlingException")
+# aws-sdk:cloudwatch tasks: ServiceName.ErrorName (DG "AWS SDK service integrations"), the SDK's base exception
+# when the error is not in CloudWatch's model, as its throttling ("Throttling") is not.
+CLOUDWATCH_RETRY_ERRORS = ("CloudWatch.CloudWatchException",)
 # Lambda's transient service errors, as DG "Handle Lambda service exceptions" retries them, and its throttling.
 LAMBDA_RETRY_ERRORS = (
     "Lambda.ClientExecutionTimeoutException",
@@ -54,6 +57,7 @@ class StateName(StrEnum):
     PUT_ROLLBACK_ALARM = "Put Rollback Alarm"
     UPDATE_ENDPOINT = "Update Endpoint"
     ENDPOINT_NOT_UPDATED = "Endpoint Not Updated"
+    NO_FAILURE_REASON = "No Failure Reason"
     ENDPOINT_CREATED_HERE = "Endpoint Created Here?"
     PIPELINE_FAILED = "Pipeline Failed"
     # the failure path: stop what may still run, delete what the execution created

@@ -206,6 +206,10 @@ class SageMakerTask(StateTaskServiceCallback):
         return super()._from_error(env, ex)
 
 
+# How AWS spells the services' names in aws-sdk task errors (SageMaker.SageMakerException, CloudWatch....)
+_SERVICE_ERROR_NAMES = {"sagemaker": "SageMaker", "cloudwatch": "CloudWatch"}
+
+
 class AwsSdkTask(StateTaskServiceAwsSdk):
     """``aws-sdk:sagemaker:<action>`` goes to the runner; other services stay moto's."""
 
@@ -218,7 +222,7 @@ class AwsSdkTask(StateTaskServiceAwsSdk):
 
     @staticmethod
     def _normalise_service_error_name(service_name: str) -> str:
-        return "SageMaker" if service_name.lower() == "sagemaker" else service_name
+        return _SERVICE_ERROR_NAMES.get(service_name.lower(), service_name)
 
     def _from_error(self, env: Any, ex: Exception) -> Any:
         if isinstance(ex, ClientError):  # moto's cause quotes the status and request id boto3 answers carry
