@@ -310,8 +310,13 @@ class Definition:
         return {**machine, "Comment": f"{self.image.name}: {machine['Comment']}"}
 
 
+def definition_name(image: Descriptor) -> str:
+    """The name of the state machine that trains ``image`` (``keras-text-endpoint``; without ``-lambda``)."""
+    return f"{image.name}-{SUFFIXES[image.outcome]}"
+
+
 def _definitions(image: Descriptor) -> list[Definition]:
-    name = f"{image.name}-{SUFFIXES[image.outcome]}"
+    name = definition_name(image)
     if image.outcome == "endpoint":
         return [Definition(name, image, functools.partial(endpoint_workflow, definition=name))]
     found = [Definition(name, image, functools.partial(batch_transform_workflow, batch=image.batch))]
