@@ -50,7 +50,9 @@ class PipelineConfig:
     canary_percent: int = 25
     canary_wait_seconds: int = 300
     termination_wait_seconds: int = 120
-    update_timeout_seconds: int = 3600  # MaximumExecutionTimeoutInSeconds (600-28800)
+    # MaximumExecutionTimeoutInSeconds (600-28800): the deployment's limit, no later than the poll's 30 x 60 s, so
+    # the workflow sees how a stuck update ends (botocore does not say what SageMaker does at the limit)
+    update_timeout_seconds: int = 1800
     max_attempts: int = 3  # per retried task
     retry_interval_seconds: int = 5  # first retry delay, doubled each time
     resource_limit_max_attempts: int = 5  # SageMaker.ResourceLimitExceededException: a quota may free up ...

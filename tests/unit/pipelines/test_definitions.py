@@ -159,6 +159,9 @@ def test_the_update_and_its_alarm_are_what_botocore_takes() -> None:
     assert request_errors("UpdateEndpoint", update) == []
     rollback = update["DeploymentConfig"]["AutoRollbackConfiguration"]
     assert rollback == {"Alarms": [{"AlarmName": blue_green.alarm_name("byoc-keras-text-endpoint")}]}
+    # the deployment's limit (600 s at least) ends within the poll's budget, so the workflow sees how it ends
+    config, policy = PipelineConfig(), update["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert 600 <= policy["MaximumExecutionTimeoutInSeconds"] <= config.endpoint_wait_seconds * config.endpoint_max_polls
 
 
 def test_keras_definition_polls_the_endpoint_a_bounded_number_of_times() -> None:
