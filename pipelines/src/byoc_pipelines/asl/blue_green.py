@@ -35,7 +35,8 @@ ENDPOINT = "$.endpoint"  # Create/Update Endpoint's ARN, the count of polls, and
 STATUS = "$.endpoint_status"  # DescribeEndpoint's answer, whole: FailureReason is there only when something failed
 VARIANT = "AllTraffic"  # the one variant of the workflow's endpoint configs (requests.endpoint_config)
 # How SageMaker says an endpoint does not exist (a ValidationException: the aws-sdk task's
-# SageMaker.SageMakerException); AWS, moto and the local endpoints all word it so.
+# SageMaker.SageMakerException). AWS does not document the message; SageMaker, moto and the local endpoints all
+# answer DescribeEndpoint so.
 NOT_FOUND = "*Could not find endpoint*"
 # Where the poll stops (DescribeEndpoint's EndpointStatus, API reference): anything else is on its way.
 SETTLED = ("InService", "Failed", "UpdateRollbackFailed")
