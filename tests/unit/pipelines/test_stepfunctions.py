@@ -160,20 +160,24 @@ def test_lambda_error_fails_the_execution() -> None:
 
 
 @pytest.mark.parametrize("reason", ["The primary container did not pass the ping health check", None])
-def test_endpoint_that_fails_ends_in_endpoint_failed_with_its_reason(reason: str | None) -> None:
+def test_an_endpoint_that_ends_failed_is_deleted_and_the_execution_fails_with_its_reason(reason: str | None) -> None:
     class FailingEndpoint(FakeSageMaker):
         def _DescribeEndpoint(self, request: dict) -> dict:
             failed = {**super()._DescribeEndpoint(request), "EndpointStatus": "Failed"}
             return failed | ({"FailureReason": reason} if reason else {})
 
-    described, events = _run("keras-text-endpoint", FailingEndpoint())
-    assert (described["status"], described["error"]) == ("FAILED", "EndpointFailed")
+    fake = FailingEndpoint()
+    described, events = _run("keras-text-endpoint", fake)
+    assert (described["status"], described["error"]) == ("FAILED", "PipelineFailed")
     given = reason or "DescribeEndpoint gives no FailureReason"
-    assert described["cause"] == f"Endpoint byoc-keras-text-endpoint is Failed: {given}"
-    polled = ["Endpoint Ready?", "Endpoint Failed"]
+    assert described["cause"] == f"EndpointFailed: Endpoint byoc-keras-text-endpoint is Failed: {given}"
+    polled = ["Endpoint Ready?", "Endpoint Failed", "Stop Training Job", "Endpoint Created Here?", "Delete Endpoint"]
     if not reason:
         polled[1:1] = ["No Failure Reason", "Endpoint Ready?"]
-    assert list(executions.state_names(events))[-len(polled) :] == polled
+    entered = list(executions.state_names(events))
+    assert entered[entered.index("Endpoint Ready?") :][: len(polled)] == polled
+    # SageMaker allows nothing but DeleteEndpoint on a Failed endpoint: left there, no later execution could update it
+    assert fake.live() == set()
 
 
 def test_a_second_execution_updates_the_endpoint_blue_green_under_its_own_alarm() -> None:

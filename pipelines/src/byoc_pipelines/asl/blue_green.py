@@ -26,6 +26,7 @@ from byoc_pipelines.asl.states import (
     SDK_RETRY_ERRORS,
     Ref,
     StateName,
+    pass_state,
     retrier,
     task,
 )
@@ -137,12 +138,12 @@ def find_or_update(
 
 
 def settled_choices(config_path: str) -> list[dict[str, Any]]:
-    """The poll's Choice rules once the endpoint settled: on our configuration, Failed (a creation or an update
-    that could not roll back), or back on another configuration (rolled back), each failing with the reason.
+    """The poll's Choice rules once the endpoint settled: on our configuration, Failed, or back on another
+    configuration (rolled back) or UpdateRollbackFailed, the last two failing with the reason.
 
     Statuses and ``FailureReason`` as the API reference's DescribeEndpoint/EndpointMetadata give them: the reason
     is set when the endpoint is Failed, "or the status is InService but update operation fails"; a settled
-    endpoint without one gets a stated stand-in first, so the Fail states can always format it.
+    endpoint without one gets a stated stand-in first, so the states after can always format it.
     """
     status = f"{STATUS}.EndpointStatus"
     settled = {"Or": [{"Variable": status, "StringEquals": value} for value in SETTLED]}
@@ -179,7 +180,9 @@ def not_updated() -> dict[str, Any]:
     return {"Type": "Fail", "Error": "EndpointNotUpdated", "CausePath": cause}
 
 
-def endpoint_failed() -> dict[str, Any]:
-    """Fail with DescribeEndpoint's FailureReason of an endpoint that ended Failed."""
+def endpoint_failed(clean_up: StateName) -> dict[str, Any]:
+    """An endpoint that ended Failed, as a caught error (``EndpointFailed`` and its FailureReason) into the failure
+    path, which deletes it when this execution created it: DeleteEndpoint is all SageMaker allows on a Failed
+    endpoint (botocore DescribeEndpoint's EndpointStatus), so left there it would refuse every later update."""
     cause = f"States.Format('Endpoint {{}} is Failed: {{}}', $.names.endpoint, {STATUS}.FailureReason)"
-    return {"Type": "Fail", "Error": "EndpointFailed", "CausePath": cause}
+    return pass_state({"Error": "EndpointFailed", "Cause": Ref(cause)}, result_path=ERROR_PATH, next_state=clean_up)

@@ -220,9 +220,9 @@ def endpoint_states(config: PipelineConfig, catch_to: StateName, endpoint_name: 
 
 
 def endpoint_polling(config: PipelineConfig, catch_to: StateName) -> dict[StateName, dict[str, Any]]:
-    """Wait, DescribeEndpoint, and a Choice: InService on the new config succeeds; Failed fails as EndpointFailed,
-    UpdateRollbackFailed or InService on the old config (rolled back) as EndpointNotUpdated, each with
-    DescribeEndpoint's FailureReason; anything else polls again."""
+    """Wait, DescribeEndpoint, and a Choice: InService on the new config succeeds; Failed goes to the failure path
+    as EndpointFailed, UpdateRollbackFailed or InService on the old config (rolled back) fails as
+    EndpointNotUpdated, each with DescribeEndpoint's FailureReason; anything else polls again."""
     return {
         StateName.WAIT_FOR_ENDPOINT: wait_state("$.wait_seconds", StateName.DESCRIBE_ENDPOINT),
         StateName.DESCRIBE_ENDPOINT: task(
@@ -258,7 +258,7 @@ def endpoint_polling(config: PipelineConfig, catch_to: StateName) -> dict[StateN
         StateName.NO_FAILURE_REASON: blue_green.no_failure_reason(StateName.ENDPOINT_READY),
         StateName.ENDPOINT_IN_SERVICE: succeed_state(),
         StateName.ENDPOINT_NOT_UPDATED: blue_green.not_updated(),
-        StateName.ENDPOINT_FAILED: blue_green.endpoint_failed(),
+        StateName.ENDPOINT_FAILED: blue_green.endpoint_failed(catch_to),
         StateName.ENDPOINT_TIMED_OUT: fail_state(
             error="EndpointTimedOut",
             cause=f"The endpoint was not InService after {config.endpoint_max_polls} polls; it is left for inspection.",
