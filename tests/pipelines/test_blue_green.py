@@ -1,10 +1,12 @@
-"""keras-text-endpoint run three times in a row on one set of local endpoints, real containers behind every task:
-the first execution trains and creates the endpoint, the second updates it blue/green (a canary) to a new model,
-the third brings a model that cannot load, so the new fleet fails /ping, SageMaker's rollback puts the endpoint
-back on the second model, and the execution fails with DescribeEndpoint's FailureReason.
+"""keras-text-endpoint run four times in a row on one set of local endpoints, real containers behind every task.
+Execution "zero" brings a model that cannot load, so its new endpoint ends Failed and the failure path deletes it
+(a Failed endpoint takes no update); "first" trains and creates the endpoint; "second" updates it blue/green (a
+canary) to a new model; "third" brings the model that cannot load again, so the new fleet fails /ping,
+SageMaker's rollback puts the endpoint back on the second model, and the execution fails with DescribeEndpoint's
+FailureReason.
 
-Only the first execution trains; the later ones mock Train Model (Step Functions Local's mock file format) with
-the artifact they deploy, so the test spends its time on the endpoint, which is what it is about.
+Only "first" trains; the others mock Train Model (Step Functions Local's mock file format) with the artifact they
+deploy, so the test spends its time on the endpoint, which is what it is about.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 import pytest
 
 pytest.importorskip("moto", reason="needs the pipelines venv (moto)")
+
+from botocore.exceptions import ClientError
 
 from byoc_pipelines.asl import blue_green
 from byoc_pipelines.asl import definitions as defs
@@ -104,6 +108,16 @@ def test_a_second_execution_updates_the_endpoint_and_a_model_failing_ping_is_rol
     s3: S3Folder = pipeline._stage(spec, CONFIG, given, "first", Progress(io.StringIO()))
     with LocalMode(tmp_path / "local-mode", region=CONFIG.region, endpoint_settings={"ping_interval_s": 0.5}) as lm:
         runs = Runs(spec, LocalModeRunner(lm, s3, CONFIG.account_id))
+        broken = CONFIG.s3_uri("models/keras-text/broken/model.tar.gz")
+        s3.put_bytes(_empty_tarball(), broken)
+
+        zero, entered = runs.execute("zero", _trained_by("byoc-zero-train", broken))
+        assert (zero["status"], zero["error"]) == ("FAILED", "PipelineFailed")
+        failed = "EndpointFailed: Endpoint byoc-keras-text-endpoint is Failed: The primary container for production"
+        assert zero["cause"].startswith(failed) and "did not pass the ping health check" in zero["cause"], zero["cause"]
+        assert entered[entered.index("Endpoint Failed") :][2:4] == ["Endpoint Created Here?", "Delete Endpoint"]
+        with pytest.raises(ClientError, match="Could not find endpoint"):  # deleted, so the next one creates it
+            runs.describe()
 
         first, entered = runs.execute("first")
         assert first["status"] == "SUCCEEDED", first.get("cause")
@@ -133,8 +147,6 @@ def test_a_second_execution_updates_the_endpoint_and_a_model_failing_ping_is_rol
         )
         assert sorted(item["label"] for item in runs.ask()) == sorted(LABELS)
 
-        broken = CONFIG.s3_uri("models/keras-text/third/model.tar.gz")
-        s3.put_bytes(_empty_tarball(), broken)
         third, entered = runs.execute("third", _trained_by("byoc-third-train", broken))
         assert (third["status"], third["error"]) == ("FAILED", "EndpointNotUpdated")
         assert entered[-1] == "Endpoint Not Updated"
