@@ -195,5 +195,5 @@ def test_a_model_answering_500_is_invoke_endpoints_model_error(keras_text_image:
     assert (outcome.status, outcome.answer) == ("SUCCEEDED", None)
     assert outcome.answer_error.startswith("ModelError (424, OriginalStatusCode 500): Received server error (500)")
     assert '"detail":"see the server log"' in outcome.answer_error  # the container's own 500 body (no cause in it)
-    assert 'See "docker logs byoc-fivexx-endpoint-' in outcome.answer_error  # where the traceback is
-    assert "endpoint byoc-fivexx-endpoint deleted" in console.getvalue()
+    assert 'See "docker logs byoc-keras-text-endpoint-' in outcome.answer_error  # where the traceback is
+    assert "endpoint byoc-keras-text-endpoint deleted" in console.getvalue()

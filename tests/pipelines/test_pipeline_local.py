@@ -129,6 +129,6 @@ def test_keras_endpoint_definition_ends_with_a_live_endpoint(keras_text_image: s
     assert [r["prob"] for r in ranked] == sorted((r["prob"] for r in ranked), reverse=True)
     assert abs(sum(r["prob"] for r in ranked) - 1) < 0.01
     lines = console.getvalue().splitlines()
-    assert lines[-1].endswith("] keras-text: endpoint byoc-keras-test-endpoint deleted")
+    assert lines[-1].endswith("] keras-text: endpoint byoc-keras-text-endpoint deleted")
     assert "Describe Endpoint" in re.findall(r"StateEntered name=(.+)", console.getvalue())
     assert outcome.model_tarball().is_file()

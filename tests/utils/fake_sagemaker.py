@@ -16,7 +16,9 @@ class FakeSageMaker:
 
     ``throttle`` makes the first N calls of an operation fail with ``throttle_code``; ``failing_jobs``
     lists training job names that end ``Failed``; ``creating_polls`` is how many DescribeEndpoint calls answer
-    ``Creating`` before ``InService``. With ``validate`` every request is checked against botocore's model.
+    ``Creating`` (or ``Updating`` after UpdateEndpoint) before ``InService``. With ``validate`` every request is
+    checked against botocore's model. CloudWatch's PutMetricAlarm is kept in ``alarms``, or refused with
+    ``alarm_error`` as its message.
     """
 
     region: str = "us-east-1"
@@ -27,9 +29,13 @@ class FakeSageMaker:
     failing_jobs: set[str] = field(default_factory=set)
     creating_polls: int = 1
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    alarms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    alarm_error: str | None = None
     _training: dict[str, dict[str, Any]] = field(default_factory=dict)
     _transform: dict[str, dict[str, Any]] = field(default_factory=dict)
     _endpoints: dict[str, int] = field(default_factory=dict)
+    _endpoint_config_of: dict[str, str] = field(default_factory=dict)
+    _updating_to: dict[str, str] = field(default_factory=dict)
     _models: set[str] = field(default_factory=set)
     _endpoint_configs: set[str] = field(default_factory=set)
 
@@ -100,15 +106,40 @@ class FakeSageMaker:
     def _CreateEndpoint(self, request: Mapping[str, Any]) -> dict[str, Any]:
         name = request.get("EndpointName", "unnamed")
         self._endpoints[name] = self.creating_polls
+        self._endpoint_config_of[name] = request.get("EndpointConfigName", "unnamed")
         return {"EndpointArn": self.arn("endpoint", name)}
 
     def _DescribeEndpoint(self, request: Mapping[str, Any]) -> dict[str, Any]:
         name = request["EndpointName"]
         if name not in self._endpoints:
             raise client_error("ValidationException", f"Could not find endpoint {name}", "DescribeEndpoint")
-        status = "Creating" if self._endpoints[name] > 0 else "InService"
+        status = ("Updating" if name in self._updating_to else "Creating") if self._endpoints[name] > 0 else "InService"
         self._endpoints[name] -= 1
-        return {"EndpointName": name, "EndpointArn": self.arn("endpoint", name), "EndpointStatus": status}
+        if status == "InService" and name in self._updating_to:
+            self._endpoint_config_of[name] = self._updating_to.pop(name)
+        config = self._endpoint_config_of[name]
+        return {
+            "EndpointName": name,
+            "EndpointArn": self.arn("endpoint", name),
+            "EndpointConfigName": config,
+            "EndpointStatus": status,
+        }
+
+    def _UpdateEndpoint(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        name = request["EndpointName"]
+        if name not in self._endpoints:
+            raise client_error("ValidationException", f"Could not find endpoint {name}", "UpdateEndpoint")
+        self._endpoints[name] = self.creating_polls
+        self._updating_to[name] = request["EndpointConfigName"]
+        return {"EndpointArn": self.arn("endpoint", name)}
+
+    def put_metric_alarm(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """CloudWatch's PutMetricAlarm, as the local runner takes it."""
+        self.calls.append(("PutMetricAlarm", dict(request)))
+        if self.alarm_error:
+            raise client_error("ValidationError", self.alarm_error, "PutMetricAlarm")
+        self.alarms[request["AlarmName"]] = dict(request)
+        return {}
 
     # -- the failure path: stop and delete ------------------------------------------------------------------------
     def _StopTrainingJob(self, request: Mapping[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,14 @@ class PipelineConfig:
     endpoint_instance_type: str = "ml.t2.medium"
     endpoint_wait_seconds: int = 60
     endpoint_max_polls: int = 30  # DescribeEndpoint polls before the workflow gives up (30 x 60 s)
+    # A second execution updates the endpoint blue/green: a canary of this share of capacity bakes this long
+    # under the 5xx alarm, then the rest; the old fleet stops after termination_wait (DG "Deployment guardrails").
+    canary_percent: int = 25
+    canary_wait_seconds: int = 300
+    termination_wait_seconds: int = 120
+    # MaximumExecutionTimeoutInSeconds (600-28800): the deployment's limit, no later than the poll's 30 x 60 s, so
+    # the workflow sees how a stuck update ends (botocore does not say what SageMaker does at the limit)
+    update_timeout_seconds: int = 1800
     max_attempts: int = 3  # per retried task
     retry_interval_seconds: int = 5  # first retry delay, doubled each time
     resource_limit_max_attempts: int = 5  # SageMaker.ResourceLimitExceededException: a quota may free up ...

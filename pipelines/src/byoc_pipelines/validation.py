@@ -5,7 +5,8 @@ with a sample input on moto's interpreter whose SageMaker tasks go to moto's own
 boto3 client that skips botocore's parameter validation, so a bad request reaches the history unchanged), then
 checks the parameters of every scheduled SageMaker task, and of the Lambda payloads that are SageMaker requests,
 against botocore's request shapes. The failure path is walked as well: every ``Catch`` target the sample run did
-not reach is executed from there, with the input of the sample's last task and a caught error.
+not reach is executed from there, with the input of the sample's last task and a caught error, and so is every
+other Task it did not reach (the update of an endpoint that exists).
 """
 
 from __future__ import annotations
@@ -70,8 +71,11 @@ def _functions(runner: ClientRunner, lambda_payloads: Mapping[str, str]) -> dict
 
 
 def _catch_targets(definition: Mapping[str, Any]) -> list[str]:
-    """Every state a Catch leads to, in definition order, each once."""
-    targets = [c["Next"] for state in definition["States"].values() for c in state.get("Catch", [])]
+    """Every state a Catch leads to, then every Task (one the sample may not reach, such as updating an endpoint
+    that exists), in definition order, each once."""
+    states = definition["States"]
+    targets = [c["Next"] for state in states.values() for c in state.get("Catch", [])]
+    targets += [name for name, state in states.items() if state["Type"] == "Task"]
     return list(dict.fromkeys(targets))
 
 
@@ -110,10 +114,13 @@ def scheduled_tasks(
         _, events = execute(definition, sample_input, integrations, name=SAMPLE_EXECUTION, region=region, timeout_s=60)
         entered = {e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e}
         failed_input = {**_last_task_input(events), "error": SAMPLE_ERROR}
-        for index, target in enumerate(t for t in _catch_targets(definition) if t not in entered):
+        for index, target in enumerate(_catch_targets(definition)):
+            if target in entered:
+                continue
             name = f"{SAMPLE_EXECUTION}-catch-{index}"
             start = {**definition, "StartAt": target}
             _, more = execute(start, failed_input, integrations, name=name, region=region, timeout_s=60)
+            entered |= {e["stateEnteredEventDetails"]["name"] for e in more if "stateEnteredEventDetails" in e}
             events += more
     return _tasks_of(events)
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from byoc_pipelines.asl import blue_green, graph
 from byoc_pipelines.asl import definitions as defs
-from byoc_pipelines.asl import graph
 from byoc_pipelines.asl.arns import Api, Pattern, Service, integration_arn, operation, operation_name
 from byoc_pipelines.asl.states import Ref, StateName, parameters
 from byoc_pipelines.config import PipelineConfig
 from byoc_pipelines.errors import DefinitionError
+from byoc_pipelines.sagemaker.shapes import request_errors
 
 GOLDEN = Path(__file__).resolve().parents[3] / "pipelines" / "definitions"
 
@@ -73,9 +74,15 @@ def test_every_task_retries_sagemaker_errors_and_catches_the_rest_into_the_failu
         if state["Type"] != "Task":
             continue
         retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
-        assert retried & {"SageMaker.AmazonSageMakerException", "SageMaker.SageMakerException"}, state_name
         assert all(r["BackoffRate"] >= 1 and r["MaxAttempts"] >= 1 for r in state["Retry"])
         assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"]
+        if state_name in ("Find Endpoint", "Put Rollback Alarm"):  # "not found" is an answer; CloudWatch's errors
+            cloudwatch = state_name == "Put Rollback Alarm"
+            assert retried == ({"CloudWatch.CloudWatchException"} if cloudwatch else {"ThrottlingException"})
+            expected = "Endpoint Missing?" if state_name == "Find Endpoint" else first_clean_up
+            assert state["Catch"][0]["Next"] == expected
+            continue
+        assert retried & {"SageMaker.AmazonSageMakerException", "SageMaker.SageMakerException"}, state_name
         if state["Resource"].rsplit(":", 1)[-1] in CLEAN_UP_TYPES:  # best effort: on to the next step
             assert state["Catch"][0]["Next"] == state["Next"]
             assert state["Catch"][0]["ResultPath"].startswith("$.clean_up.")
@@ -91,8 +98,19 @@ def test_the_failure_path_stops_then_deletes_in_dependency_order() -> None:
     chain, state = [], "Stop Training Job"
     while state != "Pipeline Failed":
         chain.append(state)
-        state = keras[state]["Next"]
-    assert chain == ["Stop Training Job", "Delete Endpoint", "Delete Endpoint Config", "Delete Model"]
+        state = keras[state]["Next"] if "Next" in keras[state] else keras[state]["Choices"][-1]["Next"]
+    assert chain == [
+        "Stop Training Job",
+        "Endpoint Created Here?",
+        "Delete Endpoint",
+        "Delete Endpoint Config",
+        "Delete Model",
+    ]
+    # only an endpoint this execution created is deleted: a later execution's update must never delete it
+    assert keras["Endpoint Created Here?"]["Choices"] == [
+        {"Variable": "$.endpoint.Created", "IsPresent": False, "Next": "Delete Endpoint Config"},
+        {"Variable": "$.endpoint.Created", "BooleanEquals": True, "Next": "Delete Endpoint"},
+    ]
     assert keras["Delete Endpoint"]["Parameters"] == {"EndpointName.$": "$.names.endpoint"}
     chainer = defs.build("chainer-mnist-batch", PipelineConfig())["States"]
     assert chainer["Stop Transform Job"]["Resource"] == "arn:aws:states:::aws-sdk:sagemaker:stopTransformJob"
@@ -126,17 +144,52 @@ def test_lambda_variant_invokes_the_create_model_function() -> None:
     assert state["ResultSelector"] == {"ModelArn.$": "$.Payload.ModelArn"}
 
 
+def test_the_update_and_its_alarm_are_what_botocore_takes() -> None:
+    states = defs.build("keras-text-endpoint", PipelineConfig())["States"]
+    alarm = states["Put Rollback Alarm"]
+    assert alarm["Resource"] == "arn:aws:states:::aws-sdk:cloudwatch:putMetricAlarm"
+    assert request_errors("PutMetricAlarm", alarm["Parameters"], "cloudwatch") == []
+    assert alarm["Parameters"]["Dimensions"] == [
+        {"Name": "EndpointName", "Value": "byoc-keras-text-endpoint"},
+        {"Name": "VariantName", "Value": "AllTraffic"},
+    ]
+    update = {"EndpointName": "e", "EndpointConfigName": "c"} | {
+        k: v for k, v in states["Update Endpoint"]["Parameters"].items() if not k.endswith(".$")
+    }
+    assert request_errors("UpdateEndpoint", update) == []
+    rollback = update["DeploymentConfig"]["AutoRollbackConfiguration"]
+    assert rollback == {"Alarms": [{"AlarmName": blue_green.alarm_name("byoc-keras-text-endpoint")}]}
+    # the deployment's limit (600 s at least) ends within the poll's budget, so the workflow sees how it ends
+    config, policy = PipelineConfig(), update["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert 600 <= policy["MaximumExecutionTimeoutInSeconds"] <= config.endpoint_wait_seconds * config.endpoint_max_polls
+
+
 def test_keras_definition_polls_the_endpoint_a_bounded_number_of_times() -> None:
     states = defs.build("keras-text-endpoint", PipelineConfig(endpoint_max_polls=7))["States"]
-    assert states["Create Endpoint"]["ResultSelector"] == {"EndpointArn.$": "$.EndpointArn", "Polls": 0}
+    created = {"EndpointArn.$": "$.EndpointArn", "Polls": 0, "Created": True}
+    assert states["Create Endpoint"]["ResultSelector"] == created
+    assert states["Update Endpoint"]["ResultSelector"] == {**created, "Created": False}
     assert states["Wait For Endpoint"] == {"Type": "Wait", "SecondsPath": "$.wait_seconds", "Next": "Describe Endpoint"}
     assert states["Describe Endpoint"]["Resource"] == "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint"
     choice = states["Endpoint Ready?"]
-    assert choice["Choices"] == [
-        {"Variable": "$.endpoint_status.EndpointStatus", "StringEquals": "InService", "Next": "Endpoint In Service"},
-        {"Variable": "$.endpoint_status.EndpointStatus", "StringEquals": "Failed", "Next": "Endpoint Failed"},
-        {"Variable": "$.endpoint.Polls", "NumericGreaterThanEquals": 7, "Next": "Endpoint Timed Out"},
+    assert [rule["Next"] for rule in choice["Choices"]] == [
+        "Endpoint In Service",
+        "No Failure Reason",
+        "Endpoint Failed",
+        "Endpoint Not Updated",
+        "Endpoint Timed Out",
     ]
+    assert states["No Failure Reason"]["ResultPath"] == "$.endpoint_status.FailureReason"
+    assert states["No Failure Reason"]["Next"] == "Endpoint Ready?"
+    assert choice["Choices"][0]["And"][1] == {
+        "Variable": "$.endpoint_status.EndpointConfigName",
+        "StringEqualsPath": "$.names.endpoint_config",
+    }
+    assert choice["Choices"][-1] == {
+        "Variable": "$.endpoint.Polls",
+        "NumericGreaterThanEquals": 7,
+        "Next": "Endpoint Timed Out",
+    }
     assert choice["Default"] == "Count Endpoint Poll"
     count = states["Count Endpoint Poll"]
     assert count["Parameters"]["Polls.$"] == "States.MathAdd($.endpoint.Polls, 1)"

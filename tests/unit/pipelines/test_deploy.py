@@ -210,6 +210,31 @@ def test_endpoint_is_deleted_when_a_step_fails(aws: Any) -> None:
     assert sm.list_models()["Models"] == []
 
 
+def test_endpoint_up_refuses_an_endpoint_that_exists_and_leaves_it_alone(aws: Any) -> None:
+    sm, waiting = aws("sagemaker"), endpoint.Waiting(1, 3)
+    role = f"arn:aws:iam::{ACCOUNT}:role/proj-pipelines"
+    endpoint.endpoint_up(sm, endpoint.EndpointSpec("proj-keras-text-endpoint", "img", "s3://b/1.tar.gz", role), waiting)
+    again = endpoint.EndpointSpec("proj-keras-text-endpoint", "img", "s3://b/2.tar.gz", role)
+    with pytest.raises(DeployError, match=r"exists \(InService on proj-keras-text-endpoint-config\): .* blue/green"):
+        endpoint.endpoint_up(sm, again, waiting)
+    # the first one's endpoint, config and model are all still there
+    assert sm.describe_endpoint(EndpointName="proj-keras-text-endpoint")["EndpointStatus"] == "InService"
+    assert [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]] == [again.config_name]
+    assert [m["ModelName"] for m in sm.list_models()["Models"]] == [again.model_name]
+
+
+def test_endpoint_down_deletes_the_config_and_model_the_endpoint_is_on(aws: Any) -> None:
+    """As the endpoint workflow leaves them: named after the execution that deployed them, not the endpoint."""
+    sm = aws("sagemaker")
+    sm.create_model(**requests.model("proj-run2-model", "img", "s3://b/k", role_arn=CONFIG.serving_role_arn))
+    sm.create_endpoint_config(**requests.endpoint_config("proj-run2-config", "proj-run2-model"))
+    sm.create_endpoint(EndpointName="proj-keras-text-endpoint", EndpointConfigName="proj-run2-config")
+    endpoint.endpoint_down(sm, "proj-keras-text-endpoint", waiting=endpoint.Waiting(1, 3))
+    assert sm.list_endpoints()["Endpoints"] == []
+    assert sm.list_endpoint_configs()["EndpointConfigs"] == []
+    assert sm.list_models()["Models"] == []
+
+
 def test_endpoint_requests_match_botocore() -> None:
     assert request_errors("CreateModel", requests.model("m", "i", "s3://b/k", role_arn=CONFIG.serving_role_arn)) == []
     assert request_errors("CreateEndpointConfig", requests.endpoint_config("c", "m")) == []
@@ -253,9 +278,11 @@ def test_cli_deploy_run_status_and_endpoint(aws: Any, tmp_path: Path) -> None:
     args = ["--prefix", "proj", "--region", REGION]
     up = [*args, "endpoint-up", "--model-data", "s3://b/model.tar.gz", "--image", by_tag, "--delay", "1"]
     assert cli.main([*up, "--attempts", "2"], aws, io.StringIO(), err) == 0, err.getvalue()
-    model = aws("sagemaker").describe_model(ModelName="proj-keras-text-model")
+    model = aws("sagemaker").describe_model(ModelName="proj-keras-text-endpoint-model")
     assert (model["PrimaryContainer"]["Image"], model["ExecutionRoleArn"]) == (by_digest, CONFIG.serving_role_arn)
-    assert aws("sagemaker").describe_endpoint(EndpointName="proj-keras-text")["EndpointStatus"] == "InService"
+    # the endpoint the keras-text-endpoint workflow creates and updates: named after its state machine
+    described = aws("sagemaker").describe_endpoint(EndpointName="proj-keras-text-endpoint")
+    assert described["EndpointStatus"] == "InService"
     assert cli.main([*args, "endpoint-down", "--delay", "1", "--attempts", "2"], aws, io.StringIO(), err) == 0
     assert aws("sagemaker").list_endpoints()["Endpoints"] == []
 

@@ -12,8 +12,8 @@ pytest.importorskip("moto", reason="needs the pipelines venv (moto)")
 from botocore.exceptions import ClientError
 
 from byoc_pipelines import functions
+from byoc_pipelines.asl import blue_green, inputs
 from byoc_pipelines.asl import definitions as defs
-from byoc_pipelines.asl import inputs
 from byoc_pipelines.aws import executions
 from byoc_pipelines.config import PipelineConfig
 from byoc_pipelines.local import stepfunctions as sfn_local
@@ -41,12 +41,14 @@ def test_adapter_restores_the_original_factory() -> None:
     assert module.state_task_service_for is original
 
 
-def _run(name: str, fake: FakeSageMaker, config: PipelineConfig = CONFIG) -> tuple[dict, list[dict]]:
+def _run(
+    name: str, fake: FakeSageMaker, config: PipelineConfig = CONFIG, execution: str = "exec-1"
+) -> tuple[dict, list[dict]]:
     return sfn_local.execute(
         defs.build(name, config),
         inputs.sample_input(name, config),
         sfn_local.Integrations(fake, functions.in_process(config, fake)),
-        name="exec-1",
+        name=execution,
         timeout_s=60,
         retry_wait_scale=0.01,
     )
@@ -124,7 +126,7 @@ def test_keras_failure_path_deletes_endpoint_config_and_model() -> None:
     assert fake.live() == set()
     assert list(executions.state_names(events))[-5:] == [
         "Stop Training Job",
-        "Delete Endpoint",
+        "Endpoint Created Here?",  # no: CreateEndpoint failed, so there is no endpoint of this execution to delete
         "Delete Endpoint Config",
         "Delete Model",
         "Pipeline Failed",
@@ -157,14 +159,59 @@ def test_lambda_error_fails_the_execution() -> None:
     assert "no model for you" in described["cause"]
 
 
-def test_endpoint_that_fails_ends_in_endpoint_failed() -> None:
+@pytest.mark.parametrize("reason", ["The primary container did not pass the ping health check", None])
+def test_an_endpoint_that_ends_failed_is_deleted_and_the_execution_fails_with_its_reason(reason: str | None) -> None:
     class FailingEndpoint(FakeSageMaker):
         def _DescribeEndpoint(self, request: dict) -> dict:
-            return {**super()._DescribeEndpoint(request), "EndpointStatus": "Failed"}
+            failed = {**super()._DescribeEndpoint(request), "EndpointStatus": "Failed"}
+            return failed | ({"FailureReason": reason} if reason else {})
 
-    described, events = _run("keras-text-endpoint", FailingEndpoint())
-    assert (described["status"], described["error"]) == ("FAILED", "EndpointFailed")
-    assert list(executions.state_names(events))[-1] == "Endpoint Failed"
+    fake = FailingEndpoint()
+    described, events = _run("keras-text-endpoint", fake)
+    assert (described["status"], described["error"]) == ("FAILED", "PipelineFailed")
+    given = reason or "DescribeEndpoint gives no FailureReason"
+    assert described["cause"] == f"EndpointFailed: Endpoint byoc-keras-text-endpoint is Failed: {given}"
+    polled = ["Endpoint Ready?", "Endpoint Failed", "Stop Training Job", "Endpoint Created Here?", "Delete Endpoint"]
+    if not reason:
+        polled[1:1] = ["No Failure Reason", "Endpoint Ready?"]
+    entered = list(executions.state_names(events))
+    assert entered[entered.index("Endpoint Ready?") :][: len(polled)] == polled
+    # SageMaker allows nothing but DeleteEndpoint on a Failed endpoint: left there, no later execution could update it
+    assert fake.live() == set()
+
+
+def test_a_second_execution_updates_the_endpoint_blue_green_under_its_own_alarm() -> None:
+    fake = FakeSageMaker(creating_polls=1)
+    first, events = _run("keras-text-endpoint", fake)
+    assert first["status"] == "SUCCEEDED", first.get("cause")
+    assert "Create Endpoint" in executions.state_names(events) and not fake.alarms
+    second, events = _run("keras-text-endpoint", fake, execution="exec-2")
+    assert second["status"] == "SUCCEEDED", second.get("cause")
+    entered = list(executions.state_names(events))
+    assert "Create Endpoint" not in entered and entered.count("Describe Endpoint") == 2  # Updating, then InService
+    endpoint = "byoc-keras-text-endpoint"
+    assert fake.alarms == {f"{endpoint}-invocation-5xx": blue_green.five_xx_alarm(endpoint)}
+    assert [request for op, request in fake.calls if op == "UpdateEndpoint"] == [
+        {
+            "EndpointName": endpoint,
+            "EndpointConfigName": "byoc-exec-2-config",
+            "DeploymentConfig": blue_green.deployment_config(CONFIG, endpoint),
+        }
+    ]
+
+
+def test_an_alarm_cloudwatch_refuses_is_retried_then_fails_the_execution_and_keeps_the_endpoint() -> None:
+    fake = FakeSageMaker(creating_polls=0)
+    assert _run("keras-text-endpoint", fake)[0]["status"] == "SUCCEEDED"
+    fake.alarm_error = "The value for parameter Threshold is invalid"
+    described, _ = _run("keras-text-endpoint", fake, execution="exec-2")
+    assert (described["status"], described["error"]) == ("FAILED", "PipelineFailed")
+    assert described["cause"].startswith("CloudWatch.CloudWatchException")  # the name AWS gives it, so retried
+    assert "The value for parameter Threshold is invalid" in described["cause"]
+    operations = [op for op, _ in fake.calls]
+    assert operations.count("PutMetricAlarm") == CONFIG.max_attempts + 1
+    assert "UpdateEndpoint" not in operations and "DeleteEndpoint" not in operations  # the first one's, serving
+    assert ("DeleteEndpointConfig", {"EndpointConfigName": "byoc-exec-2-config"}) in fake.calls
 
 
 def test_lambda_handler_passes_the_request_to_create_model() -> None:

@@ -95,14 +95,15 @@ def test_the_keras_endpoint_poll_and_the_failure_path_states() -> None:
     tester = StateTester(defs.build("keras-text-endpoint", CONFIG))
     polled = {
         **_input("keras-text-endpoint"),
+        "names": {"training_job": "byoc-t-train", "endpoint": "byoc-keras-text-endpoint", "endpoint_config": "new"},
         "endpoint": {"Polls": 3},
-        "endpoint_status": {"EndpointStatus": "Creating"},
+        "endpoint_status": {"EndpointStatus": "Creating", "EndpointConfigName": "new"},
     }
     assert tester.run("Endpoint Ready?", polled).next_state == "Count Endpoint Poll"
-    in_service = {**polled, "endpoint_status": {"EndpointStatus": "InService"}}
+    in_service = {**polled, "endpoint_status": {"EndpointStatus": "InService", "EndpointConfigName": "new"}}
     assert tester.run("Endpoint Ready?", in_service).next_state == "Endpoint In Service"
     nothing_to_stop = tester.run("Stop Training Job", polled, error="SageMaker.SageMakerException", retry_count=1)
-    assert (nothing_to_stop.status, nothing_to_stop.next_state) == ("CAUGHT_ERROR", "Delete Endpoint")
+    assert (nothing_to_stop.status, nothing_to_stop.next_state) == ("CAUGHT_ERROR", "Endpoint Created Here?")
     assert nothing_to_stop.output["clean_up"]["stopTrainingJob"]["Error"] == "SageMaker.SageMakerException"
     failed = tester.run("Pipeline Failed", {"error": {"Error": "States.TaskFailed", "Cause": "the job failed"}})
     assert (failed.status, failed.error, failed.cause) == (
@@ -236,3 +237,64 @@ def test_the_cli_answers_with_the_api_json(tmp_path: Any, capsys: pytest.Capture
     assert err.getvalue().startswith(
         "error: mock.result does not match sagemaker DescribeTrainingJob: Missing required field"
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "config", "reason", "error"),
+    [
+        ("InService", "old", "The green fleet did not pass the ping health check", "EndpointNotUpdated"),  # rolled back
+        ("UpdateRollbackFailed", "old", "The rollback failed", "EndpointNotUpdated"),
+        ("InService", "old", None, "EndpointNotUpdated"),  # back on the old configuration, no reason given
+        ("Failed", "new", "The primary container did not pass the ping health check", "EndpointFailed"),  # created
+        ("Failed", "new", None, "EndpointFailed"),
+        ("Updating", "old", None, None),
+        ("Creating", "new", None, None),
+    ],
+)
+def test_an_endpoint_not_in_service_on_the_new_config_fails_with_the_reason(
+    status: str, config: str, reason: str | None, error: str | None
+) -> None:
+    tester = StateTester(defs.build("keras-text-endpoint", CONFIG))
+    described = {"EndpointStatus": status, "EndpointConfigName": config}
+    if reason:
+        described["FailureReason"] = reason
+    polled = {
+        "names": {"endpoint": "byoc-keras-text-endpoint", "endpoint_config": "new"},
+        "endpoint": {"Polls": 1},
+        "endpoint_status": described,
+    }
+    step = tester.run("Endpoint Ready?", polled)
+    if error is None:
+        assert step.next_state == "Count Endpoint Poll"
+        return
+    if reason is None:
+        assert step.next_state == "No Failure Reason"
+        step = tester.run(step.next_state, polled)
+        reason = "DescribeEndpoint gives no FailureReason"
+        assert step.output["endpoint_status"]["FailureReason"] == reason
+        step = tester.run(step.next_state, step.output)
+    failed = tester.run(step.next_state, step.output)
+    if error == "EndpointFailed":  # the failure path deletes an endpoint this execution created
+        assert failed.next_state == "Stop Training Job"
+        failed_as = (failed.output["error"]["Error"], failed.output["error"]["Cause"])
+    else:
+        assert failed.status == "FAILED"
+        failed_as = (failed.error, failed.cause)
+    where = f"{status} on {config}, not on new" if error == "EndpointNotUpdated" else "Failed"
+    assert failed_as == (error, f"Endpoint byoc-keras-text-endpoint is {where}: {reason}")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "next_state"),
+    [
+        ({"Created": True}, "Delete Endpoint"),
+        ({"Created": False}, "Delete Endpoint Config"),
+        (None, "Delete Endpoint Config"),
+    ],
+)
+def test_the_failure_path_deletes_only_an_endpoint_the_execution_created(
+    endpoint: dict[str, bool] | None, next_state: str
+) -> None:
+    tester = StateTester(defs.build("keras-text-endpoint", CONFIG))
+    given = {"names": {"endpoint": "byoc-keras-text-endpoint"}} | ({"endpoint": endpoint} if endpoint else {})
+    assert tester.run("Endpoint Created Here?", given).next_state == next_state

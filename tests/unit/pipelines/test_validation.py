@@ -111,4 +111,4 @@ def test_resolved_parameters_are_what_the_task_receives() -> None:
         "s3://byoc-sagemaker-data/models/keras-text/chk-validate-sample-train/output/model.tar.gz"
     )
     assert by_state["Describe Endpoint"].resource_type == "aws-sdk:sagemaker"
-    assert copy.deepcopy(by_state["Describe Endpoint"].parameters) == {"EndpointName": "chk-validate-sample-endpoint"}
+    assert copy.deepcopy(by_state["Describe Endpoint"].parameters) == {"EndpointName": "chk-keras-text-endpoint"}

@@ -13,6 +13,7 @@ class Service(StrEnum):
     SAGEMAKER = "sagemaker"
     LAMBDA = "lambda"
     AWS_SDK_SAGEMAKER = "aws-sdk:sagemaker"
+    AWS_SDK_CLOUDWATCH = "aws-sdk:cloudwatch"
 
 
 class Api(StrEnum):
@@ -24,6 +25,8 @@ class Api(StrEnum):
     CREATE_ENDPOINT_CONFIG = "createEndpointConfig"
     CREATE_ENDPOINT = "createEndpoint"
     DESCRIBE_ENDPOINT = "describeEndpoint"
+    UPDATE_ENDPOINT = "updateEndpoint"
+    PUT_METRIC_ALARM = "putMetricAlarm"
     STOP_TRAINING_JOB = "stopTrainingJob"
     STOP_TRANSFORM_JOB = "stopTransformJob"
     DELETE_ENDPOINT = "deleteEndpoint"

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from byoc_pipelines import descriptor
+from byoc_pipelines.asl import blue_green
 from byoc_pipelines.asl.arns import Api, Service, integration_arn
 from byoc_pipelines.asl.failure_path import BATCH_CLEAN_UP, ENDPOINT_CLEAN_UP, failure_path, retrying
 from byoc_pipelines.asl.states import (
@@ -35,7 +36,6 @@ from byoc_pipelines.asl.states import (
     SDK_RETRY_ERRORS,
     Ref,
     StateName,
-    choice_state,
     fail_state,
     fmt,
     lambda_task,
@@ -186,8 +186,9 @@ def batch_transform_workflow(
     return _machine("train, create the model, batch transform", states)
 
 
-def endpoint_states(config: PipelineConfig, catch_to: StateName) -> dict[StateName, dict[str, Any]]:
-    """Endpoint config, endpoint, then Wait / DescribeEndpoint / Choice until InService (at most N polls)."""
+def endpoint_states(config: PipelineConfig, catch_to: StateName, endpoint_name: str) -> dict[StateName, dict[str, Any]]:
+    """Endpoint config, then the endpoint created or (when it exists) updated blue/green, then Wait /
+    DescribeEndpoint / Choice until InService on the new config (at most N polls)."""
     endpoint_config = sm.endpoint_config(
         Ref("$.names.endpoint_config"), Ref("$.names.model"), instance_type=Ref("$.instance_types.endpoint")
     )
@@ -198,50 +199,66 @@ def endpoint_states(config: PipelineConfig, catch_to: StateName) -> dict[StateNa
             endpoint_config,
             result_selector={"EndpointConfigArn.$": "$.EndpointConfigArn"},
             result_path="$.endpoint_config",
-            next_state=StateName.CREATE_ENDPOINT,
+            next_state=StateName.FIND_ENDPOINT,
             **retrying(config, catch_to),
         ),
-        StateName.CREATE_ENDPOINT: sagemaker_task(
-            Api.CREATE_ENDPOINT,
-            endpoint,
-            result_selector={"EndpointArn.$": "$.EndpointArn", "Polls": 0},
-            result_path=ENDPOINT,
-            next_state=StateName.WAIT_FOR_ENDPOINT,
-            **retrying(config, catch_to),
+        **blue_green.find_or_update(
+            config,
+            catch_to,
+            endpoint_name,
+            created=sagemaker_task(
+                Api.CREATE_ENDPOINT,
+                endpoint,
+                result_selector={"EndpointArn.$": "$.EndpointArn", "Polls": 0, "Created": True},
+                result_path=ENDPOINT,
+                next_state=StateName.WAIT_FOR_ENDPOINT,
+                **retrying(config, catch_to),
+            ),
         ),
         **endpoint_polling(config, catch_to),
     }
 
 
 def endpoint_polling(config: PipelineConfig, catch_to: StateName) -> dict[StateName, dict[str, Any]]:
-    """Wait, DescribeEndpoint, and a Choice on its status: InService succeeds, Failed fails, else poll again."""
+    """Wait, DescribeEndpoint, and a Choice: InService on the new config succeeds; Failed goes to the failure path
+    as EndpointFailed, UpdateRollbackFailed or InService on the old config (rolled back) fails as
+    EndpointNotUpdated, each with DescribeEndpoint's FailureReason; anything else polls again."""
     return {
         StateName.WAIT_FOR_ENDPOINT: wait_state("$.wait_seconds", StateName.DESCRIBE_ENDPOINT),
         StateName.DESCRIBE_ENDPOINT: task(
             integration_arn(Service.AWS_SDK_SAGEMAKER, Api.DESCRIBE_ENDPOINT, partition=config.partition),
             {"EndpointName": Ref("$.names.endpoint")},
-            result_selector={"EndpointStatus.$": "$.EndpointStatus"},
-            result_path="$.endpoint_status",
+            result_path=blue_green.STATUS,
             next_state=StateName.ENDPOINT_READY,
             retriers=retrying(config, catch_to, SDK_RETRY_ERRORS)["retriers"],
             catch_to=catch_to,
         ),
-        StateName.ENDPOINT_READY: choice_state(
-            "$.endpoint_status.EndpointStatus",
-            [("InService", StateName.ENDPOINT_IN_SERVICE), ("Failed", StateName.ENDPOINT_FAILED)],
-            default=StateName.COUNT_ENDPOINT_POLL,
-            limit=(f"{ENDPOINT}.Polls", config.endpoint_max_polls, StateName.ENDPOINT_TIMED_OUT),
-        ),
+        StateName.ENDPOINT_READY: {
+            "Type": "Choice",
+            "Choices": [
+                *blue_green.settled_choices("$.names.endpoint_config"),
+                {
+                    "Variable": f"{ENDPOINT}.Polls",
+                    "NumericGreaterThanEquals": config.endpoint_max_polls,
+                    "Next": StateName.ENDPOINT_TIMED_OUT.value,
+                },
+            ],
+            "Default": StateName.COUNT_ENDPOINT_POLL.value,
+        },
         # Without a bound a stuck endpoint would keep the execution (and the instance bill) going for a year.
         StateName.COUNT_ENDPOINT_POLL: pass_state(
-            {"EndpointArn": Ref(f"{ENDPOINT}.EndpointArn"), "Polls": Ref(f"States.MathAdd({ENDPOINT}.Polls, 1)")},
+            {
+                "EndpointArn": Ref(f"{ENDPOINT}.EndpointArn"),
+                "Polls": Ref(f"States.MathAdd({ENDPOINT}.Polls, 1)"),
+                "Created": Ref(f"{ENDPOINT}.Created"),
+            },
             result_path=ENDPOINT,
             next_state=StateName.WAIT_FOR_ENDPOINT,
         ),
+        StateName.NO_FAILURE_REASON: blue_green.no_failure_reason(StateName.ENDPOINT_READY),
         StateName.ENDPOINT_IN_SERVICE: succeed_state(),
-        StateName.ENDPOINT_FAILED: fail_state(
-            error="EndpointFailed", cause="The endpoint ended in status Failed; see DescribeEndpoint's FailureReason."
-        ),
+        StateName.ENDPOINT_NOT_UPDATED: blue_green.not_updated(),
+        StateName.ENDPOINT_FAILED: blue_green.endpoint_failed(catch_to),
         StateName.ENDPOINT_TIMED_OUT: fail_state(
             error="EndpointTimedOut",
             cause=f"The endpoint was not InService after {config.endpoint_max_polls} polls; it is left for inspection.",
@@ -249,19 +266,24 @@ def endpoint_polling(config: PipelineConfig, catch_to: StateName) -> dict[StateN
     }
 
 
-def endpoint_workflow(config: PipelineConfig) -> dict[str, Any]:
-    """Train, create the model and put it behind an endpoint, polling until it is InService (the Keras flow)."""
-    kinds = {"training_job": "train", "model": "model", "endpoint_config": "config", "endpoint": "endpoint"}
+def endpoint_workflow(config: PipelineConfig, definition: str) -> dict[str, Any]:
+    """Train, create the model and put it behind the endpoint of state machine ``definition``: created by the
+    first execution, updated blue/green by later ones; polled until InService (the Keras flow)."""
+    kinds = {"training_job": "train", "model": "model", "endpoint_config": "config"}
+    names = _names(config, kinds)
+    endpoint_name = blue_green.endpoint_name(config, definition)
+    names["Parameters"]["endpoint"] = endpoint_name  # one per state machine: later executions update it
     failed = ENDPOINT_CLEAN_UP[0].state
     states = {
-        StateName.NAME_RESOURCES: _names(config, kinds),
+        StateName.NAME_RESOURCES: names,
         StateName.BUILD_CHANNELS: _channels(),
         StateName.TRAIN_MODEL: _train(config, StateName.CREATE_MODEL, failed),
         StateName.CREATE_MODEL: _create_model(config, CreateModelVia.NATIVE, StateName.CREATE_ENDPOINT_CONFIG, failed),
-        **endpoint_states(config, failed),
+        **endpoint_states(config, failed, endpoint_name),
         **failure_path(config, ENDPOINT_CLEAN_UP),
     }
-    return _machine("train, create the model, endpoint config and endpoint, wait until InService", states)
+    comment = "train, create the model and endpoint config, create or update the endpoint, wait until InService"
+    return _machine(comment, states)
 
 
 def _machine(comment: str, states: Mapping[StateName, dict[str, Any]]) -> dict[str, Any]:
@@ -288,10 +310,15 @@ class Definition:
         return {**machine, "Comment": f"{self.image.name}: {machine['Comment']}"}
 
 
+def definition_name(image: Descriptor) -> str:
+    """The name of the state machine that trains ``image`` (``keras-text-endpoint``; without ``-lambda``)."""
+    return f"{image.name}-{SUFFIXES[image.outcome]}"
+
+
 def _definitions(image: Descriptor) -> list[Definition]:
-    name = f"{image.name}-{SUFFIXES[image.outcome]}"
+    name = definition_name(image)
     if image.outcome == "endpoint":
-        return [Definition(name, image, endpoint_workflow)]
+        return [Definition(name, image, functools.partial(endpoint_workflow, definition=name))]
     found = [Definition(name, image, functools.partial(batch_transform_workflow, batch=image.batch))]
     if image.workflow.create_model_lambda:
         lambda_builder = functools.partial(batch_transform_workflow, via=CreateModelVia.LAMBDA, batch=image.batch)

@@ -56,13 +56,22 @@ class CleanUp:
     api: Api
     field: str  # the request field naming the resource
     name_path: str  # where the execution keeps its name
+    # (Choice state, boolean path): run the step only when the path is true, e.g. only for an endpoint this
+    # execution created (a later execution updates the same endpoint and must never delete it)
+    only_if: tuple[StateName, str] | None = None
 
 
 STOP_TRAINING = CleanUp(StateName.STOP_TRAINING_JOB, Api.STOP_TRAINING_JOB, "TrainingJobName", "$.names.training_job")
 STOP_TRANSFORM = CleanUp(
     StateName.STOP_TRANSFORM_JOB, Api.STOP_TRANSFORM_JOB, "TransformJobName", "$.names.transform_job"
 )
-DELETE_ENDPOINT = CleanUp(StateName.DELETE_ENDPOINT, Api.DELETE_ENDPOINT, "EndpointName", "$.names.endpoint")
+DELETE_ENDPOINT = CleanUp(
+    StateName.DELETE_ENDPOINT,
+    Api.DELETE_ENDPOINT,
+    "EndpointName",
+    "$.names.endpoint",
+    only_if=(StateName.ENDPOINT_CREATED_HERE, "$.endpoint.Created"),
+)
 DELETE_ENDPOINT_CONFIG = CleanUp(
     StateName.DELETE_ENDPOINT_CONFIG, Api.DELETE_ENDPOINT_CONFIG, "EndpointConfigName", "$.names.endpoint_config"
 )
@@ -77,9 +86,11 @@ def failure_path(config: PipelineConfig, steps: Sequence[CleanUp]) -> dict[State
     what this execution created is touched.
     """
     states: dict[StateName, dict[str, Any]] = {}
-    following = [step.state for step in steps[1:]] + [StateName.PIPELINE_FAILED]
+    following = [_entry(step) for step in steps[1:]] + [StateName.PIPELINE_FAILED]
     for step, after in zip(steps, following, strict=True):
         where = f"{CLEAN_UP}.{step.api.value}"
+        if step.only_if is not None:
+            states[step.only_if[0]] = _only_if(step.only_if[1], step.state, after)
         states[step.state] = task(
             integration_arn(Service.AWS_SDK_SAGEMAKER, step.api, partition=config.partition),
             {step.field: Ref(step.name_path)},
@@ -91,6 +102,19 @@ def failure_path(config: PipelineConfig, steps: Sequence[CleanUp]) -> dict[State
         )
     states[StateName.PIPELINE_FAILED] = fail_state(error="PipelineFailed", cause_from_catch=True)
     return states
+
+
+def _entry(step: CleanUp) -> StateName:
+    return step.state if step.only_if is None else step.only_if[0]
+
+
+def _only_if(path: str, then: StateName, otherwise: StateName) -> dict[str, Any]:
+    """A Choice: ``then`` when the boolean at ``path`` is there and true, else ``otherwise``."""
+    choices = [  # in order, so the boolean is compared only once it is known to be there
+        {"Variable": path, "IsPresent": False, "Next": otherwise.value},
+        {"Variable": path, "BooleanEquals": True, "Next": then.value},
+    ]
+    return {"Type": "Choice", "Choices": choices, "Default": otherwise.value}
 
 
 BATCH_CLEAN_UP = (STOP_TRAINING, STOP_TRANSFORM, DELETE_MODEL)

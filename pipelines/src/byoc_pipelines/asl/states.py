@@ -20,6 +20,9 @@ SAGEMAKER_RESOURCE_LIMIT = "SageMaker.ResourceLimitExceededException"
 SAGEMAKER_RETRY_ERRORS = (SAGEMAKER_API_ERROR, "ThrottlingException")
 # aws-sdk:sagemaker tasks name a SageMaker error SageMaker.<Exception>, SageMaker.SageMakerException when unmodelled.
 SDK_RETRY_ERRORS = ("SageMaker.SageMakerException", "ThrottlingException")
+# aws-sdk:cloudwatch tasks: ServiceName.ErrorName (DG "AWS SDK service integrations"), the SDK's base exception
+# when the error is not in CloudWatch's model, as its throttling ("Throttling") is not.
+CLOUDWATCH_RETRY_ERRORS = ("CloudWatch.CloudWatchException",)
 # Lambda's transient service errors, as DG "Handle Lambda service exceptions" retries them, and its throttling.
 LAMBDA_RETRY_ERRORS = (
     "Lambda.ClientExecutionTimeoutException",
@@ -48,6 +51,14 @@ class StateName(StrEnum):
     ENDPOINT_IN_SERVICE = "Endpoint In Service"
     ENDPOINT_FAILED = "Endpoint Failed"
     ENDPOINT_TIMED_OUT = "Endpoint Timed Out"
+    # a second execution: the endpoint exists, so it is updated blue/green instead of created
+    FIND_ENDPOINT = "Find Endpoint"
+    ENDPOINT_MISSING = "Endpoint Missing?"
+    PUT_ROLLBACK_ALARM = "Put Rollback Alarm"
+    UPDATE_ENDPOINT = "Update Endpoint"
+    ENDPOINT_NOT_UPDATED = "Endpoint Not Updated"
+    NO_FAILURE_REASON = "No Failure Reason"
+    ENDPOINT_CREATED_HERE = "Endpoint Created Here?"
     PIPELINE_FAILED = "Pipeline Failed"
     # the failure path: stop what may still run, delete what the execution created
     STOP_TRAINING_JOB = "Stop Training Job"
@@ -108,7 +119,7 @@ def task(
     retriers: Sequence[Mapping[str, Any]],
     catch_to: StateName = StateName.PIPELINE_FAILED,
     catch_result_path: str = ERROR_PATH,
-    result_selector: Mapping[str, str] | None = None,
+    result_selector: Mapping[str, Any] | None = None,
     result_path: str | None = None,
     timeout_s: int | None = None,
     comment: str | None = None,
@@ -172,24 +183,6 @@ def pass_state(params: Mapping[str, Any], *, result_path: str, next_state: State
 
 def wait_state(seconds_path: str, next_state: StateName) -> dict[str, Any]:
     return {"Type": "Wait", "SecondsPath": seconds_path, "Next": next_state.value}
-
-
-def choice_state(
-    variable: str,
-    branches: Sequence[tuple[str, StateName]],
-    default: StateName,
-    *,
-    limit: tuple[str, int, StateName] | None = None,
-) -> dict[str, Any]:
-    """Route on a string field: ``branches`` are ``(value, state)`` pairs; ``limit`` = ``(counter, n, state)``
-    goes to ``state`` once the number at ``counter`` reaches ``n`` (checked after the branches)."""
-    choices: list[dict[str, Any]] = [
-        {"Variable": variable, "StringEquals": value, "Next": target.value} for value, target in branches
-    ]
-    if limit is not None:
-        counter, n, target = limit
-        choices.append({"Variable": counter, "NumericGreaterThanEquals": n, "Next": target.value})
-    return {"Type": "Choice", "Choices": choices, "Default": default.value}
 
 
 def fail_state(*, error: str, cause: str | None = None, cause_from_catch: bool = False) -> dict[str, Any]:

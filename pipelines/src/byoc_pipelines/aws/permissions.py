@@ -73,6 +73,10 @@ _SAGEMAKER: Mapping[str, _Needs] = {
 _KIND_OF_FIELD = {"EndpointConfigName": "endpoint-config"}
 _SDK_SAGEMAKER: Mapping[str, _Needs] = {
     "describeEndpoint": _Needs("endpoint", "EndpointName", ("DescribeEndpoint",)),
+    # a later execution's blue/green update; its DeploymentConfig's alarms need cloudwatch:DescribeAlarms too
+    "updateEndpoint": _Needs(
+        "endpoint", "EndpointName", ("UpdateEndpoint",), also=(("UpdateEndpoint", "EndpointConfigName"),)
+    ),
     # the failure path: stop what may still run, delete what the execution created
     "stopTrainingJob": _Needs("training-job", "TrainingJobName", ("StopTrainingJob",)),
     "stopTransformJob": _Needs("transform-job", "TransformJobName", ("StopTransformJob",)),
@@ -109,12 +113,21 @@ def required(config: PipelineConfig, resource: str, request: Mapping[str, Any]) 
             found += [Permission(f"events:{verb}", rule) for verb in ("PutTargets", "PutRule", "DescribeRule")]
         return found
     if service == "aws-sdk:sagemaker" and action in _SDK_SAGEMAKER:
-        return _sagemaker(config, _SDK_SAGEMAKER[action], request, sdk=True)
+        found = _sagemaker(config, _SDK_SAGEMAKER[action], request, sdk=True)
+        # DG "Auto-Rollback Configuration and Monitoring": the caller may describe the alarms it names
+        alarms = request.get("DeploymentConfig", {}).get("AutoRollbackConfiguration", {}).get("Alarms", [])
+        return found + [Permission("cloudwatch:DescribeAlarms", _alarm(config, a["AlarmName"])) for a in alarms]
+    if service == "aws-sdk:cloudwatch" and action == "putMetricAlarm":
+        return [Permission("cloudwatch:PutMetricAlarm", _alarm(config, request["AlarmName"]))]
     if service == "lambda" and action == "invoke":
         name = str(request["FunctionName"])
         arn = name if name.startswith("arn:") else config.arn("lambda", f"function:{name}")
         return [Permission("lambda:InvokeFunction", arn)]
     raise DefinitionError(f"no IAM permissions known for {resource}: add them to byoc_pipelines.aws.permissions")
+
+
+def _alarm(config: PipelineConfig, name: str) -> str:
+    return config.arn("cloudwatch", f"alarm:{name}")
 
 
 def _pattern_request(config: PipelineConfig, resource: str, state: Mapping[str, Any]) -> dict[str, Any]:
@@ -123,6 +136,9 @@ def _pattern_request(config: PipelineConfig, resource: str, state: Mapping[str, 
     request: dict[str, Any] = {name: f"{config.prefix}-*" for name in names | set(_KIND_OF_FIELD)}
     request |= {"RoleArn": config.training_role_arn, "ExecutionRoleArn": config.serving_role_arn}
     request["FunctionName"] = state.get("Parameters", {}).get("FunctionName", "")
+    request["AlarmName"] = f"{config.prefix}-*"
+    if "DeploymentConfig" in state.get("Parameters", {}):
+        request["DeploymentConfig"] = {"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": f"{config.prefix}-*"}]}}
     return request
 
 

@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from byoc_pipelines import descriptor
+from byoc_pipelines.asl import blue_green
+from byoc_pipelines.asl import definitions as defs
 from byoc_pipelines.aws import ecr, endpoint, executions
 from byoc_pipelines.cli.context import Context
+from byoc_pipelines.config import PipelineConfig
 from byoc_pipelines.errors import ConfigurationError
 
 JSON = "application/json"
@@ -24,8 +27,14 @@ def endpoint_image(containers: Path | None = None) -> descriptor.Descriptor:
     return found[0]
 
 
+def default_name(config: PipelineConfig) -> str:
+    """The endpoint the endpoint image's workflow creates and updates (``<prefix>-keras-text-endpoint``), so
+    ``invoke`` and ``endpoint-down`` reach it and ``endpoint-up`` makes one that workflow then updates."""
+    return blue_green.endpoint_name(config, defs.definition_name(endpoint_image()))
+
+
 def _name(args: argparse.Namespace, ctx: Context) -> str:
-    return str(args.name or f"{ctx.config.prefix}-{endpoint_image().name}")
+    return str(args.name or default_name(ctx.config))
 
 
 def _spec(args: argparse.Namespace, ctx: Context) -> endpoint.EndpointSpec:
@@ -80,7 +89,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     for command, text, handler in commands:
         parser = sub.add_parser(command, parents=[common], help=text)
         parser.set_defaults(handler=handler)
-        parser.add_argument("--name", help="endpoint name (default: <prefix>-<the image whose workflow ends in one>)")
+        parser.add_argument("--name", help="endpoint name (default: the endpoint workflow's, <prefix>-<state machine>)")
         if command == "invoke":
             parser.add_argument("--query", help='sends {"q": QUERY} (default: the image\'s first sample request)')
             parser.add_argument("--body", help='raw JSON body instead of {"q": QUERY}')

@@ -92,6 +92,10 @@ class LocalModeRunner:
         result = jsonable(answer)
         return dict(self.s3.to_s3(result) if self.s3 else result)
 
+    def put_metric_alarm(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """CloudWatch's PutMetricAlarm, for the local endpoints' automatic rollback (a workflow's own alarm)."""
+        return self.local_mode.endpoints.put_metric_alarm(**request)
+
     def wait_for_training_job(self, name: str, timeout_s: float | None = None) -> dict[str, Any]:
         """DescribeTrainingJob once the job has ended (Completed, Failed or Stopped), in the runner's terms."""
         self.training.wait(name, timeout_s)

@@ -7,7 +7,9 @@ Each class subclasses the moto class it replaces and is built with the :class:`I
   with the description as cause, a botocore ``ClientError`` is ``SageMaker.AmazonSageMakerException``
   (``SageMaker.ResourceLimitExceededException`` for a resource limit), and an execution stopped while the job
   runs stops the job (the ``.sync`` IAM policy AWS documents includes Stop*Job for this);
-* :class:`AwsSdkTask`: ``aws-sdk:sagemaker:<action>`` -> the same runner, other services stay moto's;
+* :class:`AwsSdkTask`: ``aws-sdk:sagemaker:<action>`` -> the same runner; ``aws-sdk:cloudwatch:putMetricAlarm``
+  also to the runner's ``put_metric_alarm`` when it has one (local endpoints roll back on their own alarms);
+  other services stay moto's;
 * :class:`LambdaTask`: ``lambda:invoke`` -> a Python callable looked up by ``FunctionName``.
 
 See ``stepfunctions-local.md`` §3 for the moto internals these rely on; moto is pinned.
@@ -204,6 +206,10 @@ class SageMakerTask(StateTaskServiceCallback):
         return super()._from_error(env, ex)
 
 
+# How AWS spells the services' names in aws-sdk task errors (SageMaker.SageMakerException, CloudWatch....)
+_SERVICE_ERROR_NAMES = {"sagemaker": "SageMaker", "cloudwatch": "CloudWatch"}
+
+
 class AwsSdkTask(StateTaskServiceAwsSdk):
     """``aws-sdk:sagemaker:<action>`` goes to the runner; other services stay moto's."""
 
@@ -216,7 +222,7 @@ class AwsSdkTask(StateTaskServiceAwsSdk):
 
     @staticmethod
     def _normalise_service_error_name(service_name: str) -> str:
-        return "SageMaker" if service_name.lower() == "sagemaker" else service_name
+        return _SERVICE_ERROR_NAMES.get(service_name.lower(), service_name)
 
     def _from_error(self, env: Any, ex: Exception) -> Any:
         if isinstance(ex, ClientError):  # moto's cause quotes the status and request id boto3 answers carry
@@ -228,6 +234,11 @@ class AwsSdkTask(StateTaskServiceAwsSdk):
     def _eval_service_task(
         self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
     ) -> None:
+        if self.resource.api_name == "cloudwatch" and self.resource.api_action == "putMetricAlarm":
+            put_alarm = getattr(self._integrations.sagemaker, "put_metric_alarm", None)
+            if put_alarm is not None:
+                env.stack.append(jsonable(put_alarm(normalised_parameters)))
+                return
         if self.resource.api_name != "sagemaker":
             super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
             return
