@@ -11,6 +11,7 @@ import requests
 
 from utils import keras_model
 from utils.checks import assert_serve_fails_without_model, assert_serve_stops_on_sigterm
+from utils.containers import TrackedContainer
 
 pytestmark = pytest.mark.container
 
@@ -69,6 +70,23 @@ def test_bad_inputs(url: str, data: bytes, headers: dict[str, str], status: int,
 
 def test_sigterm_stops_the_server_before_the_kill(keras_text_image, docker_client, trained) -> None:
     assert_serve_stops_on_sigterm(docker_client, keras_text_image, trained.root)
+
+
+def test_the_image_meets_the_models_requirements_so_serve_starts_without_pip(
+    keras_text_image, docker_client, trained
+) -> None:
+    """The model's code/requirements.txt (for AWS's TF Serving container) names NumPy unpinned and the image's
+    Sudachi packages: the image has them all, so the workers start without pip's start-up and index look-ups."""
+    assert "numpy\n" in (trained.root / "model/code/requirements.txt").read_text()
+    tracked = TrackedContainer(docker_client, keras_text_image)
+    try:
+        tracked.run("serve", opt_ml=trained.root, ports={"8080/tcp": ("127.0.0.1", None)})
+        tracked.wait_for_ping(timeout_s=120)
+        logs = tracked.logs()
+        assert "code/requirements.txt: the image meets every requirement; nothing to install" in logs, logs
+        assert "installing code/requirements.txt" not in logs and "Requirement already satisfied" not in logs
+    finally:
+        tracked.remove()
 
 
 def test_missing_model_fails_at_start(keras_text_image, docker_client, tmp_path: Path) -> None:

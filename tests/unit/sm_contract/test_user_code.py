@@ -83,10 +83,26 @@ def test_pip_runs_only_for_requirements_the_environment_lacks(tmp_path: Path, mo
     user_code.install_requirements(tmp_path, {})  # no file
     numpy = importlib.metadata.version("numpy")
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text(f"# pinned as installed\nNumPy == {numpy}  # the image's\n\n")
-    user_code.install_requirements(tmp_path, {})
-    assert calls == []
-    for text in (f"numpy>={numpy}", "numpy==0.0.1", "no-such-package-byoc==1.0", f"--no-index\nnumpy=={numpy}"):
+    met = (
+        f"# pinned as installed\nNumPy == {numpy}  # the image's\n\n",
+        "numpy\n",  # any installed version meets a bare name, as pip (without --upgrade) judges it
+        f"numpy>={numpy},<{int(numpy.split('.')[0]) + 1}",
+        'no-such-package-byoc==1.0; python_version < "3"',  # pip ignores a line whose marker leaves us out
+    )
+    for text in met:
         requirements.write_text(text)
         user_code.install_requirements(tmp_path, {})
-    assert len(calls) == 4
+    assert calls == []
+    unmet = (
+        f"numpy>{numpy}",
+        "numpy==0.0.1",
+        "no-such-package-byoc==1.0",
+        f"--no-index\nnumpy=={numpy}",
+        f"numpy[dev]=={numpy}",  # extras may need more packages
+        "numpy @ https://example.invalid/numpy.whl",
+        f"numpy=={numpy} \\\n  --hash=sha256:00",
+    )
+    for text in unmet:
+        requirements.write_text(text)
+        user_code.install_requirements(tmp_path, {})
+    assert len(calls) == len(unmet)

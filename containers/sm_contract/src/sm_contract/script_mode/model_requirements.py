@@ -198,7 +198,7 @@ def install(code_dir: Path, environ: Mapping[str, str]) -> None:
     strict = strict_mode(environ)
     check(requirements, code_dir, strict)
     if user_code.satisfied(requirements.read_text(encoding="utf-8-sig")):
-        logger.info("code/requirements.txt: every pin is installed already; nothing to install")
+        logger.info("code/requirements.txt: the image meets every requirement; nothing to install")
         return
     logger.info("installing code/requirements.txt%s", " (strict: " + " ".join(STRICT_FLAGS) + ")" if strict else "")
     arguments = [*(STRICT_FLAGS if strict else ()), "-r", str(requirements)]

@@ -13,14 +13,16 @@ import tarfile
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sm_contract.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 logger = logging.getLogger(__name__)
 
 REQUIREMENTS = "requirements.txt"
-_EXACT_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9.+!_-]+)$")
 SCRATCH = Path(tempfile.gettempdir()) / "sm-user-code"
 
 
@@ -105,21 +107,37 @@ _PIP_ERROR = re.compile(r"^ERROR: (.*)$")
 
 
 def satisfied(requirements: str) -> bool:
-    """Whether every line is an exact pin (``name==version``) this environment has installed: then pip, its
-    second of start-up and its index lookups are skipped. Anything else (ranges, options, URLs) goes to pip."""
+    """Whether pip would install nothing: every line is a requirement by name that an installed version meets
+    (``numpy``, ``numpy>=2``, ``name==1.0``), or whose marker leaves this environment out. That is pip's own rule
+    without ``--upgrade``; pip, its second of start-up and its index look-ups are then skipped. Anything else
+    (options, URLs, extras, a continued line) goes to pip."""
+    from packaging.requirements import InvalidRequirement, Requirement  # pip's own parser of requirements
+
     for raw in requirements.splitlines():
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        match = _EXACT_PIN.match(line)
-        if match is None:
-            return False
         try:
-            if importlib.metadata.version(match.group(1)) != match.group(2):
-                return False
-        except importlib.metadata.PackageNotFoundError:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            return False
+        if not _installed_meets(requirement):
             return False
     return True
+
+
+def _installed_meets(requirement: Requirement) -> bool:
+    from packaging.version import InvalidVersion
+
+    if requirement.url is not None or requirement.extras:
+        return False
+    if requirement.marker is not None and not requirement.marker.evaluate():
+        return True  # pip ignores the line here
+    try:
+        installed = importlib.metadata.version(requirement.name)
+        return requirement.specifier.contains(installed, prereleases=True)  # an installed pre-release counts
+    except (importlib.metadata.PackageNotFoundError, InvalidVersion):
+        return False
 
 
 def install_requirements(code_dir: Path, environ: Mapping[str, str]) -> None:
@@ -128,7 +146,7 @@ def install_requirements(code_dir: Path, environ: Mapping[str, str]) -> None:
     if not requirements.is_file():
         return
     if satisfied(requirements.read_text(encoding="utf-8", errors="replace")):
-        logger.info("%s: every pin is installed already", requirements)
+        logger.info("%s: every requirement is met already", requirements)
         return
     logger.info("installing %s", requirements)
     pip_install(["-r", str(requirements)], code_dir, environ)
