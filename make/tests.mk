@@ -37,12 +37,15 @@ unit/toolkit: $(VENV_DIR)/toolkit/.installed ## script mode's environment and ar
 unit/repo: $(VENV_DIR)/chainer-mnist/.installed ## the repository itself: locks, docs, a fresh clone's data preparation
 	$(call pytest,chainer-mnist,tests/repo)
 
-# make check runs its layers CHECK_JOBS at a time (each venv's pytest is its own process; output kept per layer).
-CHECK_JOBS ?= 2
+# make check runs its layers CHECK_JOBS at a time (each venv's pytest is its own process; output kept per layer),
+# the longest first: keras-text's layer takes about as long as all the others, which the other slot runs meanwhile.
+CHECK_JOBS   ?= 2
+CHECK_FIRST  := unit/keras-text unit/pipelines
+CHECK_LAYERS := $(CHECK_FIRST) $(filter-out $(CHECK_FIRST),lint $(UNITS:%=unit/%))
 
 .PHONY: check
 check: ## lint and every test that needs no Docker (lint, unit/*), CHECK_JOBS layers at a time, timed
-	@scripts/timed.sh "make check" $(MAKE) --no-print-directory -j$(CHECK_JOBS) --output-sync=target lint $(UNITS:%=unit/%)
+	@scripts/timed.sh "make check" $(MAKE) --no-print-directory -j$(CHECK_JOBS) --output-sync=target $(CHECK_LAYERS)
 
 .PHONY: $(IMAGES:%=test/%)
 $(IMAGES:%=test/%): test/%: $(VENV_DIR)/%/.installed docker build/% ## container tests of one image, e.g. make test/chainer-mnist

@@ -8,21 +8,23 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from utils.data import REPO
 
 
-def _clone(tmp_path: Path) -> Path:
-    """A clone at the commit under test (a clone of a git worktree would otherwise check out the main HEAD)."""
-    clone = tmp_path / "clone"
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clone at the commit under test (a clone of a git worktree would otherwise check out the main HEAD), one
+    for the module: its tests only read it."""
+    clone = tmp_path_factory.mktemp("fresh") / "clone"
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", "--no-checkout", str(REPO), str(clone)], check=True)
     subprocess.run(["git", "checkout", "--quiet", head.stdout.strip()], cwd=clone, check=True)
     return clone
 
 
-def test_no_tracked_file_reaches_outside_the_clone(tmp_path: Path) -> None:
-    clone = _clone(tmp_path)
+def test_no_tracked_file_reaches_outside_the_clone(clone: Path) -> None:
     found = subprocess.run(
         ["git", "grep", "-l", "-F", "../shared", "--", ":!*.md", f":!{Path(__file__).relative_to(REPO)}"],
         cwd=clone,
@@ -33,8 +35,7 @@ def test_no_tracked_file_reaches_outside_the_clone(tmp_path: Path) -> None:
     assert found.returncode == 1, f"tracked files naming ../shared: {found.stdout.split()}"
 
 
-def test_a_clone_prepares_the_tutorials_mnist_with_the_standard_library_only(tmp_path: Path) -> None:
-    clone = _clone(tmp_path)
+def test_a_clone_prepares_the_tutorials_mnist_with_the_standard_library_only(clone: Path, tmp_path: Path) -> None:
     environ = {key: value for key, value in os.environ.items() if key != "MNIST_IDX_DIR"}
     result = subprocess.run(  # -S -I: no site-packages, so NumPy (or anything else installed) cannot be used
         [sys.executable, "-S", "-I", "scripts/prepare_mnist.py", "--out", str(tmp_path / "mnist")],

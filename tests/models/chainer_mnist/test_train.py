@@ -122,10 +122,13 @@ def test_bad_data_fails_with_a_one_line_reason(fake_opt_ml, channels, mutate, re
     assert failure.startswith(reason) and failure.count("\n") == 1
 
 
-def test_cnn_trains(fake_opt_ml, channels) -> None:
+def test_cnn_trains(fake_opt_ml, mnist_dir: Path) -> None:
+    """Two steps on 200 images: the CNN's second convolution alone is ten million multiply-adds an image."""
+    channels = {c: {f"{c}.npz": mnist_subset_bytes(mnist_dir, c, 200)} for c in ("train", "valid", "test")}
     root = fake_opt_ml({"model": "cnn", "units": "32", "epochs": "1", "batch-size": "100"}, channels)
     train(_env(root), StopSignal())
-    assert json.loads((root / "model/model.json").read_text())["model"] == "cnn"
+    description = json.loads((root / "model/model.json").read_text())
+    assert description["model"] == "cnn" and "test_accuracy" in description["metrics"]
 
 
 # The image's training job in a child process that kills itself (-9) at one rename into /opt/ml/checkpoints.

@@ -6,6 +6,7 @@ names checked are the very names Step Functions would send, made from the execut
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import replace
 from typing import Any
@@ -31,13 +32,20 @@ def _context(permission: permissions.Permission) -> dict[str, str]:
     return {key: value for tests in permission.condition.values() for key, value in tests.items()}
 
 
-def _walk(definition: str) -> list[tuple[str, permissions.Permission]]:
-    """``(state, permission)`` for every task the sample execution scheduled, with its resolved request."""
+@functools.cache
+def _tasks(definition: str) -> tuple[validation.ScheduledTask, ...]:
+    """The tasks the sample execution scheduled (read only): one execution on moto per definition for the module."""
     config = replace(CONFIG, endpoint_wait_seconds=0)
     tasks = validation.scheduled_tasks(
         DEFINITIONS[definition], inputs.sample_input(definition, config), PAYLOADS, region=CONFIG.region
     )
     assert tasks, definition
+    return tuple(tasks)
+
+
+def _walk(definition: str) -> list[tuple[str, permissions.Permission]]:
+    """``(state, permission)`` for every task the sample execution scheduled, with its resolved request."""
+    tasks = _tasks(definition)
     return [
         (task.state, permission)
         for task in tasks
@@ -140,10 +148,7 @@ def test_training_jobs_write_models_and_models_write_only_transform_outputs() ->
 @pytest.mark.parametrize("definition", list(defs.BUILDERS))
 def test_every_job_of_every_definition_may_write_its_outputs_as_its_role_and_only_that_role(definition: str) -> None:
     roles = _container_policies()
-    config = replace(CONFIG, endpoint_wait_seconds=0)
-    tasks = validation.scheduled_tasks(
-        DEFINITIONS[definition], inputs.sample_input(definition, config), PAYLOADS, region=CONFIG.region
-    )
+    tasks = _tasks(definition)
     model = next(t.parameters for t in tasks if t.state == "Create Model")
     assert model.get("Payload", model)["ExecutionRoleArn"] == CONFIG.serving_role_arn  # native or via the Lambda
     written = 0

@@ -3,6 +3,7 @@ reading of the same files, strict mode's flags, and the report of what pip insta
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import subprocess
@@ -167,12 +168,20 @@ FILES = st.lists(
 ).map(lambda parts: "".join(fragment + separator for fragment, separator in parts))
 
 
+@functools.cache
+def _pip_session() -> object:
+    """One for every example: building a session costs about 40 ms of CPU, and reading local files never uses it."""
+    from pip._internal.network.session import PipSession
+
+    return PipSession()
+
+
 def _pip_reads(path: Path) -> list[object]:
     """What pip 23's own requirements-file parser makes of a file (nested files followed)."""
-    from pip._internal.network.session import PipSession
     from pip._internal.req.req_file import RequirementsFileParser, get_line_parser
 
-    return list(RequirementsFileParser(PipSession(), get_line_parser(None)).parse(str(path), constraint=False))
+    parser = RequirementsFileParser(_pip_session(), get_line_parser(None))  # type: ignore[arg-type]
+    return list(parser.parse(str(path), constraint=False))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
