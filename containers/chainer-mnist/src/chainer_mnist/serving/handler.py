@@ -83,6 +83,7 @@ class MnistHandler:
     content_types = (ct.JSON, ct.NPY, ct.CSV)
     accept_types = (ct.JSON, ct.CSV, ct.NPY)
     runs_on_event_loop = True  # NumPy and Chainer only, never a call back into the server
+    predicts_batches = True  # images along the first axis, predicted row by row: concurrent requests predict at once
 
     def __init__(self, classifier: chainer.Chain, spec: model_lib.ModelSpec, limits: RequestLimits) -> None:
         self.classifier = classifier
