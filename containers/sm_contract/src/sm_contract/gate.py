@@ -182,6 +182,9 @@ class Gate:
         finally:
             if self._forming_done is not None:
                 self._forming_done.set_result(None)
+            for _, answer in batch.items:  # only if the batch itself broke off: the request gets a 500, never hangs
+                if not answer.done():
+                    answer.set_exception(RuntimeError("the batch this request joined ended without its answer"))
             count = len(batch.items)
             per_request = (time.perf_counter() - started) / count
             for work, _ in batch.items:
