@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SITE = "/opt/venv/lib/python3.11/site-packages/sm_contract"
-_INLINE = "        if on_loop and self.pending == 0:\n            predicted = self.costs.predict(size)"
+_INLINE = "        predicted = self.costs.predict(size) if on_loop else None"
 _FAST_PATH = """        if scope["type"] == "http" and scope["path"] == "/invocations" and scope["method"] == "POST":"""
 
 
@@ -44,9 +44,9 @@ PATCHES = (
     ),
     Patch(
         "always-thread-hop",
-        "every request computed in the model thread (a hand-over each way), never on the event loop",
+        "every request computed alone in the model thread (a hand-over each way), never on the event loop",
         "gate.py",
-        ((_INLINE, "        if False:\n            predicted = self.costs.predict(size)"),),
+        ((_INLINE, "        predicted = None"),),
     ),
     Patch(
         "through-starlette",

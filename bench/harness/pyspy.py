@@ -32,11 +32,16 @@ IDLE = re.compile(
 # (``_worker`` of concurrent.futures is a leaf only while it waits in C for the next job: the idle model thread)
 IDLE_PY = ("Connection._recv", "Condition.wait", "Queue.get", "Event.wait (threading", "_worker (concurrent/futures")
 Rule = tuple[str, Callable[[str], bool]]
-WORK = "_work.<locals>.work"  # sm_contract's decode + predict + encode (on the event loop or the model thread)
+# sm_contract's decode + predict + encode: one request's (on the event loop or the model thread), or a batch's
+WORK = ("Work.__call__ (sm_contract/batching.py", "Batch.run (sm_contract/batching.py")
+
+
+def _working(stack: str) -> bool:
+    return any(w in stack for w in WORK)
 
 
 def _in_work(*names: str) -> Callable[[str], bool]:
-    return lambda s: WORK in s and any(n in s for n in names)
+    return lambda s: _working(s) and any(n in s for n in names)
 
 
 CHAINER_HANDLER: list[Rule] = [
@@ -52,7 +57,7 @@ KERAS_HANDLER: list[Rule] = [
     ("handler: decode (size checks)", _in_work("TfsHandler.decode", "TextHandler.decode")),
 ]
 SERVER: list[Rule] = [
-    ("handler: rest, response object (worker thread)", lambda s: WORK in s),
+    ("handler: rest, response object (worker thread)", _working),
     ("per-request log line", lambda s: "logging/__init__.py" in s),
     ("thread hop (model thread, GIL hand-over)", lambda s: "Gate._job" in s or "thread.py" in s),
     ("app: invocations, Gate, Starlette", lambda s: any(k in s for k in ("starlette/", "sm_contract/", "anyio/"))),

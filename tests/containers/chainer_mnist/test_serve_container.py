@@ -80,14 +80,29 @@ def test_multirecord_batch_keeps_records_aligned(url: str, holdout) -> None:
     assert np.mean(predicted == labels) > 0.85  # misaligned records would score about 0.1
 
 
-def test_concurrent_requests(url: str, holdout) -> None:
+def test_concurrent_requests_get_the_answers_they_get_alone(url: str, holdout) -> None:
+    """Requests that arrive together are predicted in one call: each answer is still its own, and a bad request
+    mixed in gets its own 400."""
     images, _ = holdout
+    bodies: list[object] = [[images[i].tolist()] for i in range(64)]
+    bodies[::9] = [[[0, 1]]] * len(bodies[::9])  # not an image: a 400 among the others
+    with requests.Session() as session:
+        alone = [session.post(f"{url}/invocations", json=body, timeout=10) for body in bodies]
 
-    def call(i: int) -> int:
-        return requests.post(f"{url}/invocations", json=[images[i].tolist()], timeout=10).status_code
+    def call(body: object) -> requests.Response:
+        return requests.post(f"{url}/invocations", json=body, timeout=10)
 
-    with ThreadPoolExecutor(8) as pool:
-        assert set(pool.map(call, range(64))) == {200}
+    with ThreadPoolExecutor(16) as pool:
+        together = list(pool.map(call, bodies * 3))
+    for i, response in enumerate(together):
+        single = alone[i % len(bodies)]
+        assert response.status_code == single.status_code == (400 if i % len(bodies) % 9 == 0 else 200)
+        if response.status_code == 400:
+            assert set(response.json()) == {"error", "detail"}
+            continue
+        (got,), (expected,) = response.json()["predictions"], single.json()["predictions"]
+        assert got["label"] == expected["label"]
+        np.testing.assert_allclose(got["probabilities"], expected["probabilities"], rtol=0, atol=2e-6)
 
 
 @pytest.mark.parametrize(

@@ -156,3 +156,15 @@ def test_a_model_file_that_is_not_an_npz_is_a_load_error(tmp_path: Path) -> None
     (tmp_path / "model" / "model.npz").write_bytes(b"PK\x03\x04 not a zip")
     with pytest.raises(ModelLoadError, match=r"is not a readable \.npz file"):
         MnistHandler.load(ServingEnv(paths=MLPaths(tmp_path)))
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 9])
+def test_a_few_images_or_many_get_the_probabilities_each_gets_alone(model_root: Path, holdout, count: int) -> None:
+    """A few images are predicted one by one, more with one matrix product: either way as each one alone."""
+    handler = MnistHandler.load(ServingEnv(paths=MLPaths(model_root), workers=1))
+    images = (holdout[0][:count].reshape(count, -1) / 255.0).astype(np.float32)
+    alone = np.concatenate([handler.predict(image[np.newaxis]) for image in images])
+    together = handler.predict(images)
+    assert together.shape == (count, 10)
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-6)
+    assert (together.argmax(axis=1) == alone.argmax(axis=1)).all()

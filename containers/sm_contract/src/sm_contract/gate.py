@@ -12,7 +12,9 @@ most ``inline_budget_s`` (from the measured times of earlier requests of its siz
 event loop instead: no thread hand-over each way, and while the loop computes, this worker accepts no new
 connection, so the other workers take them. The budget is a small fraction of the timeout, so the event loop is
 never held for long. A handler that may call back into its own server (over HTTP, as a TF Serving handler may)
-must not allow it: the call would wait for the very loop it blocks.
+must not allow it: the call would wait for the very loop it blocks. Small requests of a handler that predicts
+batches (:mod:`sm_contract.batching`) that reach the event loop in the same turn are computed there together, one
+prediction for all of them, while the model is otherwise idle.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any, TypeVar
 
 from starlette.types import Receive
 
+from sm_contract.batching import MAX_BATCH, Batch, Work
 from sm_contract.errors import ServerBusyError, TimedOutError
 
 T = TypeVar("T")
@@ -90,12 +93,15 @@ class Gate:
         self.executor = concurrent.futures.ThreadPoolExecutor(concurrency, thread_name_prefix="model")
         self.costs = CostEstimate()
         self.pending = self.computed = self.inline = self.busy = self.timed_out = self.dropped = self.gone = 0
+        self._forming: Batch | None = None  # small requests joined on the event loop, computed in the next turn
+        self._forming_done: asyncio.Future[None] | None = None  # resolved once that batch is computed
         self._changed = threading.Condition()
         self._observers = 0  # threads in wait_until: only then does a change take the lock to notify them
 
     @property
     def waiting(self) -> int:
-        return max(0, self.pending - self.concurrency)
+        joined = len(self._forming.items) if self._forming is not None else 0  # one computation for all of them
+        return max(0, self.pending - max(0, joined - 1) - self.concurrency)
 
     def stats(self) -> GateStats:
         return GateStats(
@@ -138,11 +144,55 @@ class Gate:
             self.timed_out += 1
             self._changed_state()
             raise TimedOutError(f"the model server timeout ({self.timeout_s:g} s) passed before the request was read")
-        if on_loop and self.pending == 0:
-            predicted = self.costs.predict(size)
-            if predicted is not None and predicted <= self.inline_budget_s:
+        predicted = self.costs.predict(size) if on_loop else None
+        if predicted is not None and predicted <= self.inline_budget_s:
+            if isinstance(work, Work) and work.batchable and size <= SMALL_BYTES and self._joinable(work, predicted):
+                result: T = await self._join(work)
+                return result
+            if self.pending == 0:
                 return self._inline(work, size)
+        if self._forming_done is not None and not self._forming_done.done():
+            await asyncio.shield(self._forming_done)  # one computation at a time: the forming batch goes first
         return await self._in_thread(work, size, deadline, receive)
+
+    def _joinable(self, work: Work, predicted: float) -> bool:
+        """A batch is forming for this handler with room left, or the model is idle and one can start."""
+        batch = self._forming
+        if batch is None:
+            return self.pending == 0
+        joined = len(batch.items) + 1
+        return batch.handler is work.handler and joined <= MAX_BATCH and joined * predicted <= self.inline_budget_s
+
+    async def _join(self, work: Work) -> Any:
+        if self._forming is None:
+            loop = asyncio.get_running_loop()
+            self._forming, self._forming_done = Batch(work.handler), loop.create_future()
+            loop.call_soon(self._compute_batch)
+        self.pending += 1
+        return await self._forming.add(work)
+
+    def _compute_batch(self) -> None:
+        """On the event loop, one turn after the batch's first request: every request that joined it meanwhile."""
+        batch, self._forming = self._forming, None
+        if batch is None:
+            return
+        started = time.perf_counter()
+        try:
+            batch.run()
+        finally:
+            if self._forming_done is not None:
+                self._forming_done.set_result(None)
+            for _, answer in batch.items:  # only if the batch itself broke off: the request gets a 500, never hangs
+                if not answer.done():
+                    answer.set_exception(RuntimeError("the batch this request joined ended without its answer"))
+            count = len(batch.items)
+            per_request = (time.perf_counter() - started) / count
+            for work, _ in batch.items:
+                self.costs.observe(len(work.body), per_request)
+            self.pending -= count
+            self.computed += count
+            self.inline += count
+            self._changed_state()
 
     def _inline(self, work: Callable[[], T], size: int) -> T:
         self.pending += 1

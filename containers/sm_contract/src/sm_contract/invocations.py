@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.datastructures import Headers  # read lazily: decoded only when a handler looks one up
 from starlette.types import Receive, Scope, Send
 
 from sm_contract import codecs, content_types
+from sm_contract.batching import Work
 from sm_contract.environment import ServingEnv
 from sm_contract.errors import (
     InvalidPayloadError,
@@ -162,7 +162,7 @@ class Invocations:
             payload = await body.read(self.limit, deadline)
             if not payload:
                 raise InvalidPayloadError("request body is empty")
-            work = _work(handler, payload, content_type, accept, Headers(scope=scope))
+            work = Work(handler, payload, content_type, accept, Headers(scope=scope))
             on_loop = getattr(handler, "runs_on_event_loop", False)
             result, media_type = await gate.run(work, len(payload), deadline, body.receive, on_loop)
             await respond(send, 200, result, media_type)
@@ -178,14 +178,3 @@ class Invocations:
             fault = {"error": "internal server error", "detail": "see the server log"}
             await respond(send, 500, codecs.dump_json(fault), content_types.JSON)
             return 500
-
-
-def _work(
-    handler: Any, body: bytes, content_type: str, accept: str, headers: Mapping[str, str]
-) -> Callable[[], tuple[bytes, str]]:
-    def work() -> tuple[bytes, str]:
-        decoded = handler.decode(body, content_type, headers)
-        encoded = handler.encode(handler.predict(decoded), accept)
-        return encoded if isinstance(encoded, tuple) else (encoded, accept)
-
-    return work

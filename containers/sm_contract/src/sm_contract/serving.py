@@ -63,7 +63,9 @@ class ModelHandler(Protocol):
         that reads more than the body (custom attributes, Accept).
 
         A handler with ``runs_on_event_loop = True`` may be computed on the worker's event loop when the model is
-        idle and the request fast (:mod:`sm_contract.gate`); it must never call back into its own server."""
+        idle and the request fast (:mod:`sm_contract.gate`); it must never call back into its own server. One that
+        also has ``predicts_batches = True`` (decode returns records along the first axis, predict maps them row
+        by row) has small requests that arrive together predicted in one call (:mod:`sm_contract.batching`)."""
 
     def predict(self, inputs: Any) -> Any: ...
 

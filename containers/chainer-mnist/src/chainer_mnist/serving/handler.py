@@ -23,6 +23,10 @@ logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.npz"
 SPEC_FILE = "model.json"
+# From this many images on, one matrix product for all of them is cheaper than one matrix-vector product per image.
+# Below it OpenBLAS's sgemm costs more than the products it replaces (the MLP, one BLAS thread: 2 images 1.3-1.5 ms
+# against 0.4-0.5 ms for one; 4 images 0.3-0.45 ms per image; 8 images 0.2 ms per image).
+GEMM_MIN_ROWS = 4
 
 
 def _json_images(value: Any, limits: RequestLimits) -> np.ndarray:
@@ -83,6 +87,7 @@ class MnistHandler:
     content_types = (ct.JSON, ct.NPY, ct.CSV)
     accept_types = (ct.JSON, ct.CSV, ct.NPY)
     runs_on_event_loop = True  # NumPy and Chainer only, never a call back into the server
+    predicts_batches = True  # images along the first axis, predicted row by row: concurrent requests predict at once
 
     def __init__(self, classifier: chainer.Chain, spec: model_lib.ModelSpec, limits: RequestLimits) -> None:
         self.classifier = classifier
@@ -125,6 +130,8 @@ class MnistHandler:
             raise InvalidPayloadError(str(exc)) from None
 
     def predict(self, images: np.ndarray) -> np.ndarray:
+        if 1 < len(images) < GEMM_MIN_ROWS:  # one matrix-vector product per image: cheaper for so few
+            return np.concatenate([model_lib.predict_proba(self.classifier, image[np.newaxis]) for image in images])
         return model_lib.predict_proba(self.classifier, images)
 
     def encode(self, probabilities: np.ndarray, accept: str) -> bytes:
