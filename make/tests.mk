@@ -21,9 +21,23 @@ unit/sm_contract: $(VENV_DIR)/chainer-mnist/.installed ## the contract library, 
 unit/chainer-mnist: $(VENV_DIR)/chainer-mnist/.installed data ## chainer-mnist's code, and its training and serving in process
 	$(call pytest,chainer-mnist,tests/unit/chainer_mnist tests/models/chainer_mnist)
 
+# keras-text's layer is two pytest processes, so `make check` runs them side by side: the modules that train whole
+# jobs (all of them, so the session's trained models are trained once), and everything else of tests/unit/keras_text
+# and tests/models/keras_text (a new module lands there unless listed here).
+KERAS_TEXT_JOBS := $(addprefix tests/models/keras_text/,test_train_serve.py test_tokenizers.py test_multi_model.py)
+KERAS_TEXT_CODE := tests/unit/keras_text $(filter-out $(KERAS_TEXT_JOBS),$(wildcard tests/models/keras_text/test_*.py))
+keras_text_pytest = KERAS_TEXT_VECTORS_DIR=$(abspath $(CHIVE_DIR)) $(call pytest,keras-text,$(1))
+
 .PHONY: unit/keras-text
-unit/keras-text: $(VENV_DIR)/keras-text/.installed chive ## keras-text's code, and its training and serving in process (host TensorFlow)
-	KERAS_TEXT_VECTORS_DIR=$(abspath $(CHIVE_DIR)) $(call pytest,keras-text,tests/unit/keras_text tests/models/keras_text)
+unit/keras-text: unit/keras-text/jobs unit/keras-text/code ## keras-text's code, and its training and serving in process (host TensorFlow)
+
+.PHONY: unit/keras-text/jobs
+unit/keras-text/jobs: $(VENV_DIR)/keras-text/.installed chive ## keras-text's whole training jobs in process, and their models served as the image serves them
+	$(call keras_text_pytest,$(KERAS_TEXT_JOBS))
+
+.PHONY: unit/keras-text/code
+unit/keras-text/code: $(VENV_DIR)/keras-text/.installed chive ## keras-text's code: text pipeline, network, training loop, TF Serving handlers and REST API
+	$(call keras_text_pytest,$(KERAS_TEXT_CODE))
 
 .PHONY: unit/pipelines
 unit/pipelines: $(VENV_DIR)/pipelines/.installed node_modules/.installed ## request builders, definitions, AWS calls against moto, ensure-docker.sh
@@ -38,10 +52,10 @@ unit/repo: $(VENV_DIR)/chainer-mnist/.installed ## the repository itself: locks,
 	$(call pytest,chainer-mnist,tests/repo)
 
 # make check runs its layers CHECK_JOBS at a time (each venv's pytest is its own process; output kept per layer),
-# the longest first: keras-text's layer takes about as long as all the others, which the other slot runs meanwhile.
+# the longest first: keras-text's two halves side by side, then pipelines' and the rest in the slot freed first.
 CHECK_JOBS   ?= 2
-CHECK_FIRST  := unit/keras-text unit/pipelines
-CHECK_LAYERS := $(CHECK_FIRST) $(filter-out $(CHECK_FIRST),lint $(UNITS:%=unit/%))
+CHECK_FIRST  := unit/keras-text/jobs unit/keras-text/code unit/pipelines
+CHECK_LAYERS := $(CHECK_FIRST) $(filter-out $(CHECK_FIRST) unit/keras-text,lint $(UNITS:%=unit/%))
 
 .PHONY: check
 check: ## lint and every test that needs no Docker (lint, unit/*), CHECK_JOBS layers at a time, timed

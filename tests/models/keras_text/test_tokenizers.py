@@ -52,7 +52,7 @@ def test_embeddings_channel_brings_its_own_pieces(tmp_path: Path, run_job) -> No
     rng = np.random.RandomState(0)
     rows = [f"{pieces.id_to_piece(k)} " + " ".join(f"{v:.4f}" for v in rng.rand(8)) for k in range(2, 300)]
     channel = {"tokenizer.model": model, "vectors.txt": "\n".join([f"{len(rows)} 8", *rows]).encode()}
-    hps = {**keras_model.HYPERPARAMETERS, "epochs": "1"}
+    hps = {**keras_model.SMALL_HYPERPARAMETERS, "epochs": "1"}
     root = write_opt_ml(tmp_path / "opt_ml", hps, {**keras_model.small_channels(), "embeddings": channel})
     assert run_job(root) == 0, (root / "output/failure").read_text()
     assert (root / "model/code/tokenizer.model").read_bytes() == model
@@ -74,7 +74,7 @@ def test_missing_vectors_fail_the_default_job_with_a_reason(tmp_path: Path) -> N
 
 
 def test_word_forms_reach_the_served_model(tmp_path: Path, run_job) -> None:
-    hps = {**keras_model.HYPERPARAMETERS, "epochs": "1", "word-forms": "normalized,surface"}
+    hps = {**keras_model.SMALL_HYPERPARAMETERS, "epochs": "1", "word-forms": "normalized,surface"}
     root = write_opt_ml(tmp_path / "opt_ml", hps, keras_model.small_channels())
     assert run_job(root) == 0, (root / "output/failure").read_text()
     settings = json.loads((root / "model/code/tokenizer.json").read_text())

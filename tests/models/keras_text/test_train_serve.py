@@ -221,7 +221,7 @@ def test_tfs_handlers_answer_like_our_server(client, trained_root: Path, body, c
 
 
 def test_interrupted_run_checkpoints_and_resumes(tmp_path: Path, run_job, chive_dir: Path) -> None:
-    hps = {**keras_model.HYPERPARAMETERS, "epochs": "2"}
+    hps = {**keras_model.SMALL_HYPERPARAMETERS, "epochs": "2"}
     root = write_opt_ml(tmp_path / "opt_ml", hps, keras_model.small_channels())
     env = TrainingEnv.from_environ({"SAGEMAKER_BASE_DIR": str(root), VECTORS_ENV: str(chive_dir)})
     with pytest.raises(TrainingInterrupted, match="stopped during epoch 1"):
