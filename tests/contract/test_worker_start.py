@@ -26,9 +26,11 @@ SLOW_APP = f"""
 import ctypes, os, time
 from sm_contract import server
 
+FORKED = False  # the supervisor sets it: True in a worker forked from it, False in a spawned one (imported anew)
+
 def note(what):
     with open(os.environ["LOADS_FILE"], "a") as loads:
-        loads.write(f"{{what}} {{os.getpid()}}\\n")
+        loads.write(f"{{what}} {{os.getpid()}} {{FORKED}}\\n")
 
 def load(env):
     note("start")
@@ -42,7 +44,10 @@ def load(env):
 def app():
     return server.app_from_environ(load)
 """
-SERVE = "import sys; from sm_contract import server; sys.exit(server.serve('slow_app:app'))"
+SERVE = (
+    "import sys, slow_app; from sm_contract import server; slow_app.FORKED = True; "
+    "sys.exit(server.serve('slow_app:app'))"
+)
 
 
 def _serve(tmp_path: Path, **environ: str) -> tuple[subprocess.Popen[bytes], Path, int]:
@@ -77,6 +82,7 @@ def test_a_worker_that_holds_the_gil_while_loading_is_not_replaced(tmp_path: Pat
     text = log.read_text()
     # One load per worker (none was killed and replaced), the second worker's after the first one's.
     assert _notes(loads) == ["start", "done", "start", "done"], text
+    assert {line.split()[2] for line in loads.read_text().splitlines()} == {"True"}  # forked from the supervisor
     assert "died" not in text and server.returncode == 0, text
 
 

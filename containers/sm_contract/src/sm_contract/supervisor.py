@@ -8,14 +8,16 @@ worker only accepts connections once its model is loaded. SIGTERM is handled whi
 worker that fails to start stops the container as before (uvicorn's own checks, in its main loop).
 
 uvicorn spawns its workers: each starts a new interpreter and imports uvicorn and the image's ``image.py`` again.
-Forked, a worker starts with them imported. The supervisor imports no framework and runs no thread of its own,
-so a worker inherits nothing it must not share. (A worker uvicorn itself replaces later is spawned, as usual.)
+Forked, a worker starts with them imported. The supervisor imports no framework, and forks only while it runs no
+other thread (a thread could hold a lock the copy would never see released): a worker inherits nothing it must not
+share. Otherwise, and for a worker uvicorn itself replaces later, the worker is spawned as usual.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import signal
+import threading
 from socket import socket
 from typing import Any
 
@@ -53,7 +55,7 @@ class Supervisor(Multiprocess):
         while len(self.processes) < self.processes_num and not self.should_exit.is_set():
             if self.processes and not self._wait_ready(self.processes[-1]):
                 return
-            process = ForkedProcess(self.config, self.sockets)
+            process = (ForkedProcess if threading.active_count() == 1 else Process)(self.config, self.sockets)
             process.start()
             self.processes.append(process)
 
