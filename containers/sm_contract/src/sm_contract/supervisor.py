@@ -1,11 +1,12 @@
 """uvicorn's multi-worker supervisor, its workers forked and started one after another.
 
-Workers that import their framework and load their model at the same time share the container's CPUs, so the
-first one is ready only when they all are: keras-text's first ``/ping`` 200 came about 2x later with two workers
-starting together than with one (``bench/cold_start.py``, 2 CPUs). Here each worker starts once the one before it
-is ready: the first answers sooner, the others follow without slowing it. ``/ping`` keeps its meaning, since a
-worker only accepts connections once its model is loaded. SIGTERM is handled while the supervisor waits, and a
-worker that fails to start stops the container as before (uvicorn's own checks, in its main loop).
+Workers that import their framework and load their model at the same time share the container's CPUs, so the first
+one is ready only when they all are: on a busy 2-CPU machine keras-text's and chainer-mnist's first ``/ping`` 200
+came 2-2.5x later with two workers starting together than with one (paired ``docker run`` to the first 200). Here
+each worker starts once the one before it is ready: the first answers sooner, the others follow without slowing it.
+``/ping`` keeps its meaning, since a worker only accepts connections once its model is loaded. SIGTERM is handled
+while the supervisor waits, and a worker that fails to start stops the container as before (uvicorn's own checks, in
+its main loop).
 
 uvicorn spawns its workers: each starts a new interpreter and imports uvicorn and the image's ``image.py`` again.
 Forked, a worker starts with them imported. The supervisor imports no framework, and forks only while it runs no
@@ -25,7 +26,9 @@ from uvicorn._subprocess import subprocess_started
 from uvicorn.config import Config
 from uvicorn.supervisors.multiprocess import SIGNALS, Multiprocess, Process
 
-POLL_S = 0.02  # between readiness checks of the worker starting: the next one starts at most this late
+# Between readiness checks of a starting worker (as uvicorn's own wait_until_ready): each check makes its health
+# thread take the GIL from the loading one, and the next worker starts at most this late.
+POLL_S = 0.1
 _FORK = multiprocessing.get_context("fork")
 
 
