@@ -27,3 +27,4 @@ def test_the_serve_supervisor_imports_no_chainer(tmp_path: Path) -> None:
     assert found["app_factory"] == "chainer_mnist.image:IMAGE.app" and found["extra_ports"] == []
     assert "sm_contract.entrypoints" in found["modules"]
     assert set(found["modules"]) & FRAMEWORKS == set()  # the packages themselves, not stand-ins of their parts
+    assert "sm_contract.script_mode.runner" not in found["modules"]  # script mode's runner: for training only

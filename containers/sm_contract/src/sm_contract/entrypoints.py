@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sm_contract import log_config, server
 from sm_contract.environment import SUBMIT_DIR_PARAM, ServingEnv, TrainingEnv, multi_model_settings
 from sm_contract.errors import ContractError, ModelLoadError
-from sm_contract.script_mode import Framework, run_builtin, run_user_script
+from sm_contract.script_mode import Framework
 from sm_contract.training import StopSignal, run_training
 
 if TYPE_CHECKING:  # the app's modules: in the workers, never in the supervisor
@@ -63,6 +63,8 @@ class Image:
 
     def training_job(self, env: TrainingEnv, stop: StopSignal) -> int | None:
         """The user's script when the job names one, else the built-in trainer (launched on every host)."""
+        from sm_contract.script_mode import run_builtin, run_user_script  # not in serve's processes
+
         if env.script is not None:
             return run_user_script(env, stop, self.framework)
         if len(env.hosts) > 1:

@@ -97,7 +97,8 @@ def serve(app_factory: str, environ: Mapping[str, str] | None = None, extra_port
     """
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE  # exit code of a worker whose app (the model) failed to load
-    from uvicorn.supervisors import Multiprocess
+
+    from sm_contract.supervisor import Supervisor
 
     env = ServingEnv.from_environ(environ)
     log_config.configure(env.log_level)
@@ -112,8 +113,8 @@ def serve(app_factory: str, environ: Mapping[str, str] | None = None, extra_port
         server.run(sockets=sockets)  # exits with STARTUP_FAILURE itself when the model fails to load
         return 0
     # uvicorn.run's multi-worker path returns normally when a worker fails during start-up; keeping the
-    # supervisor lets us read the workers' exit codes and stop the container too.
-    supervisor = Multiprocess(config, sockets=sockets)
+    # supervisor lets us read the workers' exit codes and stop the container too. Workers are forked, one at a time.
+    supervisor = Supervisor(config, sockets=sockets)
     supervisor.run()
     failed = [p.pid for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
     if failed:

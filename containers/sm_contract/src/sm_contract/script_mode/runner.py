@@ -16,11 +16,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sm_contract.environment import TrainingEnv
 from sm_contract.errors import ConfigurationError
 from sm_contract.script_mode import cluster, mpi, process, script_env, ssh, user_code
+from sm_contract.script_mode.framework import Framework
 from sm_contract.training import StopSignal, write_failure
 
 logger = logging.getLogger(__name__)
@@ -29,16 +30,6 @@ TF_PORT = 8890  # the port SageMaker's TensorFlow containers give each worker in
 STOP_GRACE_VAR = "SCRIPT_STOP_GRACE_SECONDS"
 MWMS_SWITCH = "sagemaker_multi_worker_mirrored_strategy_enabled"
 KEY, SSHD_KEY = "key", "sshd"  # the lines of the SSH key exchange: the master's client key, a worker's host key
-
-
-@dataclass(frozen=True)
-class Framework:
-    """What an image's framework adds to script mode (the AWS framework container it stands in for)."""
-
-    name: str
-    multi_host: Literal["mpi", "per_host"]  # how several hosts cooperate unless the job says otherwise
-    builtin_module: str  # ``python -m <this>`` runs the image's built-in trainer as a program
-    model_dir_argument: bool = False  # TensorFlow's containers add ``--model_dir``
 
 
 @dataclass(frozen=True)
