@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -85,6 +86,39 @@ def test_the_image_meets_the_models_requirements_so_serve_starts_without_pip(
         logs = tracked.logs()
         assert "code/requirements.txt: the image meets every requirement; nothing to install" in logs, logs
         assert "installing code/requirements.txt" not in logs and "Requirement already satisfied" not in logs
+    finally:
+        tracked.remove()
+
+
+CA_BUNDLE, CONTAINER_CA = "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/host-ca.crt"  # for PyPI
+
+
+def test_a_model_of_sudachis_core_dictionary_serves_with_it(
+    keras_text_image, docker_client, trained, tmp_path: Path
+) -> None:
+    """Models of earlier versions of the image name the core dictionary in code/tokenizer.json and pin
+    sudachidict-core in code/requirements.txt: serve installs it from PyPI and the model tokenizes with it."""
+    shutil.copytree(trained.root / "model", tmp_path / "model")
+    code = tmp_path / "model/code"
+    settings = json.loads((code / "tokenizer.json").read_text())
+    assert settings["dictionary"] == "small"
+    (code / "tokenizer.json").write_text(json.dumps({**settings, "dictionary": "core"}))
+    pins = (code / "requirements.txt").read_text()
+    (code / "requirements.txt").write_text(pins.replace("sudachidict-small==", "sudachidict-core=="))
+    tracked = TrackedContainer(docker_client, keras_text_image)
+    try:
+        tracked.run(
+            "serve",
+            opt_ml=tmp_path,
+            ports={"8080/tcp": ("127.0.0.1", None)},
+            environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "1", "PIP_CERT": CONTAINER_CA},
+            volumes={CA_BUNDLE: {"bind": CONTAINER_CA, "mode": "ro"}},
+        )
+        tracked.wait_for_ping(timeout_s=240)
+        assert "requirements.txt installed 1 package(s): sudachidict-core==" in tracked.logs()
+        url = f"http://127.0.0.1:{tracked.host_port()}"
+        answer = requests.post(f"{url}/invocations", json={"instances": list(keras_model.OBVIOUS)}, timeout=30)
+        keras_model.assert_obvious_right(answer.json())
     finally:
         tracked.remove()
 

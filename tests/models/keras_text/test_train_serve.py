@@ -75,7 +75,7 @@ def test_training_outputs(trained_root: Path) -> None:
     for name in ("inference.py", "text_pipeline.py"):
         assert (model_dir / "code" / name).read_bytes() == (sources / name).read_bytes()
     pins = (model_dir / "code/requirements.txt").read_text().splitlines()
-    assert pins[0] == "numpy" and pins[1].startswith("sudachipy==") and pins[2].startswith("sudachidict-core==")
+    assert pins[0] == "numpy" and pins[1].startswith("sudachipy==") and pins[2].startswith("sudachidict-small==")
     meta = json.loads((model_dir / "code/labels.json").read_text(encoding="utf-8"))
     assert meta["labels"] == LABELS and meta["input_len"] == 32
     assert meta["hyperparameters"]["tokenizer"] == "sudachi"
@@ -243,6 +243,15 @@ def test_interrupted_run_checkpoints_and_resumes(tmp_path: Path, run_job, chive_
     set_hyperparameters(root, {**hps, "hidden": "8"})
     assert run_job(root) == 1
     assert "hidden: checkpoint 16 vs job 8" in (root / "output/failure").read_text()
+
+    # A checkpoint from before the dictionary was recorded (Sudachi's core one split its texts): not resumed.
+    manifest = root / "checkpoints/manifest.json"
+    saved = json.loads(manifest.read_text())
+    del saved["config"]["dictionary"]
+    manifest.write_text(json.dumps(saved))
+    set_hyperparameters(root, hps)
+    assert run_job(root) == 1
+    assert "dictionary: checkpoint None vs job 'small'" in (root / "output/failure").read_text()
 
 
 def test_bad_data_fails_with_a_one_line_reason(tmp_path: Path, run_job) -> None:

@@ -82,10 +82,29 @@ def test_sudachi_save_and_load(tmp_path: Path) -> None:
     encoder = SudachiEncoder(WORDS, ("normalized", "surface"))
     encoder.save(tmp_path)
     settings = json.loads((tmp_path / text_pipeline.SETTINGS_FILE).read_text())
-    assert settings == {"kind": "sudachi", "split_mode": "C", "dictionary": "core", "forms": ["normalized", "surface"]}
+    assert settings == {"kind": "sudachi", "split_mode": "C", "dictionary": "small", "forms": ["normalized", "surface"]}
     loaded = text_pipeline.load(tmp_path)
     assert isinstance(loaded, SudachiEncoder) and loaded.forms == ("normalized", "surface")
-    assert loaded.ids(SENTENCE) == encoder.ids(SENTENCE)
+    assert loaded.dictionary == "small" and loaded.ids(SENTENCE) == encoder.ids(SENTENCE)
+
+
+@pytest.mark.parametrize("recorded", [{"dictionary": "core"}, {}])  # older models: core, or not recorded at all
+def test_sudachi_load_names_a_dictionary_that_is_not_installed(tmp_path: Path, recorded: dict[str, str]) -> None:
+    """A model trained with the core dictionary needs that package: the image has the small one only."""
+    SudachiEncoder(WORDS).save(tmp_path)
+    settings = json.loads((tmp_path / text_pipeline.SETTINGS_FILE).read_text())
+    del settings["dictionary"]
+    (tmp_path / text_pipeline.SETTINGS_FILE).write_text(json.dumps(settings | recorded))
+    with pytest.raises(ValueError, match=r"Sudachi's 'core' dictionary, which is not installed; add sudachidict-core"):
+        text_pipeline.load(tmp_path)
+
+
+def test_sudachi_load_refuses_an_unknown_dictionary(tmp_path: Path) -> None:
+    SudachiEncoder(WORDS).save(tmp_path)
+    settings = json.loads((tmp_path / text_pipeline.SETTINGS_FILE).read_text())
+    (tmp_path / text_pipeline.SETTINGS_FILE).write_text(json.dumps({**settings, "dictionary": "os.path"}))
+    with pytest.raises(ValueError, match=r"unknown Sudachi dictionary 'os\.path'"):
+        text_pipeline.load(tmp_path)
 
 
 def test_sentencepiece_save_and_load(tmp_path: Path) -> None:

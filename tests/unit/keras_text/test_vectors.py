@@ -50,8 +50,10 @@ def test_extract_writes_words_vectors_and_notices(tmp_path: Path) -> None:
         "vectors.npy",
         "words.tsv",
     ]
+    assert np.load(tmp_path / "table/vectors.npy").dtype == np.float16  # half the bytes on disk
     table = vectors.load(tmp_path / "table")
     assert table.words == {"coffee": 0} and table.vectors.tolist() == [[0.0, 1.0, 2.0]]
+    assert table.vectors.dtype == np.float32
     assert vectors.notices(tmp_path / "table") == [tmp_path / "table/NOTICE"]
 
 

@@ -2,14 +2,15 @@
 
 Training copies this file next to ``inference.py`` into the model's ``code/``, with the files ``save`` writes,
 so a model carries the exact tokenisation it was trained with. It needs the standard library and numpy, plus
-the tokenizer's own package, imported only when that tokenizer is used: sudachipy and sudachidict-core for
-Sudachi words, sentencepiece for SentencePiece pieces.
+the tokenizer's own package, imported only when that tokenizer is used: sudachipy and the Sudachi dictionary
+that ``tokenizer.json`` names (sudachidict-small) for Sudachi words, sentencepiece for SentencePiece pieces.
 
 Ids 0 and 1 are padding and unknown words in both kinds.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,6 +31,10 @@ MAX_CHARS = 12_000
 SPLIT_MODE = "C"
 DEFAULT_FORMS = ("normalized",)
 FORMS = ("normalized", "surface", "dictionary")
+# Sudachi: the dictionary new models use (the package sudachidict-small); tokenizer.json records it, and a model
+# is served with the one it names (models of earlier versions of the image name core: sudachidict-core).
+DICTIONARY = "small"
+DICTIONARIES = ("small", "core", "full")  # SudachiDict's editions, each the package sudachidict-<edition>
 
 
 class Encoder(Protocol):
@@ -71,7 +76,7 @@ def parse_words(data: bytes) -> dict[str, int]:
 
 
 class SudachiEncoder:
-    """SudachiPy words (split mode C, ``sudachidict-core``), each looked up by its forms in turn.
+    """SudachiPy words (split mode C, Sudachi's ``dictionary``), each looked up by its forms in turn.
 
     A SudachiPy tokenizer serves one thread at a time, so each thread gets its own (servers predict in threads).
     Whitespace morphemes are dropped; a word none of whose forms is in the table is ``UNK_ID``.
@@ -79,11 +84,13 @@ class SudachiEncoder:
 
     kind = SUDACHI
 
-    def __init__(self, words: Mapping[str, int], forms: Sequence[str] = DEFAULT_FORMS) -> None:
+    def __init__(
+        self, words: Mapping[str, int], forms: Sequence[str] = DEFAULT_FORMS, dictionary: str = DICTIONARY
+    ) -> None:
         unknown = [f for f in forms if f not in FORMS]
         if not forms or unknown:
             raise ValueError(f"word forms must be some of {', '.join(FORMS)}; got {list(forms)}")
-        self.words, self.forms = dict(words), tuple(forms)
+        self.words, self.forms, self.dictionary = dict(words), tuple(forms), dictionary
         self._local = threading.local()
         self._lock = threading.Lock()
         self._dictionary: Any = None
@@ -95,7 +102,7 @@ class SudachiEncoder:
 
             with self._lock:
                 if self._dictionary is None:
-                    self._dictionary = Dictionary(dict="core")
+                    self._dictionary = Dictionary(dict=self.dictionary)
                 tokenizer = self._dictionary.tokenizer(mode=getattr(SplitMode, SPLIT_MODE))
             self._local.tokenizer = tokenizer
         return tokenizer
@@ -129,12 +136,21 @@ class SudachiEncoder:
 
     def save(self, folder: Path) -> None:
         (folder / WORDS_FILE).write_bytes(self.to_bytes())
-        settings = {"kind": self.kind, "split_mode": SPLIT_MODE, "dictionary": "core", "forms": list(self.forms)}
-        _write_settings(folder, settings)
+        settings = {"kind": self.kind, "split_mode": SPLIT_MODE, "dictionary": self.dictionary}
+        _write_settings(folder, {**settings, "forms": list(self.forms)})
 
     @classmethod
     def load(cls, folder: Path, settings: Mapping[str, Any]) -> SudachiEncoder:
-        return cls(parse_words((folder / WORDS_FILE).read_bytes()), settings.get("forms", DEFAULT_FORMS))
+        dictionary = settings.get("dictionary", "core")  # the only one before tokenizer.json named it
+        if dictionary not in DICTIONARIES:
+            raise ValueError(f"{folder / SETTINGS_FILE}: unknown Sudachi dictionary {dictionary!r}")
+        if importlib.util.find_spec(f"sudachidict_{dictionary}") is None:  # SudachiPy would fail at the first text
+            raise ValueError(
+                f"{folder / SETTINGS_FILE}: the model splits words with Sudachi's {dictionary!r} dictionary, which "
+                f"is not installed; add sudachidict-{dictionary} to code/requirements.txt"
+            )
+        words = parse_words((folder / WORDS_FILE).read_bytes())
+        return cls(words, settings.get("forms", DEFAULT_FORMS), dictionary)
 
 
 class SentencePieceEncoder:

@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 # What code/inference.py imports besides the standard library, per tokenizer: the TF Serving container
 # pip-installs code/requirements.txt at start-up.
 PACKAGES = {
-    text_pipeline.SUDACHI: ("numpy", "sudachipy", "sudachidict-core"),
+    text_pipeline.SUDACHI: ("numpy", "sudachipy", f"sudachidict-{text_pipeline.DICTIONARY}"),
     text_pipeline.SENTENCEPIECE: ("numpy", "sentencepiece"),
 }
 

@@ -81,6 +81,14 @@ def _text_model(
     )
 
 
+def _resume_config(hp: Hyperparameters, labels: list[str], channel: bool) -> dict[str, Any]:
+    """What a checkpoint must share with the job to be resumed: the hyperparameters but ``epochs``, the labels,
+    where the vectors come from and Sudachi's dictionary (the word ids come from the one that split the texts)."""
+    fields = {k: v for k, v in hyperparameters.as_dict(hp).items() if k not in NOT_RESUME_KEYS}
+    dictionary = text_pipeline.DICTIONARY if hp.tokenizer == text_pipeline.SUDACHI and not channel else None
+    return fields | {"labels": labels, "pretrained": channel, "dictionary": dictionary}
+
+
 def _load_train(env: TrainingEnv) -> data.TextSet:
     train_set = data.load_channel(env, "train")
     if train_set is None:  # unreachable: a required channel raises
@@ -118,8 +126,7 @@ def train(env: TrainingEnv, stop: StopSignal) -> None:
     tf.config.experimental.enable_op_determinism()
     channel = channels.channel_dir(env, "embeddings", required=False) is not None
     pretrained = channel or hp.tokenizer == text_pipeline.SUDACHI
-    fields = {k: v for k, v in hyperparameters.as_dict(hp).items() if k not in NOT_RESUME_KEYS}
-    store = CheckpointStore(env.paths.checkpoints_dir, config=fields | {"labels": labels, "pretrained": channel})
+    store = CheckpointStore(env.paths.checkpoints_dir, config=_resume_config(hp, labels, channel))
     checkpoint = store.load()
     text_model = _text_model(env, hp, train_set.texts, checkpoint)
     pre = inference.Preprocessor(text_model.encoder, labels, hp.input_len)
