@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,17 @@ import requests
 from docker.models.containers import Container
 
 from utils.waiting import wait_until
+
+HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # the host's: pip in a container reaches PyPI through it
+CONTAINER_CA = "/etc/ssl/certs/host-ca.crt"  # where it is mounted (read-only, never baked into an image)
+
+
+def pypi_access(environment: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``run()`` keyword arguments that let pip inside the container reach PyPI: the host's CA bundle mounted."""
+    return {
+        "environment": {**(environment or {}), "PIP_CERT": CONTAINER_CA},
+        "volumes": {HOST_CA_BUNDLE: {"bind": CONTAINER_CA, "mode": "ro"}},
+    }
 
 
 class TrackedContainer:
@@ -26,6 +38,12 @@ class TrackedContainer:
         volumes |= kwargs.pop("volumes", {})
         self.container = self.client.containers.run(self.image, command, detach=True, volumes=volumes, **kwargs)
         return self.container
+
+    def serve(self, opt_ml: Path, environment: Mapping[str, str] | None = None, *, pypi: bool = False) -> Container:
+        """``serve`` with one worker on a free loopback port; ``pypi``: pip inside can reach PyPI."""
+        env = {"SAGEMAKER_MODEL_SERVER_WORKERS": "1", **(environment or {})}
+        access = pypi_access(env) if pypi else {"environment": env}
+        return self.run("serve", opt_ml=opt_ml, ports={"8080/tcp": ("127.0.0.1", None)}, **access)
 
     def wait(self, timeout_s: float = 300) -> int:
         assert self.container is not None

@@ -14,13 +14,12 @@ import requests
 
 from utils.checks import TRAINING_STOP_GRACE_S, serving
 from utils.cluster import run_hosts
+from utils.containers import pypi_access
 from utils.data import REPO, mnist_subset_bytes, write_opt_ml
 
 pytestmark = pytest.mark.container
 
 EXAMPLE = REPO / "examples" / "chainer-script"
-CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")  # the host's, for PyPI from inside a container
-CONTAINER_CA = "/etc/ssl/certs/host-ca.crt"
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +78,7 @@ def test_requirements_are_installed_first_and_a_bad_one_is_named(
     script = (
         "import tabulate, os\nopen(os.environ['SM_MODEL_DIR'] + '/table.txt', 'w').write(tabulate.tabulate([[1]]))\n"
     )
-    pypi = {
-        "environment": {"PIP_CERT": CONTAINER_CA},
-        "volumes": {str(CA_BUNDLE): {"bind": CONTAINER_CA, "mode": "ro"}},
-    }
+    pypi = pypi_access()
     good = _job(tmp_path / "good", channels, {"chainer_mnist.py": script, "requirements.txt": "tabulate==0.9.0\n"}, {})
     container = container_factory(chainer_mnist_image)
     container.run("train", opt_ml=good, **pypi)

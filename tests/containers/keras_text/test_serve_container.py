@@ -90,9 +90,6 @@ def test_the_image_meets_the_models_requirements_so_serve_starts_without_pip(
         tracked.remove()
 
 
-CA_BUNDLE, CONTAINER_CA = "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/host-ca.crt"  # for PyPI
-
-
 def test_a_model_of_sudachis_core_dictionary_serves_with_it(
     keras_text_image, docker_client, trained, tmp_path: Path
 ) -> None:
@@ -107,13 +104,7 @@ def test_a_model_of_sudachis_core_dictionary_serves_with_it(
     (code / "requirements.txt").write_text(pins.replace("sudachidict-small==", "sudachidict-core=="))
     tracked = TrackedContainer(docker_client, keras_text_image)
     try:
-        tracked.run(
-            "serve",
-            opt_ml=tmp_path,
-            ports={"8080/tcp": ("127.0.0.1", None)},
-            environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "1", "PIP_CERT": CONTAINER_CA},
-            volumes={CA_BUNDLE: {"bind": CONTAINER_CA, "mode": "ro"}},
-        )
+        tracked.serve(tmp_path, pypi=True)
         tracked.wait_for_ping(timeout_s=240)
         assert "requirements.txt installed 1 package(s): sudachidict-core==" in tracked.logs()
         url = f"http://127.0.0.1:{tracked.host_port()}"

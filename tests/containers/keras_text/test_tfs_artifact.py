@@ -18,8 +18,6 @@ from utils.tfs_models import tf1_scaler, tf2_adder, write_code
 pytestmark = pytest.mark.container
 
 EXAMPLE = REPO / "examples/tfs-artifact"
-CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")  # the host's, for PyPI from inside a container
-CONTAINER_CA = "/etc/ssl/certs/host-ca.crt"
 
 INFERENCE = """
     import json
@@ -47,16 +45,9 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_articles_kind_of_artifact_serves_unchanged(keras_text_image, docker_client, artifact) -> None:
-    pypi = {"PIP_CERT": CONTAINER_CA}
     tracked = TrackedContainer(docker_client, keras_text_image)
     try:
-        tracked.run(
-            "serve",
-            opt_ml=artifact,
-            ports={"8080/tcp": ("127.0.0.1", None)},
-            environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "1", **pypi},
-            volumes={str(CA_BUNDLE): {"bind": CONTAINER_CA, "mode": "ro"}},
-        )
+        tracked.serve(artifact, pypi=True)
         tracked.wait_for_ping(timeout_s=240)
         logs = tracked.logs()
         assert "Successfully installed tabulate-0.9.0" in logs
@@ -95,17 +86,7 @@ def test_strict_mode_installs_wheels_pinned_by_hash_only(
     write_code(tmp_path / "model" / "code", INFERENCE, {"requirements.txt": requirements})
     tracked = TrackedContainer(docker_client, keras_text_image)
     try:
-        tracked.run(
-            "serve",
-            opt_ml=tmp_path,
-            ports={"8080/tcp": ("127.0.0.1", None)},
-            environment={
-                "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
-                "MODEL_REQUIREMENTS_STRICT": "true",
-                "PIP_CERT": CONTAINER_CA,
-            },
-            volumes={str(CA_BUNDLE): {"bind": CONTAINER_CA, "mode": "ro"}},  # the host's CA bundle, for PyPI
-        )
+        tracked.serve(tmp_path, {"MODEL_REQUIREMENTS_STRICT": "true"}, pypi=True)
         if "--hash" in requirements:
             tracked.wait_for_ping(timeout_s=240)
             url = f"http://127.0.0.1:{tracked.host_port()}"

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from sm_contract.environment import TrainingEnv
-from sm_contract.script_mode import Framework, run_user_script, script_env
+from sm_contract.script_mode import Framework, script_env
+from sm_contract.script_mode.runner import run_user_script
 from sm_contract.training import StopSignal, run_training
 from utils.data import write_opt_ml
 from utils.waiting import wait_until

@@ -63,7 +63,7 @@ class Image:
 
     def training_job(self, env: TrainingEnv, stop: StopSignal) -> int | None:
         """The user's script when the job names one, else the built-in trainer (launched on every host)."""
-        from sm_contract.script_mode import run_builtin, run_user_script  # not in serve's processes
+        from sm_contract.script_mode.runner import run_builtin, run_user_script  # not in serve's processes
 
         if env.script is not None:
             return run_user_script(env, stop, self.framework)
