@@ -80,7 +80,7 @@ def execution_parameters(server: hc.Server) -> dict[str, Any]:
 def batch(args: argparse.Namespace, inproc: InProcess, servers: dict[str, hc.Server], tmp: Path, images, labels):
     params = execution_parameters(servers["ours"])
     payload_mb = args.batch_payload_mb or params["MaxPayloadInMB"]
-    concurrency = params["MaxConcurrentTransforms"]
+    concurrency = args.batch_concurrency or params["MaxConcurrentTransforms"]
     print(
         f">> batch transform, {payload_mb} MB requests, {concurrency} at a time, {args.batch_passes} passes", flush=True
     )
@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--batch-passes", type=int, default=5, help="passes over the 10,000 images per measurement")
     parser.add_argument("--batch-payload-mb", type=int, help="request size (default: our /execution-parameters)")
+    parser.add_argument("--batch-concurrency", type=int, help="requests in flight (default: our /execution-parameters)")
     parser.add_argument("--out", type=Path, default=results.RESULTS_DIR / "chainer_serving.json")
     results.add_noise_argument(parser)
     args = parser.parse_args(argv)

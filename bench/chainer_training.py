@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     parser.add_argument("--cnn-epochs", type=int, default=DEFAULT_CNN_EPOCHS)
     parser.add_argument("--out", type=Path, default=results.RESULTS_DIR / "chainer_training.json")
+    results.add_noise_argument(parser)
     args = parser.parse_args(argv)
 
     train = load_split(args.data / "train/train.npz", "train")
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     tail = load_split(args.data / "test/test.npz", "test")
     test = Split(np.concatenate([valid.images, tail.images]), np.concatenate([valid.labels, tail.labels]))
 
-    run_info = results.Run("chainer_training")
+    run_info = results.Run("chainer_training", args.allow_noisy)
     mlp = Hyperparameters(epochs=args.epochs)
     conventional_result = run("conventional Trainer + SerialIterator", conventional, mlp, train, valid, test)
     ours_result = run("chainer_mnist.training.loop.Trainer", ours, mlp, train, valid, test)

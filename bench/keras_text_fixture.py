@@ -87,9 +87,10 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=keras_model.TRAIN_ROWS, help="rows of train")
     parser.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="hyperparameter override")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/keras_text_fixture.json")
+    results.add_noise_argument(parser)
     args = parser.parse_args()
     hps = {**keras_model.HYPERPARAMETERS, **dict(item.split("=", 1) for item in args.hp)}
-    run = results.Run("keras_text_fixture")
+    run = results.Run("keras_text_fixture", args.allow_noisy)
     runs = []
     for seed in args.seeds:
         runs.append(_one_seed(args.vectors, hps, args.rows, seed))

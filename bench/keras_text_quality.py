@@ -162,9 +162,10 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="hyperparameter override")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/keras_text_quality.json")
+    results.add_noise_argument(parser)
     args = parser.parse_args()
     overrides = dict(item.split("=", 1) for item in args.hp)
-    run = results.Run("keras_text_quality")
+    run = results.Run("keras_text_quality", args.allow_noisy)
     reference = baselines(_read(args.data / "train"), _read(args.data / "test"), args.vectors)
     logger.info("baselines: %s", {k: (v["accuracy"], v["macro_f1"]) for k, v in reference.items()})
     runs = []

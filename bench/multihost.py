@@ -122,10 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("data/mnist"))
     parser.add_argument("--knbc", type=Path, default=Path("datasets/knbc"))
     parser.add_argument("--out", type=Path)
+    results.add_noise_argument(parser)
     args = parser.parse_args(argv)
     image = args.image or f"byoc/{args.kind}:bench"
     case = CASES[args.kind](args)
-    run = results.Run(f"multihost_{args.kind.replace('-', '_')}")
+    run = results.Run(f"multihost_{args.kind.replace('-', '_')}", args.allow_noisy)
     models.CACHE.parent.mkdir(parents=True, exist_ok=True)
     with Containers(run.bench) as cs, tempfile.TemporaryDirectory(prefix="multihost_", dir=models.CACHE.parent) as tmp:
         one = job(cs, image, case, 1, Path(tmp))

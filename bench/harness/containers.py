@@ -127,6 +127,11 @@ class Server:
     def memory(self) -> dict[str, Any]:
         return memory(self.container)
 
+    def workers_rss_mb_host(self) -> dict[int, float]:
+        if not self.container.attrs.get("State", {}).get("Pid"):
+            self.container.reload()
+        return workers_rss_mb_host(int(self.container.attrs["State"]["Pid"]))
+
 
 def start(containers: Containers, spec: ServerSpec) -> Server:
     """A started server and the seconds from ``docker run`` to its first /ping 200."""
@@ -214,6 +219,30 @@ def memory(container: Any) -> dict[str, Any]:
     if code == 0:
         result["processes"] = json.loads(out)
     return result
+
+
+def workers_rss_mb_host(init_pid: int) -> dict[int, float]:
+    """RSS of the model workers read from the host's /proc (no ``docker exec``: cheap enough to poll twice a second).
+
+    ``init_pid`` is the container's PID 1 as the host sees it (``State.Pid``); its children are the workers (or PID 1
+    itself when it serves alone), keyed by their PID inside the container, as :func:`workers_rss_mb` keys them.
+    """
+    found: dict[int, float] = {}
+    own: dict[int, float] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line)
+        except OSError:  # exited meanwhile
+            continue
+        pid = int(proc.name)
+        if pid != init_pid and int(status.get("PPid", "0").strip()) != init_pid:
+            continue
+        rss_kb = status.get("VmRSS", "0 kB").split()[0]
+        inner = int(status.get("NSpid", proc.name).split()[-1])
+        (own if pid == init_pid else found)[inner] = round(int(rss_kb) / 1024, 1)
+    return found or own
 
 
 def workers_rss_mb(snapshot: dict[str, Any]) -> dict[int, float]:
