@@ -76,3 +76,7 @@ TUNING_SEEDS ?= 1
 bench/tuning: $(VENV_DIR)/keras-text/.bench-extras chive ## keras-text hyperparameter search on a split of train, never the test split (TUNING_ROUND, TUNING_SEEDS)
 	$(call venv,keras-text)/python bench/keras_text_tuning.py --round $(TUNING_ROUND) --seeds $(TUNING_SEEDS) \
 		--vectors $(CHIVE_DIR) && $(BENCH_SUMMARY)
+
+.PHONY: bench/fresh-start
+bench/fresh-start: ## a bare clone of HEAD: make demo, make check twice, make test, each timed (standard library only; 26 minutes on 2 cores)
+	python3 bench/fresh_start.py
