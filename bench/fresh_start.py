@@ -44,16 +44,14 @@ def _size_mb(path: Path) -> float:
 
 def machine_before() -> dict[str, Any]:
     """What was already here: the Docker daemon and its images, the installers' caches."""
-    daemon = (
-        subprocess.run(["docker", "info", "-f", "{{.Images}}"], capture_output=True, text=True)
-        if shutil.which("docker")
-        else None
-    )
+    docker = shutil.which("docker")
+    daemon = subprocess.run([docker, "info", "-f", "{{.Images}}"], capture_output=True, text=True) if docker else None
     running = daemon is not None and daemon.returncode == 0
+    images = daemon.stdout.strip() if running and daemon is not None else ""
     return {
         "dockerd_installed": shutil.which("dockerd") is not None,
         "dockerd_running": running,
-        "docker_images": int(daemon.stdout.strip()) if running and daemon and daemon.stdout.strip().isdigit() else 0,
+        "docker_images": int(images) if images.isdigit() else 0,
         "cache_mb": {name: _size_mb(path) for name, path in CACHES.items()},
     }
 

@@ -76,7 +76,7 @@ class Background(threading.Thread):
             if time.monotonic() - last_sample < self.args.sample_every:
                 continue
             last_sample = time.monotonic()
-            self.samples.append(sample(self.server, last_sample - started) | {"workers_rss_floor_mb": floor})
+            self.samples.append(sample(self.server, last_sample - started) | {FLOOR: floor})
             floor = {}
             if time.monotonic() - last_burst >= self.args.abandon_every:
                 last_burst = time.monotonic()
