@@ -40,7 +40,13 @@ def tail(box: Box, lines: int = 3) -> str:
 
 
 def _serving_elsewhere(box: Box, ip: str, port: int) -> int | None:
-    """A port other than ``port`` on which the server answers /ping 200, if it listens on no ``port``."""
+    """A port other than ``port`` on which the server answers /ping 200, if it listens on no ``port``.
+
+    A server that starts listening on ``port`` and another port at the same moment can be read as listening on the
+    other one only: the kernel lists listening sockets bucket by bucket, so a read may pass ``port``'s bucket just
+    before its socket arrives and reach the other's just after. So ``port`` is asked once more before the answer
+    is "the wrong port": by then it answers if it listens at all.
+    """
     try:
         found = box.listeners()
     except OSError:
@@ -49,7 +55,9 @@ def _serving_elsewhere(box: Box, ip: str, port: int) -> int | None:
         return None
     for item in found:
         if not item.loopback_only and Endpoint(ip, item.port).get("/ping", timeout=2.0).status == 200:
-            return item.port
+            if Endpoint(ip, port).get("/ping", timeout=2.0).error == "refused":
+                return item.port
+            return None  # it listens on ``port`` after all: the caller's next poll reads its answer
     return None
 
 

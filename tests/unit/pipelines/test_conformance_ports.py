@@ -1,0 +1,76 @@
+"""S1.port's "serves on the wrong port" verdict, against real servers on loopback and a listener table read at the
+wrong moment (the kernel's listing can show one of two sockets that started listening together)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from byoc_pipelines.conformance import ports
+from byoc_pipelines.conformance.procfs import Listener
+
+
+class _Ping(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/ping" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def ping_server() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ping)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+ANY = "0.0.0.0"  # noqa: S104 - an address as the listener table shows it, nothing binds to it
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # bound, never listening, then closed: connections are refused
+
+
+class _Box:
+    """What ``_serving_elsewhere`` reads of a container: its listener table, as one read of it saw it."""
+
+    def __init__(self, listeners: list[Listener]) -> None:
+        self.seen = listeners
+
+    def listeners(self) -> list[Listener]:
+        return self.seen
+
+
+def test_a_server_answering_only_elsewhere_is_on_the_wrong_port(ping_server: int) -> None:
+    box = _Box([Listener(ANY, ping_server)])
+    assert ports._serving_elsewhere(box, "127.0.0.1", _closed_port()) == ping_server  # type: ignore[arg-type]
+
+
+def test_a_stale_read_missing_the_expected_port_is_not_the_wrong_port(ping_server: int) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listening:  # the expected port: listening, answering /ping
+        expected = listening.getsockname()[1]
+        threading.Thread(target=_answer_pings, args=(listening,), daemon=True).start()
+        box = _Box([Listener(ANY, ping_server)])  # the table missed the expected port's socket
+        assert ports._serving_elsewhere(box, "127.0.0.1", expected) is None  # type: ignore[arg-type]
+
+
+def _answer_pings(listening: socket.socket) -> None:
+    while True:
+        try:
+            conn, _ = listening.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
