@@ -114,11 +114,12 @@ def growth(start: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
 def trend(samples: list[dict[str, Any]], key: str = "workers_rss_mb") -> dict[str, Any]:
     """Each worker's RSS trend over ``samples``: the least-squares slope times their span, over their mean."""
     samples = [x for x in samples if x.get(key)]
-    workers = set.intersection(*(set(map(str, x[key])) for x in samples)) if len(samples) > 2 else set()
+    rows = [{str(pid): rss for pid, rss in x[key].items()} for x in samples]  # JSON keys are strings, live ones ints
+    workers = set.intersection(*map(set, rows)) if len(rows) > 2 else set()
+    times = [x["t_s"] for x in samples]
     ratios = {}
     for pid in sorted(workers):
-        times = [x["t_s"] for x in samples]
-        rss = [{str(k): v for k, v in x[key].items()}[pid] for x in samples]
+        rss = [row[pid] for row in rows]
         fit = statistics.linear_regression(times, rss)
         ratios[pid] = round(fit.slope * (times[-1] - times[0]) / statistics.mean(rss), 4)
     return {"per_worker": ratios, "max": max(ratios.values()) if ratios else None, "samples": len(samples)}

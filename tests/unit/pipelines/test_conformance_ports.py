@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -25,12 +25,20 @@ class _Ping(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def ping_server() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ping)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+def ping_servers() -> Iterator[Callable[[], int]]:
+    """Starts servers answering /ping 200 on loopback; each call returns a new one's port."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start() -> int:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Ping)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return int(server.server_address[1])
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 ANY = "0.0.0.0"  # noqa: S104 - an address as the listener table shows it, nothing binds to it
@@ -52,25 +60,13 @@ class _Box:
         return self.seen
 
 
-def test_a_server_answering_only_elsewhere_is_on_the_wrong_port(ping_server: int) -> None:
-    box = _Box([Listener(ANY, ping_server)])
-    assert ports._serving_elsewhere(box, "127.0.0.1", _closed_port()) == ping_server  # type: ignore[arg-type]
+def test_a_server_answering_only_elsewhere_is_on_the_wrong_port(ping_servers: Callable[[], int]) -> None:
+    other = ping_servers()
+    box = _Box([Listener(ANY, other)])
+    assert ports._serving_elsewhere(box, "127.0.0.1", _closed_port()) == other  # type: ignore[arg-type]
 
 
-def test_a_stale_read_missing_the_expected_port_is_not_the_wrong_port(ping_server: int) -> None:
-    with socket.create_server(("127.0.0.1", 0)) as listening:  # the expected port: listening, answering /ping
-        expected = listening.getsockname()[1]
-        threading.Thread(target=_answer_pings, args=(listening,), daemon=True).start()
-        box = _Box([Listener(ANY, ping_server)])  # the table missed the expected port's socket
-        assert ports._serving_elsewhere(box, "127.0.0.1", expected) is None  # type: ignore[arg-type]
-
-
-def _answer_pings(listening: socket.socket) -> None:
-    while True:
-        try:
-            conn, _ = listening.accept()
-        except OSError:
-            return
-        with conn:
-            conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+def test_a_stale_read_missing_the_expected_port_is_not_the_wrong_port(ping_servers: Callable[[], int]) -> None:
+    expected, other = ping_servers(), ping_servers()  # both answer /ping
+    box = _Box([Listener(ANY, other)])  # the table missed the expected port's socket
+    assert ports._serving_elsewhere(box, "127.0.0.1", expected) is None  # type: ignore[arg-type]
