@@ -5,8 +5,8 @@ NumPy and BLAS. A pool of --processes processes, each with the BLAS threads of t
 the variables ``serve`` sets for each worker), loads the model; ``single`` runs decode + predict + encode of one
 JSON image back to back in ``min(concurrency, processes)`` of them and reports latencies and the CPU time the
 processes used (``time.process_time``: all their threads); ``batch`` splits the CSV chunks of a transform over
-the processes, as MaxConcurrentTransforms = workers splits them over workers, and reports the CPU time of the
-chunks' work. Prints one JSON line.
+the processes, each chunk to the next free one (as a transform's requests go to the next free worker), and
+reports the CPU time of the chunks' work. Prints one JSON line.
 
     python chainer_inprocess.py --model-dir /opt/ml/model --processes 2 single --body b.json --concurrency 16
 """

@@ -10,13 +10,14 @@ count and the same BLAS threads per worker (``CPUs / workers``):
 
 Single-image JSON requests come from wrk (keep-alive, one thread) at each --concurrency; a server's CPU time per
 request is read from its container's cgroup, the in-process one from the processes themselves. A batch
-transform sends the 10,000 MNIST hold-out images as CSV lines in <= 6 MB requests with ``Accept: text/csv``,
-MaxConcurrentTransforms = workers at a time; the in-process batch pass predicts the same chunks (already
-decoded) in as many processes; the servers' CPU time per image comes from their cgroups, the in-process one
-from the work of each chunk. The contenders run interleaved for --rounds rounds; each target is the lower
-median of the per-round ratios (one round's ratio), quoted with that round's two figures. Cold starts are
-measured by bench/cold_start.py (one harness for both images). The bench refuses to run when the 1-minute load
-is above 1.0, unless --allow-noisy (the result then says "noisy": true).
+transform sends the 10,000 MNIST hold-out images as CSV lines in requests of our /execution-parameters'
+MaxPayloadInMB with ``Accept: text/csv``, its MaxConcurrentTransforms at a time (workers + 1); the in-process
+batch pass predicts the same chunks (already decoded) in as many processes as workers; the servers' CPU time
+per image comes from their cgroups, the in-process one from the work of each chunk. The contenders run
+interleaved for --rounds rounds; each target is the lower median of the per-round ratios (one round's ratio),
+quoted with that round's two figures. Cold starts are measured by bench/cold_start.py (one harness for both
+images). The bench refuses to run when the 1-minute load is above 1.0, unless --allow-noisy (the result then
+says "noisy": true).
 
     .venv/chainer-mnist/bin/python bench/chainer_serving.py --image byoc/chainer-mnist:bench --data data/mnist
 """

@@ -103,9 +103,17 @@ def test_load_failure_stops_start_up(env: ServingEnv) -> None:
 
 
 def test_execution_parameters(client: TestClient) -> None:
+    """One request per worker (2) and one waiting for the first to be free."""
     response = client.get("/execution-parameters")
     assert response.status_code == 200
-    assert response.json() == {"MaxConcurrentTransforms": 2, "BatchStrategy": "MultiRecord", "MaxPayloadInMB": 1}
+    assert response.json() == {"MaxConcurrentTransforms": 3, "BatchStrategy": "MultiRecord", "MaxPayloadInMB": 1}
+
+
+def test_execution_parameters_keep_within_the_apis_100_mb_in_flight(tmp_path: Path) -> None:
+    env = ServingEnv(paths=MLPaths(tmp_path), workers=192)
+    with TestClient(create_app(lambda _: EchoHandler(), env)) as client:
+        parameters = client.get("/execution-parameters").json()
+    assert parameters["MaxConcurrentTransforms"] * parameters["MaxPayloadInMB"] == 100
 
 
 def test_invocation_json_and_csv(client: TestClient) -> None:

@@ -38,7 +38,7 @@ def _npy(array: np.ndarray) -> bytes:
 def test_ping_and_execution_parameters(url: str) -> None:
     assert requests.get(f"{url}/ping", timeout=2).status_code == 200
     assert requests.get(f"{url}/execution-parameters", timeout=2).json() == {
-        "MaxConcurrentTransforms": 2,
+        "MaxConcurrentTransforms": 3,  # 2 workers and one request waiting
         "BatchStrategy": "MultiRecord",
         "MaxPayloadInMB": 1,
     }

@@ -150,6 +150,11 @@ def test_generic_inputs_without_a_descriptor() -> None:
             "MaxConcurrentTransforms '1'",
         ),
         ({"MaxConcurrentTransforms": 1, "BatchStrategy": "MultiRecord", "MaxPayloadInMB": 101}, "MaxPayloadInMB 101"),
+        ({"MaxConcurrentTransforms": 20, "BatchStrategy": "MultiRecord", "MaxPayloadInMB": 5}, None),
+        (
+            {"MaxConcurrentTransforms": 17, "BatchStrategy": "MultiRecord", "MaxPayloadInMB": 6},
+            "MaxConcurrentTransforms 17 x MaxPayloadInMB 6 = 102 MB in flight",
+        ),
         ([], "expected a JSON object"),
     ],
 )

@@ -41,6 +41,9 @@ WORKER_HEALTHCHECK_S = 25
 # Thread-pool sizes of the math libraries an image may use; read when each library starts.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
 TF_INTEROP_VAR = "TF_NUM_INTEROP_THREADS"
+# The event loop of each of several workers (uvloop's when installed): a worker busy with a request leaves new
+# connections to the others (see sm_contract.listener). A single worker keeps uvicorn's own ("auto").
+BALANCING_LOOP = "sm_contract.listener:new_event_loop"
 
 
 def configure_threads(env: ServingEnv, environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
@@ -71,6 +74,7 @@ def uvicorn_config(app: Any, env: ServingEnv, **settings: Any) -> uvicorn.Config
         limit_concurrency=connection_limit(env),
         timeout_worker_healthcheck=max(WORKER_HEALTHCHECK_S, env.timeout_s),
         http=BoundedHttpToolsProtocol,
+        loop=BALANCING_LOOP if settings.get("workers", 1) > 1 else "auto",
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,  # the same header bound when h11 is used instead
         **settings,
     )

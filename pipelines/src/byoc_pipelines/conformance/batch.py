@@ -16,6 +16,7 @@ from byoc_pipelines.local.job_files import Mount
 IDS = ("B.environment", "B.execution-parameters", "B.multi-record")
 STRATEGIES = ("MultiRecord", "SingleRecord")  # botocore's BatchStrategy enum
 CONCURRENT_TRANSFORMS = 1
+MAX_MB_IN_FLIGHT = 100  # MaxConcurrentTransforms x MaxPayloadInMB (API reference CreateTransformJob, MaxPayloadInMB)
 
 
 def environment(payload_mb: int) -> dict[str, str]:
@@ -44,6 +45,11 @@ def parameters_problem(value: Any) -> str | None:
         return f"MaxConcurrentTransforms {concurrent!r} is not a non-negative integer"
     if not isinstance(payload, int) or isinstance(payload, bool) or not 0 <= payload <= 100:
         return f"MaxPayloadInMB {payload!r} is not an integer in 0-100"
+    if concurrent * payload > MAX_MB_IN_FLIGHT:
+        return (
+            f"MaxConcurrentTransforms {concurrent} x MaxPayloadInMB {payload} = {concurrent * payload} MB in flight"
+            f" (CreateTransformJob allows {MAX_MB_IN_FLIGHT})"
+        )
     return None
 
 

@@ -171,9 +171,10 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "B.execution-parameters",
         "batch",
-        "`GET /execution-parameters`, where offered, has the API's shape and casing (`MultiRecord`)",
-        "API enum",
-        f"{DG_BATCH}; botocore BatchStrategy",
+        "`GET /execution-parameters`, where offered, has the API's shape and casing (`MultiRecord`), at most 100 MB"
+        " in flight (MaxConcurrentTransforms x MaxPayloadInMB)",
+        "API enum; 100 MB",
+        f"{DG_BATCH}; botocore BatchStrategy; API CreateTransformJob",
     ),
     Check(
         "B.multi-record",
