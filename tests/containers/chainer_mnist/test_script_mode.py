@@ -44,8 +44,11 @@ def _job(root: Path, channels: dict, code: Path | dict[str, str], hps: dict[str,
 
 @pytest.fixture(scope="module")
 def script_job(chainer_mnist_image, docker_client, tmp_path_factory, channels) -> tuple[Path, str]:
-    """The tutorial's script trained once on one host: its /opt/ml and its log (the training and serving tests')."""
-    root = _job(tmp_path_factory.mktemp("script_model"), channels, EXAMPLE, {"epochs": "2", "units": "100"})
+    """The tutorial's script trained once on one host: its /opt/ml and its log (the training and serving tests').
+
+    5 epochs: the script seeds nothing, and after 2 its validation accuracy ranged 0.83-0.87 and the served
+    images' 0.80-0.875 (7 runs), too close to the tests' 0.8; after 5, 0.89-0.93 and 0.85-0.895 (6 runs)."""
+    root = _job(tmp_path_factory.mktemp("script_model"), channels, EXAMPLE, {"epochs": "5", "units": "100"})
     (result,) = run_hosts(docker_client, chainer_mnist_image, {"algo-1": root})
     assert result.exit_code == 0, result.logs
     return root, result.logs
@@ -57,7 +60,7 @@ def test_the_tutorial_style_script_trains_on_one_host(script_job: tuple[Path, st
     assert {"model.npz", "net.json"} <= {p.name for p in (root / "model").iterdir()}
     assert {"loss.png", "accuracy.png", "log"} <= {p.name for p in (root / "output/data").iterdir()}
     log = json.loads((root / "output/data/log").read_text())
-    assert [row["epoch"] for row in log] == [1, 2] and log[-1]["validation/main/accuracy"] > 0.8
+    assert [row["epoch"] for row in log] == [1, 2, 3, 4, 5] and log[-1]["validation/main/accuracy"] > 0.8
 
 
 def test_a_failing_script_fails_the_job_with_its_own_error(
