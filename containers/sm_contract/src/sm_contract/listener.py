@@ -88,7 +88,6 @@ class Listener:
         backlog: int,
     ) -> None:
         self.loop, self.sock, self.protocol_factory, self.occupancy = loop, sock, protocol_factory, occupancy
-        self.sockets = [sock]
         self.reading = self.closed = False
         self._tasks: set[asyncio.Task[None]] = set()
         sock.setblocking(False)
@@ -113,9 +112,6 @@ class Listener:
 
     async def wait_closed(self) -> None:
         return None
-
-    def is_serving(self) -> bool:
-        return self.reading
 
     def _on_readable(self) -> None:
         if self.occupancy.declines():
