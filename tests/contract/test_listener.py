@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,9 +21,10 @@ import requests
 import uvloop
 
 from sm_contract.environment import ServingEnv
-from sm_contract.listener import MAX_PAUSE_S, Listener, loop_class
+from sm_contract.listener import MAX_PAUSE_S, Listener, new_event_loop
 from sm_contract.server import BALANCING_LOOP, uvicorn_config
 from utils.data import free_port
+from utils.entrypoints import start_serve
 
 PING_S = 2.0  # SageMaker's bound on a /ping answer (conformance S2)
 HOLD_S = 4.0  # how long a held request lasts: longer than MAX_PAUSE_S and PING_S
@@ -34,10 +32,7 @@ HOLD_S = 4.0  # how long a held request lasts: longer than MAX_PAUSE_S and PING_
 
 @pytest.fixture(params=[uvloop.Loop, asyncio.SelectorEventLoop], ids=["uvloop", "asyncio"])
 def loop(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLoop]:
-    from sm_contract.listener import Occupancy
-
-    loop = loop_class(request.param)()
-    loop.occupancy = Occupancy(loop)  # type: ignore[attr-defined]
+    loop = new_event_loop(request.param)
     yield loop
     loop.close()
 
@@ -151,17 +146,8 @@ class Serving:
     def __init__(self, tmp_path: Path) -> None:
         (tmp_path / "raw_app.py").write_text(APP)
         self.holds, self.port, self.log = tmp_path / "holds.txt", free_port(), tmp_path / "serve.log"
-        environ = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "MODEL_SERVER_"))},
-            "PYTHONPATH": str(tmp_path),
-            "HOLD_FILE": str(self.holds),
-            "SAGEMAKER_BASE_DIR": str(tmp_path),
-            "SAGEMAKER_BIND_TO_PORT": str(self.port),
-            "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
-        }
         code = "import sys; from sm_contract import server; sys.exit(server.serve('raw_app:factory'))"
-        with self.log.open("w") as out:
-            self.process = subprocess.Popen([sys.executable, "-c", code], env=environ, stdout=out, stderr=out)
+        self.process = start_serve(tmp_path, code, self.port, HOLD_FILE=str(self.holds))
 
     def get(self, path: str = "/pid") -> dict[str, Any]:
         """One request on a new connection."""

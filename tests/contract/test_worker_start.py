@@ -7,16 +7,15 @@ uvicorn's supervisor checks each worker through a pipe that a thread of the work
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import requests
 
 from utils.data import free_port
+from utils.entrypoints import start_serve
 
 HOLD_S = 8  # longer than uvicorn's own health-check timeout (5 s)
 
@@ -54,18 +53,7 @@ def _serve(tmp_path: Path, **environ: str) -> tuple[subprocess.Popen[bytes], Pat
     """``serve`` of the slow app with 2 workers: the process, the file of load notes, the port."""
     (tmp_path / "slow_app.py").write_text(SLOW_APP)
     loads, port = tmp_path / "loads.txt", free_port()
-    environ = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "MODEL_SERVER_"))},
-        "PYTHONPATH": str(tmp_path),
-        "LOADS_FILE": str(loads),
-        "SAGEMAKER_BASE_DIR": str(tmp_path),
-        "SAGEMAKER_BIND_TO_PORT": str(port),
-        "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
-        **environ,
-    }
-    with (tmp_path / "serve.log").open("w") as out:
-        server = subprocess.Popen([sys.executable, "-c", SERVE], env=environ, stdout=out, stderr=subprocess.STDOUT)
-    return server, loads, port
+    return start_serve(tmp_path, SERVE, port, LOADS_FILE=str(loads), **environ), loads, port
 
 
 def test_a_worker_that_holds_the_gil_while_loading_is_not_replaced(tmp_path: Path) -> None:

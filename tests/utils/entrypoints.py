@@ -1,4 +1,5 @@
-"""An image's ``serve`` supervisor in a fresh interpreter, up to the point where it would start uvicorn."""
+"""``serve`` in a fresh interpreter: an image's supervisor up to the point where it would start uvicorn, or a whole
+server with two workers."""
 
 from __future__ import annotations
 
@@ -33,3 +34,18 @@ def run_supervisor(image_module: str, base_dir: Path) -> dict[str, Any]:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def start_serve(tmp_path: Path, code: str, port: int, **environ: str) -> subprocess.Popen[bytes]:
+    """``python -c code`` (code that calls ``serve``) with two workers on ``port``, ``tmp_path`` as ``/opt/ml`` and on
+    the import path (for the app module a test writes there); its output goes to ``tmp_path / "serve.log"``."""
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "MODEL_SERVER_"))},
+        "PYTHONPATH": str(tmp_path),
+        "SAGEMAKER_BASE_DIR": str(tmp_path),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
+        **environ,
+    }
+    with (tmp_path / "serve.log").open("w") as out:
+        return subprocess.Popen([sys.executable, "-c", code], env=environ, stdout=out, stderr=subprocess.STDOUT)

@@ -3,7 +3,6 @@ wrong moment (the kernel's listing can show one of two sockets that started list
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,6 +11,7 @@ import pytest
 
 from byoc_pipelines.conformance import ports
 from byoc_pipelines.conformance.procfs import Listener
+from utils.data import free_port
 
 
 class _Ping(BaseHTTPRequestHandler):
@@ -44,12 +44,6 @@ def ping_servers() -> Iterator[Callable[[], int]]:
 ANY = "0.0.0.0"  # noqa: S104 - an address as the listener table shows it, nothing binds to it
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # bound, never listening, then closed: connections are refused
-
-
 class _Box:
     """What ``_serving_elsewhere`` reads of a container: its listener table, as one read of it saw it."""
 
@@ -63,7 +57,8 @@ class _Box:
 def test_a_server_answering_only_elsewhere_is_on_the_wrong_port(ping_servers: Callable[[], int]) -> None:
     other = ping_servers()
     box = _Box([Listener(ANY, other)])
-    assert ports._serving_elsewhere(box, "127.0.0.1", _closed_port()) == other  # type: ignore[arg-type]
+    nothing = free_port()  # nothing listens there: connections are refused
+    assert ports._serving_elsewhere(box, "127.0.0.1", nothing) == other  # type: ignore[arg-type]
 
 
 def test_a_stale_read_missing_the_expected_port_is_not_the_wrong_port(ping_servers: Callable[[], int]) -> None:

@@ -160,19 +160,15 @@ class _Balancing:
         return Listener(self, sock, protocol_factory, self.occupancy, kwargs.get("backlog", 100))  # type: ignore[arg-type]
 
 
-def loop_class(base: type[asyncio.AbstractEventLoop]) -> type[asyncio.AbstractEventLoop]:
-    """``base`` (an event loop class) whose ``create_server(sock=...)`` returns a :class:`Listener`."""
-    return type(f"Balancing{base.__name__}", (_Balancing, base), {})
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """A worker's event loop, uvloop's when installed (as uvicorn's "auto")."""
-    try:
-        import uvloop
-    except ImportError:
-        base: type[asyncio.AbstractEventLoop] = asyncio.SelectorEventLoop
-    else:
-        base = uvloop.Loop
-    loop = loop_class(base)()
+def new_event_loop(base: type[asyncio.AbstractEventLoop] | None = None) -> asyncio.AbstractEventLoop:
+    """A worker's event loop: ``base``'s, by default uvloop's when installed (as uvicorn's "auto")."""
+    if base is None:
+        try:
+            import uvloop
+        except ImportError:
+            base = asyncio.SelectorEventLoop
+        else:
+            base = uvloop.Loop
+    loop: asyncio.AbstractEventLoop = type(f"Balancing{base.__name__}", (_Balancing, base), {})()
     loop.occupancy = Occupancy(loop)  # type: ignore[attr-defined]
     return loop
