@@ -6,7 +6,8 @@ the variables ``serve`` sets for each worker), loads the model; ``single`` runs 
 JSON image back to back in ``min(concurrency, processes)`` of them and reports latencies and the CPU time the
 processes used (``time.process_time``: all their threads); ``batch`` splits the CSV chunks of a transform over
 the processes, each chunk to the next free one (as a transform's requests go to the next free worker), and
-reports the CPU time of the chunks' work. Prints one JSON line.
+reports the CPU time of the chunks' work and the whole machine's over the passes (``/proc/stat``, which a
+container reads unchanged). Prints one JSON line.
 
     python chainer_inprocess.py --model-dir /opt/ml/model --processes 2 single --body b.json --concurrency 16
 """
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from harness import machine  # the bench folder is mounted whole, so its harness imports here too
 
 JSON, CSV = "application/json", "text/csv"
 _state: dict[str, Any] = {}
@@ -79,7 +82,7 @@ def single(pool: Any, processes: int, args: argparse.Namespace) -> dict[str, Any
 def batch(pool: Any, args: argparse.Namespace, chunk_count: int) -> dict[str, Any]:
     """``--passes`` passes over all chunks, each chunk a task that the next free process takes (as a transform's
     MaxConcurrentTransforms requests go to the next free worker)."""
-    started, cpu_s = time.perf_counter(), 0.0
+    started, cpu_s, whole = time.perf_counter(), 0.0, machine.Cpu()
     for _ in range(args.passes):
         jobs = [pool.apply_async(_chunk, (i, args.mode)) for i in range(chunk_count)]
         cpu_s += sum(job.get() for job in jobs)
@@ -88,7 +91,7 @@ def batch(pool: Any, args: argparse.Namespace, chunk_count: int) -> dict[str, An
         "seconds": round(seconds, 3),
         "images_per_s": round(images / seconds, 1),
         "cpu_ms_per_image": round(cpu_s * 1e3 / images, 5),
-    }
+    } | whole.per_image(images)
 
 
 def main(argv: list[str] | None = None) -> int:

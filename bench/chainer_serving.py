@@ -13,7 +13,9 @@ request is read from its container's cgroup, the in-process one from the process
 transform sends the 10,000 MNIST hold-out images as CSV lines in requests of our /execution-parameters'
 MaxPayloadInMB with ``Accept: text/csv``, its MaxConcurrentTransforms at a time (workers + 1); the in-process
 batch pass predicts the same chunks (already decoded) in as many processes as workers; the servers' CPU time
-per image comes from their cgroups, the in-process one from the work of each chunk. The contenders run
+per image comes from their cgroups, the in-process one from the work of each chunk; the load generator's (this
+process's) CPU per image and the whole machine's (``/proc/stat``: servers, load generator, kernel) are recorded
+beside them, since on a small machine they share the CPUs the servers would use. The contenders run
 interleaved for --rounds rounds; each target is the lower median of the per-round ratios (one round's ratio),
 quoted with that round's two figures. Cold starts are measured by bench/cold_start.py (one harness for both
 images). The bench refuses to run when the 1-minute load is above 1.0, unless --allow-noisy (the result then
@@ -29,6 +31,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,7 @@ import requests
 
 from chainer_reference import InProcess
 from harness import containers as hc
-from harness import load, models, results, rounds
+from harness import load, machine, models, results, rounds
 from harness.batch import csv_chunks, http_batch
 
 JSON = "application/json"
@@ -45,6 +48,8 @@ TARGET_CPU_RATIO = 1.3  # server CPU per single-image request / in-process, c16
 TARGET_RPS_RATIO = 1.3  # requests/s over the baseline, every concurrency
 TARGET_BATCH_BASELINE, TARGET_BATCH_INPROCESS, TARGET_BATCH_CPU = 1.1, 0.85, 1.15
 SINGLE_KEYS = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
+BATCH_KEYS = ("images_per_s", "cpu_ms_per_image", "client_cpu_ms_per_image", "machine_cpu_ms_per_image")
+BATCH_KEYS += ("machine_busy_cpus",)
 
 
 def server_specs(args: argparse.Namespace, model_dir: Path) -> dict[str, hc.ServerSpec]:
@@ -92,7 +97,7 @@ def batch(args: argparse.Namespace, inproc: InProcess, servers: dict[str, hc.Ser
     bodies, n = [f.read_bytes() for f in files], len(labels)
 
     def over_http(server: hc.Server) -> dict[str, Any]:
-        total, cpu_before = 0.0, server.cpu_seconds()
+        total, cpu_before, client_before, whole = 0.0, server.cpu_seconds(), time.process_time(), machine.Cpu()
         for _ in range(args.batch_passes):
             seconds, predicted = http_batch(server.url, bodies, concurrency)
             accuracy = float(np.mean(np.array(predicted) == labels))
@@ -102,7 +107,8 @@ def batch(args: argparse.Namespace, inproc: InProcess, servers: dict[str, hc.Ser
         out = {"seconds": round(total, 3), "images_per_s": round(images / total, 1)}
         if cpu_before is not None and cpu_after is not None:
             out["cpu_ms_per_image"] = round((cpu_after - cpu_before) * 1e3 / images, 5)
-        return out
+        out["client_cpu_ms_per_image"] = round((time.process_time() - client_before) * 1e3 / images, 5)
+        return out | whole.per_image(images)
 
     def in_process(mode: str) -> dict[str, Any]:
         return inproc.batch(mode, n, files, args.batch_passes)
@@ -114,13 +120,14 @@ def batch(args: argparse.Namespace, inproc: InProcess, servers: dict[str, hc.Ser
     runs = rounds.interleave(contenders, args.rounds)
     out: dict[str, Any] = {"images": n, "requests": len(files), "payload_mb": payload_mb, "concurrency": concurrency}
     out |= {"passes": args.batch_passes}
-    out |= {name: rounds.summary(r, ("images_per_s", "cpu_ms_per_image")) | {"runs": r} for name, r in runs.items()}
+    out |= {name: rounds.summary(r, BATCH_KEYS) | {"runs": r} for name, r in runs.items()}
     full = runs["inprocess_decode_predict_encode"]
     out["ratios"] = {
         "ours_vs_baseline": rounds.paired_ratio(runs["ours"], runs["baseline"], "images_per_s"),
         "ours_vs_inprocess": rounds.paired_ratio(runs["ours"], full, "images_per_s"),
         "baseline_vs_inprocess": rounds.paired_ratio(runs["baseline"], full, "images_per_s"),
         "ours_cpu_vs_inprocess": rounds.paired_ratio(runs["ours"], full, "cpu_ms_per_image"),
+        "ours_machine_cpu_vs_inprocess": rounds.paired_ratio(runs["ours"], full, "machine_cpu_ms_per_image"),
         "inprocess_vs_predict_only": rounds.paired_ratio(full, runs["inprocess_predict"], "images_per_s"),
     }
     return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+BATCH_COLUMNS = ["contender", "images/s", "CPU ms/image", "client CPU ms/image", "machine CPU ms/image", "CPUs busy"]
+
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -35,7 +37,14 @@ def chainer_serving(record: dict[str, Any]) -> list[str]:
     out += ["", *_table(["concurrency", "ratio", "median", "per round"], ratios), ""]
     batch = record["batch"]
     rows = [
-        [name, v["images_per_s"], v.get("cpu_ms_per_image")]
+        [
+            name,
+            v["images_per_s"],
+            v.get("cpu_ms_per_image"),
+            v.get("client_cpu_ms_per_image"),
+            v.get("machine_cpu_ms_per_image"),
+            v.get("machine_busy_cpus"),
+        ]
         for name, v in batch.items()
         if isinstance(v, dict) and "images_per_s" in v
     ]
@@ -43,7 +52,7 @@ def chainer_serving(record: dict[str, Any]) -> list[str]:
         f"Batch transform, {batch['images']} images in {batch['requests']} CSV requests of {batch['payload_mb']} MB, "
         f"{batch['concurrency']} at a time (medians over the rounds):",
         "",
-        *_table(["contender", "images/s", "CPU ms/image"], rows),
+        *_table(BATCH_COLUMNS, rows),
         "",
         *_table(["ratio", "median", "per round"], [[k, v["median"], v["rounds"]] for k, v in batch["ratios"].items()]),
     ]
