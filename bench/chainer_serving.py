@@ -48,8 +48,13 @@ TARGET_CPU_RATIO = 1.3  # server CPU per single-image request / in-process, c16
 TARGET_RPS_RATIO = 1.3  # requests/s over the baseline, every concurrency
 TARGET_BATCH_BASELINE, TARGET_BATCH_INPROCESS, TARGET_BATCH_CPU = 1.1, 0.85, 1.15
 SINGLE_KEYS = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
-BATCH_KEYS = ("images_per_s", "cpu_ms_per_image", "client_cpu_ms_per_image", "machine_cpu_ms_per_image")
-BATCH_KEYS += ("machine_busy_cpus",)
+BATCH_KEYS = (
+    "images_per_s",
+    "cpu_ms_per_image",
+    "client_cpu_ms_per_image",
+    "machine_cpu_ms_per_image",
+    "machine_busy_cpus",
+)
 
 
 def server_specs(args: argparse.Namespace, model_dir: Path) -> dict[str, hc.ServerSpec]:

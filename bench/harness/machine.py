@@ -8,7 +8,6 @@ iowait; ``steal`` counts as busy, since those CPUs were not ours to use).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 STAT = Path("/proc/stat")
@@ -25,14 +24,10 @@ def parse(text: str) -> tuple[int, int]:
     return sum(ticks) - idle, sum(ticks)
 
 
-@dataclass
 class Cpu:
     """Started at construction; :meth:`busy` is CPU-seconds of the machine since then."""
 
-    busy_ticks: int = 0
-    total_ticks: int = 0
-
-    def __post_init__(self) -> None:
+    def __init__(self) -> None:
         self.busy_ticks, self.total_ticks = parse(STAT.read_text())
 
     def busy(self) -> tuple[float, float]:
